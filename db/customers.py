@@ -1,0 +1,109 @@
+"""Customer queries. The caller's row scope arrives as a SQL condition (from authz) and is
+applied here, in the WHERE, so counts and pages are right for every caller."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Customer
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    owner_id: int | None = None
+    team_id: int | None = None
+    region: str | None = None
+    industry: str | None = None
+    tier: str | None = None
+    stage: str | None = None
+    in_pool: bool | None = None
+    overdue_at: datetime | None = None  # due before this time
+    not_overdue_at: datetime | None = None
+    search: str | None = None  # folded with the duplicate-key normaliser by the caller
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c: list[ColumnElement[bool]] = []
+        for column, value in (
+            (Customer.owner_id, self.owner_id),
+            (Customer.team_id, self.team_id),
+            (Customer.region, self.region),
+            (Customer.industry, self.industry),
+            (Customer.tier, self.tier),
+            (Customer.stage, self.stage),
+        ):
+            if value is not None:
+                c.append(column == value)
+        if self.in_pool is not None:
+            c.append(
+                Customer.owner_id.is_(None) if self.in_pool else Customer.owner_id.is_not(None)
+            )
+        if self.overdue_at is not None:
+            c.append(Customer.next_follow_up_due < self.overdue_at)
+        if self.not_overdue_at is not None:
+            c.append(
+                (Customer.next_follow_up_due.is_(None))
+                | (Customer.next_follow_up_due >= self.not_overdue_at)
+            )
+        if self.search:
+            c.append(Customer.name_key.contains(self.search, autoescape=True))
+        return c
+
+
+@dataclass(frozen=True)
+class ScopedRow:
+    """A customer with the caller's relation bits to it (see authz.plan.relation_mask)."""
+
+    customer: Customer
+    relations: int
+
+
+def _select(scope: ColumnElement[bool], mask: ColumnElement[int]) -> Select[tuple[Customer, int]]:
+    return select(Customer, mask.label("relations")).where(scope)
+
+
+async def page_customers(
+    session: AsyncSession,
+    *,
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+    filter: CustomerFilter,
+    first: int,
+    after_id: int | None,
+) -> tuple[list[ScopedRow], bool]:
+    """One page in id order, and whether more follow."""
+    stmt = _select(scope, mask).where(*filter.conditions())
+    if after_id is not None:
+        stmt = stmt.where(Customer.id > after_id)
+    rows = (await session.execute(stmt.order_by(Customer.id).limit(first + 1))).all()
+    return [ScopedRow(c, int(r or 0)) for c, r in rows[:first]], len(rows) > first
+
+
+async def count_customers(
+    session: AsyncSession, *, scope: ColumnElement[bool], filter: CustomerFilter
+) -> int:
+    stmt = select(func.count()).select_from(Customer).where(and_(scope, *filter.conditions()))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def customers_by_ids(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+    lock: bool = False,
+) -> dict[int, ScopedRow]:
+    """The visible ones among `ids`; an invisible id is simply absent. `lock` takes row
+    locks (PostgreSQL) so concurrent writers to one customer queue up."""
+    if not ids:
+        return {}
+    stmt = _select(scope, mask).where(Customer.id.in_(list(ids)))
+    if lock and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Customer)
+    rows = (await session.execute(stmt)).all()
+    return {c.id: ScopedRow(c, int(r or 0)) for c, r in rows}

@@ -1,0 +1,299 @@
+"""The tables. Every entity of DESIGN.md, one class each.
+
+Ids are integers; enums are stored as their string values (see `db.enums`); times are
+timezone-aware UTC (`UTCDateTime`). Ownership events are append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from db.types import UTCDateTime
+
+
+def _time(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _json() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    parent_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    # Circular with users.team_id; created after both tables exist.
+    manager_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("users.id", use_alter=True, name="fk_team_manager")),
+    )
+    # Materialised path "/1/4/" so a subtree is one indexed prefix match.
+    path: str = Field(default="/", index=True, max_length=400)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    email: str = Field(unique=True, max_length=254)
+    role: str = Field(max_length=16, index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    regions: list[str] = _json()
+    industries: list[str] = _json()
+    capacity: int | None = None
+    active: bool = True
+    created_at: datetime = _time(nullable=False)
+    deactivated_at: datetime | None = _time()
+
+
+class Partner(SQLModel, table=True):
+    __tablename__ = "partner"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    active: bool = True
+    created_at: datetime = _time(nullable=False)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (
+        Index("ix_customer_recycle", "tier", "recycle_clock_at"),
+        Index("ix_customer_owner_id_id", "owner_id", "id"),
+        Index("ix_customer_team_id_id", "team_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    name_key: str = Field(max_length=200, index=True)
+    industry: str | None = Field(default=None, max_length=80, index=True)
+    region: str | None = Field(default=None, max_length=80, index=True)
+    size: str | None = Field(default=None, max_length=40)
+    tier: str = Field(default="C", max_length=1)
+    stage: str = Field(default="LEAD", max_length=16, index=True)
+    source: str | None = Field(default=None, max_length=80)
+    tags: list[str] = _json()
+    tax_id: str | None = Field(default=None, max_length=64)
+    deal_value: float | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="users.id")
+    created_at: datetime = _time(nullable=False)
+    updated_at: datetime = _time(nullable=False)
+    # Ownership. owner_id NULL means the customer is in the public pool.
+    owner_id: int | None = Field(default=None, foreign_key="users.id")
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    owner_credit_share: int = 100
+    owned_since: datetime | None = _time()
+    previous_owner_id: int | None = Field(default=None, foreign_key="users.id")
+    pooled_at: datetime | None = _time()
+    # Reset by a follow-up and by every change of owner; the recycle job reads it.
+    recycle_clock_at: datetime = _time(nullable=False)
+    last_follow_up_at: datetime | None = _time()
+    next_follow_up_due: datetime | None = _time(index=True)
+    referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
+    version: int = 1
+
+
+class CustomerKey(SQLModel, table=True):
+    """An exact duplicate key (normalised name, tax id, phone, email domain)."""
+
+    __tablename__ = "customer_key"
+
+    kind: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=200)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contact"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    name: str = Field(max_length=120)
+    title: str | None = Field(default=None, max_length=120)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    is_decision_maker: bool = False
+
+
+class Collaborator(SQLModel, table=True):
+    __tablename__ = "collaborator"
+    __table_args__ = (Index("ix_collaborator_user_customer", "user_id", "customer_id"),)
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    role: str = Field(max_length=16)
+    credit_share: int
+
+
+class PartnerCustomer(SQLModel, table=True):
+    """A customer shared with a partner."""
+
+    __tablename__ = "partner_customer"
+    __table_args__ = (Index("ix_partner_customer_customer", "customer_id"),)
+
+    partner_id: int = Field(foreign_key="partner.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+
+
+class FollowUp(SQLModel, table=True):
+    __tablename__ = "follow_up"
+    __table_args__ = (Index("ix_follow_up_customer_at", "customer_id", "at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    author_id: int = Field(foreign_key="users.id", index=True)
+    at: datetime = _time(nullable=False)
+    channel: str = Field(max_length=16)
+    summary: str = Field(max_length=4000)
+    outcome: str | None = Field(default=None, max_length=4000)
+    next_follow_up_at: datetime | None = _time()
+
+
+class OwnershipEvent(SQLModel, table=True):
+    """Append-only. `id` is monotonic and doubles as the subscription cursor."""
+
+    __tablename__ = "ownership_event"
+    __table_args__ = (Index("ix_event_customer_id", "customer_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    kind: str = Field(max_length=24)
+    from_user_id: int | None = Field(default=None, foreign_key="users.id")
+    to_user_id: int | None = Field(default=None, foreign_key="users.id")
+    actor_id: int | None = Field(default=None, foreign_key="users.id")
+    # The owner's team after the event, so subscribers can filter by team.
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    rule: str | None = Field(default=None, max_length=120)
+    reason: str | None = Field(default=None, max_length=2000)
+    at: datetime = _time(nullable=False, index=True)
+    # Whatever replay needs beyond from/to: collaborator and credit changes.
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Reminder(SQLModel, table=True):
+    __tablename__ = "reminder"
+    __table_args__ = (
+        Index("ix_reminder_user_status", "user_id", "status", "due_at"),
+        Index("ix_reminder_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=24)
+    due_at: datetime = _time(nullable=False)
+    status: str = Field(default="PENDING", max_length=16)
+    message: str = Field(max_length=500)
+    # The transfer or dispute a reminder is about, when it is about one.
+    ref_id: int | None = None
+    created_at: datetime = _time(nullable=False)
+    fired_at: datetime | None = _time()
+
+
+class TransferRequest(SQLModel, table=True):
+    __tablename__ = "transfer_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    from_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    to_user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    requested_by_id: int = Field(foreign_key="users.id")
+    kind: str = Field(max_length=24)
+    reason: str = Field(max_length=2000)
+    status: str = Field(default="PENDING", max_length=16, index=True)
+    created_at: datetime = _time(nullable=False)
+    decided_at: datetime | None = _time()
+
+
+class TransferItem(SQLModel, table=True):
+    __tablename__ = "transfer_item"
+
+    transfer_id: int = Field(foreign_key="transfer_request.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True, index=True)
+
+
+class Approval(SQLModel, table=True):
+    __tablename__ = "approval"
+    __table_args__ = (UniqueConstraint("transfer_id", "approver_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transfer_id: int = Field(foreign_key="transfer_request.id", index=True)
+    approver_id: int = Field(foreign_key="users.id", index=True)
+    approved: bool | None = None
+    note: str | None = Field(default=None, max_length=2000)
+    decided_at: datetime | None = _time()
+
+
+class Dispute(SQLModel, table=True):
+    __tablename__ = "dispute"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    claimant_id: int = Field(foreign_key="users.id", index=True)
+    respondent_id: int | None = Field(default=None, foreign_key="users.id")
+    arbiter_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    reason: str = Field(max_length=2000)
+    status: str = Field(default="OPEN", max_length=16, index=True)
+    evidence: list[str] = _json()
+    rule: str | None = Field(default=None, max_length=120)
+    awarded_to_id: int | None = Field(default=None, foreign_key="users.id")
+    credit_split: list[dict[str, int]] = _json()
+    resolved_by_id: int | None = Field(default=None, foreign_key="users.id")
+    note: str | None = Field(default=None, max_length=2000)
+    opened_at: datetime = _time(nullable=False)
+    resolved_at: datetime | None = _time()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token. Only its SHA-256 is stored; the JWT itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    scopes: list[str] = _json()
+    created_at: datetime = _time(nullable=False)
+    expires_at: datetime | None = _time()
+    last_used_at: datetime | None = _time()
+    revoked_at: datetime | None = _time()
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(nullable=False, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id")
+    action: str = Field(max_length=40)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AssignmentRule(SQLModel, table=True):
+    """One line of the ordered assignment rule list; empty matchers match anything."""
+
+    __tablename__ = "assignment_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    position: int = Field(index=True)
+    name: str = Field(max_length=120)
+    region: str | None = Field(default=None, max_length=80)
+    industry: str | None = Field(default=None, max_length=80)
+    tier: str | None = Field(default=None, max_length=1)
+    source: str | None = Field(default=None, max_length=80)
+    strategy: str = Field(max_length=24)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    # Round-robin position: the last user this rule assigned to.
+    last_user_id: int | None = Field(default=None, foreign_key="users.id")

@@ -1,0 +1,1 @@
+"""ownergraph: who owns each customer, and who may see what."""

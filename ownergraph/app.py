@@ -1,0 +1,91 @@
+"""The app factory: composes settings, database, bus, policy and schema into one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from authz.enforcer import load_enforcer
+from db.engine import open_database
+from ownergraph.clock import Clock, SystemClock
+from ownergraph.settings import Settings, get_settings
+from resolvers.context import Context, Services, authorize, build_context
+from schema.root import build_schema
+from subscriptions.bus import Bus, LocalBus
+
+
+class OwnergraphView(GraphQL[Context, None]):
+    def __init__(self, services: Services, **kwargs: Any) -> None:
+        super().__init__(build_schema(services.settings), **kwargs)
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:  # type: ignore[override]
+        if isinstance(request, WebSocket):
+            return Context(self.services)  # authenticated in on_ws_connect
+        return await build_context(self.services, request.headers.get("authorization"))
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        params = context.connection_params or {}
+        header = params.get("authorization") or params.get("Authorization")
+        await authorize(context, header if isinstance(header, str) else None)
+        if context.principal is None:
+            raise ConnectionRejectionError({"message": str(context.auth_error or "Sign in first.")})
+        return None
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.broadcast_url:
+        from subscriptions.redis_bus import RedisBus
+
+        return RedisBus(settings.broadcast_url)
+    return LocalBus()
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, bus: Bus | None = None
+) -> Starlette:
+    settings = settings or get_settings()
+    services = Services(
+        db=open_database(settings.database_url),
+        settings=settings,
+        clock=clock or SystemClock(),
+        bus=bus or make_bus(settings),
+        enforcer=load_enforcer(),
+    )
+    view = OwnergraphView(
+        services,
+        graphql_ide="graphiql" if settings.introspection else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+    )
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.bus.close()
+            await services.db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

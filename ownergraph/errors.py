@@ -1,0 +1,67 @@
+"""Expected domain errors. Every layer raises these; `schema/errors.py` alone formats them.
+
+Each carries a stable `code` that clients read from `extensions.code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+    def __init__(self, what: str = "customer", ident: object | None = None) -> None:
+        suffix = f" {ident}" if ident is not None else ""
+        super().__init__(f"No {what}{suffix} exists.")
+
+
+class Validation(DomainError):
+    code = "VALIDATION"
+
+
+class DuplicateCustomer(DomainError):
+    code = "DUPLICATE_CUSTOMER"
+
+
+class ClaimLimitReached(DomainError):
+    code = "CLAIM_LIMIT_REACHED"
+
+
+class CooldownActive(DomainError):
+    code = "COOLDOWN_ACTIVE"
+
+
+class VersionConflict(DomainError):
+    code = "VERSION_CONFLICT"
+
+
+class Conflict(DomainError):
+    """The state changed under the caller (claimed already, transfer pending, ...)."""
+
+    code = "CONFLICT"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+
+
+class QueryTooComplex(DomainError):
+    code = "QUERY_TOO_COMPLEX"

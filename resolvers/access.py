@@ -1,0 +1,44 @@
+"""Loading a customer to act on it: NOT_FOUND when the caller may not see it (exactly as
+for an id that does not exist), FORBIDDEN when it may see it but not do this."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.customers import ScopedRow, customers_by_ids
+from db.models import AuditEntry
+from ownergraph.errors import Forbidden, NotFound
+from resolvers.context import Context
+from resolvers.ids import parse_id
+
+
+async def customer_for(
+    ctx: Context, session: AsyncSession, customer_id: object, act: str, *, lock: bool = True
+) -> ScopedRow:
+    plan = ctx.plan
+    ident = parse_id(customer_id)
+    found = await customers_by_ids(
+        session, [ident], scope=plan.customer_scope(), mask=plan.relation_mask(), lock=lock
+    )
+    scoped = found.get(ident)
+    if scoped is None:
+        raise NotFound("customer", customer_id)
+    if not plan.allows("customer", act, scoped.relations):
+        raise Forbidden(f"You may not {act.replace('_', ' ')} this customer.")
+    return scoped
+
+
+def audit(
+    ctx: Context, session: AsyncSession, action: str, customer_id: int | None, **detail: object
+) -> None:
+    principal = ctx.principal
+    session.add(
+        AuditEntry(
+            at=ctx.now(),
+            actor_id=principal.user_id if principal else None,
+            partner_id=principal.partner_id if principal else None,
+            action=action,
+            customer_id=customer_id,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,171 @@
+"""The typed per-request context, and the long-lived services it is made from."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import casbin
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.plan import Plan
+from authz.principal import Principal
+from authz.tokens import authenticate, needs_touch, parse_bearer, touch
+from db.engine import Database
+from db.models import Team
+from db.outbox import take_messages
+from ownergraph.clock import Clock
+from ownergraph.errors import DomainError, Unauthenticated
+from ownergraph.settings import Settings
+from resolvers.loaders import Loaders
+from subscriptions.bus import Bus
+
+
+class SerialSession:
+    """The request's read session. Sibling fields resolve concurrently, and an AsyncSession
+    takes one statement at a time, so statements queue here (loaders still batch)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._lock = asyncio.Lock()
+
+    @property
+    def bind(self) -> Any:
+        return self._session.bind
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await self._session.execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await self._session.scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock:
+            return await self._session.get(*args, **kwargs)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._session.close()
+
+
+@dataclass(eq=False)
+class Services:
+    """What lives as long as the app: built once by the app factory."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    bus: Bus
+    enforcer: casbin.Enforcer
+
+
+@dataclass(eq=False)
+class Context:
+    services: Services
+    principal: Principal | None = None
+    auth_error: DomainError | None = None
+    _plan: Plan | None = None
+    _session: SerialSession | None = None
+    loaders: Loaders = field(init=False)
+    # Paths of fields returned as null because the caller may not see them.
+    masked: list[str] = field(default_factory=list)
+    # Customers whose sensitive fields were read under an audited relation.
+    audited: set[int] = field(default_factory=set)
+    # Set by strawberry from a WebSocket's connection_init payload.
+    connection_params: dict[str, object] | None = None
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def bus(self) -> Bus:
+        return self.services.bus
+
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    @property
+    def plan(self) -> Plan:
+        if self._plan is None:
+            raise self.auth_error or Unauthenticated("Sign in first.")
+        return self._plan
+
+    @property
+    def user_id(self) -> int | None:
+        return self.principal.user_id if self.principal else None
+
+    async def session(self) -> AsyncSession:
+        """The request's read session (opened on first use)."""
+        if self._session is None:
+            self._session = SerialSession(self.services.db.read())
+        return self._session  # type: ignore[return-value]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction. Commits on success, then publishes what it queued and
+        starts reads afresh, so what the mutation returns reflects what it wrote."""
+        async with self.services.db.write() as session, session.begin():
+            yield session
+            messages = take_messages(session)
+        for channel, message in messages:
+            await self.bus.publish(channel, message)
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.loaders = Loaders(self)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def build_context(services: Services, authorization: str | None) -> Context:
+    """Authenticate the bearer token and build the plan: a constant two statements."""
+    ctx = Context(services)
+    await authorize(ctx, authorization)
+    return ctx
+
+
+async def authorize(ctx: Context, authorization: str | None) -> Context:
+    """Fill in the principal and plan, or the reason there are none."""
+    services = ctx.services
+    if not authorization:
+        ctx.auth_error = Unauthenticated("Sign in: send 'Authorization: Bearer <token>'.")
+        return ctx
+    settings = services.settings
+    now = services.clock.now()
+    try:
+        token = parse_bearer(authorization)
+        async with services.db.read() as session:
+            principal, last_used = await authenticate(
+                session=session,
+                secret=settings.secret(),
+                algorithm=settings.jwt_algorithm,
+                token=token,
+                now=now,
+            )
+            teams = list((await session.execute(select(Team))).scalars())
+        if needs_touch(last_used, now) and principal.token_id is not None:
+            async with services.db.write() as session, session.begin():
+                await touch(session=session, token_id=principal.token_id, now=now)
+    except DomainError as exc:
+        ctx.auth_error = exc
+        return ctx
+    ctx.principal = principal
+    ctx._plan = Plan.build(services.enforcer, principal, teams)
+    return ctx

@@ -1,0 +1,366 @@
+"""Customers: list, read, create (first entry + duplicate check), update, duplicate check."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.customers import CustomerFilter, ScopedRow, page_customers
+from db.enums import EventKind, KeyKind, Role, Stage
+from db.events import record_event
+from db.keys import company_key, customer_keys
+from db.models import Contact, Customer, CustomerKey, Team, User
+from ownergraph.errors import DuplicateCustomer, Forbidden, NotFound, Validation, VersionConflict
+from resolvers.access import audit, customer_for
+from resolvers.context import Context
+from resolvers.ids import parse_id, parse_optional_id
+
+SENSITIVE_FIELDS = {"tax_id", "deal_value"}
+EDITABLE = {
+    "name",
+    "industry",
+    "region",
+    "size",
+    "tier",
+    "stage",
+    "source",
+    "tags",
+    "tax_id",
+    "deal_value",
+}
+ROLES_USING_RULES = {Role.ADMIN, Role.DIRECTOR, Role.MANAGER, Role.PARTNER}
+
+
+async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
+    scoped = await ctx.loaders.customer_by_id.load(parse_id(customer_id))
+    if scoped is None:
+        raise NotFound("customer", customer_id)
+    return scoped
+
+
+def customer_filter(
+    ctx: Context, raw: dict[str, Any] | None, *, in_pool: bool | None = None
+) -> CustomerFilter:
+    raw = dict(raw or {})
+    now = ctx.now()
+    overdue = raw.pop("overdue", None)
+    search = raw.pop("search", None)
+    return CustomerFilter(
+        owner_id=parse_optional_id(raw.get("owner_id"), "user"),
+        team_id=parse_optional_id(raw.get("team_id"), "team"),
+        region=raw.get("region"),
+        industry=raw.get("industry"),
+        tier=raw.get("tier"),
+        stage=raw.get("stage"),
+        in_pool=in_pool if in_pool is not None else raw.get("in_pool"),
+        overdue_at=now if overdue is True else None,
+        not_overdue_at=now if overdue is False else None,
+        search=company_key(search) if search and search.strip() else None,
+    )
+
+
+async def list_customers(
+    ctx: Context, filter: CustomerFilter, *, first: int, after_id: int | None
+) -> tuple[list[ScopedRow], bool, Any]:
+    """A page of the customers the caller may see, and the scope for counting them."""
+    plan = ctx.plan
+    scope = plan.customer_scope()
+    rows, more = await page_customers(
+        await ctx.session(),
+        scope=scope,
+        mask=plan.relation_mask(),
+        filter=filter,
+        first=first,
+        after_id=after_id,
+    )
+    return rows, more, scope
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or not company_key(name):
+        raise Validation("A customer needs a company name.", field="name")
+    if len(name) > 200:
+        raise Validation("The company name is longer than 200 characters.", field="name")
+    return name
+
+
+def _check_fields(fields: dict[str, Any]) -> None:
+    if (value := fields.get("deal_value")) is not None and value < 0:
+        raise Validation("The deal value cannot be negative.", field="dealValue")
+    for tag in fields.get("tags") or []:
+        if not tag.strip() or len(tag) > 40:
+            raise Validation("Tags are 1 to 40 characters.", field="tags")
+
+
+async def find_duplicates(
+    session: AsyncSession, keys: set[tuple[str, str]]
+) -> dict[int, list[str]]:
+    """Customers holding any of these exact keys, with the keys each matched on."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(CustomerKey).where(tuple_(CustomerKey.kind, CustomerKey.value).in_(sorted(keys)))
+    )
+    matches: dict[int, list[str]] = {}
+    for key in rows.scalars():
+        matches.setdefault(key.customer_id, []).append(key.kind)
+    return matches
+
+
+async def _duplicate_error(
+    session: AsyncSession, matches: dict[int, list[str]]
+) -> DuplicateCustomer:
+    customer_id, matched_on = next(iter(sorted(matches.items())))
+    row = (
+        await session.execute(
+            select(Customer.name, User.name, Team.name)
+            .outerjoin(User, User.id == Customer.owner_id)
+            .outerjoin(Team, Team.id == Customer.team_id)
+            .where(Customer.id == customer_id)
+        )
+    ).one()
+    name, owner, team = row
+    owner_text = f"owned by {owner}" if owner else "in the public pool"
+    return DuplicateCustomer(
+        f"This customer already exists as '{name}', {owner_text}. You may open a dispute instead.",
+        customerId=str(customer_id),
+        customerName=name,
+        ownerName=owner,
+        teamName=team,
+        matchedOn=sorted(matched_on),
+    )
+
+
+def next_due(
+    ctx: Context, tier: str, since: datetime, explicit: datetime | None = None
+) -> datetime:
+    """When the next follow-up falls due: as asked, or by the tier's cadence."""
+    return explicit or since + timedelta(days=ctx.settings.cadence_days[str(tier)])
+
+
+async def _write_keys(session: AsyncSession, customer_id: int, keys: set[tuple[str, str]]) -> None:
+    session.add_all(CustomerKey(kind=k, value=v, customer_id=customer_id) for k, v in keys)
+    await session.flush()
+
+
+async def create_customer(
+    ctx: Context,
+    *,
+    contacts: list[dict[str, Any]] | None = None,
+    assign_by_rules: bool | None = False,
+    **fields: Any,
+) -> ScopedRow:
+    """First entry: the creating rep owns it, unless it already exists (DUPLICATE_CUSTOMER).
+    Managers, admins, partners and `assignByRules` go through the assignment rules."""
+    from resolvers.assignment import choose_owner
+
+    plan = ctx.plan
+    plan.require("customer", "create")
+    principal = plan.principal
+    fields = {k: v for k, v in fields.items() if k in EDITABLE and v is not None}
+    fields["name"] = _clean_name(fields.get("name"))
+    _check_fields(fields)
+    contacts = contacts or []
+    for contact in contacts:
+        if not (contact.get("name") or "").strip():
+            raise Validation("Every contact needs a name.", field="contacts")
+    keys = customer_keys(
+        name=fields["name"],
+        tax_id=fields.get("tax_id"),
+        phones=[c["phone"] for c in contacts if c.get("phone")],
+        emails=[c["email"] for c in contacts if c.get("email")],
+    )
+    now = ctx.now()
+    fields["tier"] = tier = str(fields.get("tier") or "C")
+    fields["stage"] = str(fields.get("stage") or Stage.LEAD)
+    try:
+        async with ctx.transaction() as session:
+            if matches := await find_duplicates(session, keys):
+                raise await _duplicate_error(session, matches)
+            customer = Customer(
+                **fields,
+                name_key=company_key(fields["name"]),
+                created_by_id=principal.user_id,
+                created_at=now,
+                updated_at=now,
+                recycle_clock_at=now,
+                next_follow_up_due=next_due(ctx, tier, now),
+                referred_by_partner_id=principal.partner_id,
+            )
+            session.add(customer)
+            await session.flush()
+            assert customer.id is not None
+            await _write_keys(session, customer.id, keys)
+            session.add_all(
+                Contact(customer_id=customer.id, **{k: v for k, v in c.items() if v is not None})
+                for c in contacts
+            )
+            if assign_by_rules or principal.role in ROLES_USING_RULES:
+                owner, rule = await choose_owner(ctx, session, customer)
+            else:
+                owner = await session.get(User, principal.user_id)
+                rule = "first_entry"
+            if owner is not None:
+                customer.owner_id = owner.id
+                customer.team_id = owner.team_id
+                customer.owned_since = now
+            await record_event(
+                session,
+                customer_id=customer.id,
+                kind=EventKind.CREATED,
+                at=now,
+                to_user_id=customer.owner_id,
+                actor_id=principal.user_id,
+                team_id=customer.team_id,
+                rule=rule,
+                reason="partner referral" if principal.partner_id else None,
+            )
+            await session.flush()
+    except IntegrityError:
+        # Another request entered the same company between our check and our insert.
+        async with ctx.services.db.read() as session:
+            matches = await find_duplicates(session, keys)
+            if matches:
+                raise await _duplicate_error(session, matches) from None
+        raise
+    return await _reload(ctx, customer.id)
+
+
+async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
+    scoped = await ctx.loaders.customer_by_id.load(customer_id)
+    if scoped is None:
+        # Written, but outside what the caller may see (e.g. assigned away by the rules).
+        raise NotFound("customer", customer_id)
+    return scoped
+
+
+async def update_customer(
+    ctx: Context, customer_id: object, changes: dict[str, Any], expected_version: int | None
+) -> ScopedRow:
+    """Edit fields. With `expectedVersion`, a stale edit fails with VERSION_CONFLICT."""
+    changes = {k: v for k, v in changes.items() if k in EDITABLE}
+    if "name" in changes:
+        changes["name"] = _clean_name(changes["name"])
+    for required in ("tier", "stage"):
+        if required in changes and changes[required] is None:
+            raise Validation(f"`{required}` cannot be null.", field=required)
+    if "tags" in changes and changes["tags"] is None:
+        changes["tags"] = []
+    _check_fields(changes)
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        scoped = await customer_for(ctx, session, customer_id, "update")
+        current = scoped.customer
+        assert current.id is not None
+        if expected_version is not None and expected_version != current.version:
+            raise VersionConflict(
+                f"The customer changed since version {expected_version}; it is at version "
+                f"{current.version}. Reload and try again.",
+                currentVersion=current.version,
+            )
+        values: dict[str, Any] = {
+            k: (str(v) if k in ("tier", "stage") else v) for k, v in changes.items()
+        }
+        if "name" in values:
+            values["name_key"] = company_key(values["name"])
+        if "tier" in values and current.last_follow_up_at is None:
+            values["next_follow_up_due"] = next_due(ctx, values["tier"], current.created_at)
+        values.update(version=current.version + 1, updated_at=now)
+        result = await session.execute(
+            update(Customer)
+            .where(Customer.id == current.id, Customer.version == current.version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise VersionConflict(
+                "The customer changed while you were editing it. Reload and try again."
+            )
+        if "name" in changes or "tax_id" in changes:
+            await _rekey(session, current.id, changes)
+        audit(
+            ctx,
+            session,
+            "customer.update",
+            current.id,
+            fields=sorted(changes),
+            version=current.version + 1,
+        )
+        if changes.get("stage") == Stage.ACTIVE and current.stage != Stage.ACTIVE:
+            from resolvers.lifecycle import on_became_active
+
+            await on_became_active(ctx, session, current.id)
+    return await _reload(ctx, current.id)
+
+
+async def _rekey(session: AsyncSession, customer_id: int, changes: dict[str, Any]) -> None:
+    kinds = {"name": KeyKind.NAME, "tax_id": KeyKind.TAX_ID}
+    new_keys = customer_keys(name=changes.get("name"), tax_id=changes.get("tax_id"))
+    for field, kind in kinds.items():
+        if field in changes:
+            await session.execute(
+                delete(CustomerKey).where(
+                    CustomerKey.customer_id == customer_id, CustomerKey.kind == kind
+                )
+            )
+    if matches := await find_duplicates(session, new_keys):
+        raise await _duplicate_error(session, matches)
+    await _write_keys(session, customer_id, new_keys)
+
+
+async def duplicate_check(
+    ctx: Context,
+    *,
+    name: str | None = None,
+    tax_id: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> list[dict[str, Any]]:
+    """Who already has this company: name, owner name and team only, for every internal
+    user. Exact keys first, then similar names (reported, never blocking)."""
+    plan = ctx.plan
+    if plan.principal.is_partner:
+        raise Forbidden("Partners cannot run duplicate checks.")
+    keys = customer_keys(
+        name=name, tax_id=tax_id, phones=[phone] if phone else [], emails=[email] if email else []
+    )
+    if not keys and not (name and name.strip()):
+        raise Validation("Give at least a name, tax id, phone or email to check.")
+    session = await ctx.session()
+    matches = await find_duplicates(session, keys)
+    similar_ids: list[int] = []
+    key = company_key(name) if name else ""
+    if len(key) >= 2:
+        stmt = (
+            select(Customer.id)
+            .where(Customer.name_key.contains(key, autoescape=True))
+            .order_by(Customer.id)
+            .limit(10)
+        )
+        similar_ids = [i for i in (await session.execute(stmt)).scalars() if i not in matches]
+    ids = list(matches) + similar_ids
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(Customer.id, Customer.name, User.name, Team.name)
+        .outerjoin(User, User.id == Customer.owner_id)
+        .outerjoin(Team, Team.id == Customer.team_id)
+        .where(Customer.id.in_(ids))
+    )
+    by_id = {r[0]: r for r in rows}
+    return [
+        {
+            "customer_id": str(i),
+            "name": by_id[i][1],
+            "owner_name": by_id[i][2],
+            "team_name": by_id[i][3],
+            "matched_on": sorted(matches.get(i, ["similarName"])),
+        }
+        for i in ids
+        if i in by_id
+    ]

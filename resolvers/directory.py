@@ -1,0 +1,34 @@
+"""People and teams."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import Team, User
+from ownergraph.errors import Forbidden, NotFound
+from resolvers.context import Context
+from resolvers.ids import parse_optional_id
+
+
+async def me(ctx: Context) -> User:
+    plan = ctx.plan
+    if plan.principal.user_id is None:
+        raise Forbidden("A partner token has no user; `me` is for people.")
+    user = await ctx.loaders.user_by_id.load(plan.principal.user_id)
+    if user is None:
+        raise NotFound("user", plan.principal.user_id)
+    return user
+
+
+async def list_users(ctx: Context, team_id: object | None = None) -> list[User]:
+    ctx.plan.require("user", "read")
+    stmt = select(User).order_by(User.id)
+    if (ident := parse_optional_id(team_id, "team")) is not None:
+        stmt = stmt.where(User.team_id == ident)
+    return list((await (await ctx.session()).execute(stmt)).scalars())
+
+
+async def list_teams(ctx: Context) -> list[Team]:
+    ctx.plan.require("user", "read")
+    stmt = select(Team).order_by(Team.path, Team.id)
+    return list((await (await ctx.session()).execute(stmt)).scalars())

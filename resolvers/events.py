@@ -1,0 +1,31 @@
+"""Reading the ownership history (the append-only event log)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import Customer, OwnershipEvent
+from resolvers.context import Context
+from resolvers.ids import parse_optional_id
+
+
+async def list_events(
+    ctx: Context, *, customer_id: object | None, after_id: int | None, first: int
+) -> tuple[list[OwnershipEvent], bool]:
+    """Events of customers the caller may see, oldest first, after a cursor."""
+    plan = ctx.plan
+    stmt = (
+        select(OwnershipEvent)
+        .join(Customer, Customer.id == OwnershipEvent.customer_id)
+        .where(plan.customer_scope())
+    )
+    if (ident := parse_optional_id(customer_id, "customer")) is not None:
+        stmt = stmt.where(OwnershipEvent.customer_id == ident)
+    if after_id is not None:
+        stmt = stmt.where(OwnershipEvent.id > after_id)
+    rows = list(
+        (
+            await (await ctx.session()).execute(stmt.order_by(OwnershipEvent.id).limit(first + 1))
+        ).scalars()
+    )
+    return rows[:first], len(rows) > first

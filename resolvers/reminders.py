@@ -1,0 +1,53 @@
+"""Reminders: the caller's own, acknowledged or snoozed by the caller only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from db.enums import ReminderStatus
+from db.models import Reminder
+from ownergraph.errors import Forbidden, NotFound, Validation
+from resolvers.context import Context
+from resolvers.ids import parse_id
+
+
+async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder]:
+    user_id = ctx.plan.principal.user_id
+    if user_id is None:
+        raise Forbidden("Reminders belong to people, not partner tokens.")
+    stmt = select(Reminder).where(Reminder.user_id == user_id)
+    if status is not None:
+        stmt = stmt.where(Reminder.status == str(status))
+    stmt = stmt.order_by(Reminder.due_at, Reminder.id).limit(500)
+    return list((await (await ctx.session()).execute(stmt)).scalars())
+
+
+async def acknowledge_reminder(ctx: Context, reminder_id: object) -> Reminder:
+    return await _set_status(ctx, reminder_id, ReminderStatus.ACKNOWLEDGED, None)
+
+
+async def snooze_reminder(ctx: Context, reminder_id: object, until: datetime) -> Reminder:
+    if until <= ctx.now():
+        raise Validation("Snooze until a time in the future.", field="until")
+    return await _set_status(ctx, reminder_id, ReminderStatus.SNOOZED, until)
+
+
+async def _set_status(
+    ctx: Context, reminder_id: object, status: ReminderStatus, until: datetime | None
+) -> Reminder:
+    user_id = ctx.plan.principal.user_id
+    ident = parse_id(reminder_id, "reminder")
+    async with ctx.transaction() as session:
+        reminder = await session.get(Reminder, ident)
+        # Someone else's reminder is as good as none.
+        if reminder is None or reminder.user_id != user_id:
+            raise NotFound("reminder", reminder_id)
+        if reminder.status == ReminderStatus.CANCELLED:
+            raise Validation("This reminder was cancelled.")
+        reminder.status = status
+        if until is not None:
+            reminder.due_at = until
+        await session.flush()
+    return reminder

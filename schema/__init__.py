@@ -1,0 +1,1 @@
+"""GraphQL shapes only: one module per domain type, thin roots pointing at resolvers/."""

@@ -1,0 +1,56 @@
+"""The one place that turns exceptions into GraphQL errors.
+
+Domain errors keep their message and carry `extensions.code`; anything unexpected is
+logged server-side and reaches the client as INTERNAL with a plain sentence, never a
+trace or SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+
+from ownergraph.errors import DomainError
+
+log = logging.getLogger("ownergraph")
+
+INTERNAL_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+
+
+def format_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return _with(error, original.message, {"code": original.code, **original.extensions})
+    if original is None:
+        # Syntax and validation errors from graphql-core: the client's query is wrong.
+        return _with(error, error.message, {**(error.extensions or {}), "code": _code_for(error)})
+    log.error("unexpected error at %s", error.path, exc_info=original)
+    return _with(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+# graphql-core and strawberry's limiters report these as plain validation errors.
+_TOO_COMPLEX = (
+    "exceeds maximum operation depth",
+    "aliases found. Allowed",
+    "Document contains more than",
+)
+
+
+def _code_for(error: GraphQLError) -> str:
+    if any(marker in error.message for marker in _TOO_COMPLEX):
+        return "QUERY_TOO_COMPLEX"
+    return (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"

@@ -1,0 +1,55 @@
+"""Mutations on customers and their follow-ups and reminders; merged into the root in
+schema/root.py with the other groups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import customers, followups, reminders
+from resolvers.context import Context
+from schema.customer import Customer
+from schema.followup import FollowUp
+from schema.inputs import CreateCustomerInput, LogFollowUpInput, UpdateCustomerInput
+from schema.reminder import Reminder
+
+Ctx = Info[Context, None]
+
+
+def _given(input: object) -> dict[str, object]:
+    """The fields a client actually sent (UNSET ones left out; explicit nulls kept)."""
+    return {k: v for k, v in vars(input).items() if v is not strawberry.UNSET}
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(description="First entry: you own what you create, unless it exists.")
+    async def create_customer(self, info: Ctx, input: CreateCustomerInput) -> Customer:
+        fields = vars(input).copy()
+        fields["contacts"] = [vars(c) for c in input.contacts or []]
+        return Customer(scoped=await customers.create_customer(info.context, **fields))
+
+    @strawberry.mutation
+    async def update_customer(
+        self,
+        info: Ctx,
+        id: strawberry.ID,
+        input: UpdateCustomerInput,
+        expected_version: int | None = None,
+    ) -> Customer:
+        scoped = await customers.update_customer(info.context, id, _given(input), expected_version)
+        return Customer(scoped=scoped)
+
+    @strawberry.mutation
+    async def log_follow_up(self, info: Ctx, input: LogFollowUpInput) -> FollowUp:
+        return FollowUp(row=await followups.log_follow_up(info.context, **vars(input)))
+
+    @strawberry.mutation
+    async def acknowledge_reminder(self, info: Ctx, id: strawberry.ID) -> Reminder:
+        return Reminder(row=await reminders.acknowledge_reminder(info.context, id))
+
+    @strawberry.mutation
+    async def snooze_reminder(self, info: Ctx, id: strawberry.ID, until: datetime) -> Reminder:
+        return Reminder(row=await reminders.snooze_reminder(info.context, id, until))

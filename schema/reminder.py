@@ -1,0 +1,52 @@
+"""Reminder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from db import models
+from resolvers.context import Context
+from schema.enums import ReminderKind, ReminderStatus
+
+if TYPE_CHECKING:
+    from schema.customer import Customer
+
+
+@strawberry.type
+class Reminder:
+    row: strawberry.Private[models.Reminder]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def kind(self) -> ReminderKind:
+        return ReminderKind(self.row.kind)
+
+    @strawberry.field(description="Null when the caller can no longer see the customer.")
+    async def customer(
+        self, info: Info[Context, None]
+    ) -> Annotated[Customer, strawberry.lazy("schema.customer")] | None:
+        from schema.customer import Customer
+
+        if self.row.customer_id is None:
+            return None
+        scoped = await info.context.loaders.customer_by_id.load(self.row.customer_id)
+        return Customer(scoped=scoped) if scoped else None
+
+    @strawberry.field
+    def due_at(self) -> datetime:
+        return self.row.due_at
+
+    @strawberry.field
+    def message(self) -> str:
+        return self.row.message
+
+    @strawberry.field
+    def status(self) -> ReminderStatus:
+        return ReminderStatus(self.row.status)

@@ -1,0 +1,49 @@
+"""Small result shapes: duplicate matches, statistics, hand-overs, issued tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from schema.user import User
+
+
+@strawberry.type
+class DuplicateMatch:
+    customer_id: strawberry.ID
+    name: str
+    owner_name: str | None
+    team_name: str | None
+    matched_on: list[str]
+
+
+@strawberry.type
+class OwnerLoad:
+    owner: User
+    customers: int
+    overdue: int
+
+
+@strawberry.type
+class OwnershipStats:
+    owners: list[OwnerLoad]
+    pool_size: int
+    overdue_follow_ups: int
+    gini_of_load: float
+    changes_last30_days: int = strawberry.field(name="changesLast30Days")
+
+
+@strawberry.type
+class HandOverResult:
+    moved: int
+    to_user: User | None
+    to_pool: bool
+
+
+@strawberry.type
+class IssuedToken:
+    id: strawberry.ID
+    token: str
+    scopes: list[str]
+    expires_at: datetime | None

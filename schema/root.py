@@ -1,0 +1,35 @@
+"""The assembled schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from ownergraph.settings import Settings, get_settings
+from schema.extensions import extensions_for
+from schema.mutation import CustomerMutation
+from schema.query import Query
+
+# One class per group of use cases, each in its own module.
+Mutation = merge_types("Mutation", (CustomerMutation,))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Expected errors are not news; schema/errors.py logs the unexpected ones."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions_for(settings),
+        # Suggestions would let a caller map the schema with introspection turned off.
+        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+    )
+
+
+schema = build_schema(get_settings())
