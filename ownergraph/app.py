@@ -20,6 +20,7 @@ from db.engine import open_database
 from ownergraph.clock import Clock, SystemClock
 from ownergraph.settings import Settings, get_settings
 from resolvers.context import Context, Services, authorize, build_context
+from schema.errors import format_error
 from schema.root import build_schema
 from subscriptions.bus import Bus, LocalBus
 
@@ -33,6 +34,12 @@ class OwnergraphView(GraphQL[Context, None]):
         if isinstance(request, WebSocket):
             return Context(self.services)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
+
+    async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
+        # Parse errors skip the schema extensions; format them the same way here.
+        if result.errors:
+            result.errors = [format_error(e) for e in result.errors]
+        return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params or {}

@@ -41,7 +41,10 @@ def _one_per_key(ctx: Context, model: Any, column: Any = None) -> DataLoader[int
         found = {getattr(r, column.key): r for r in rows}
         return [found.get(k) for k in keys]
 
-    return DataLoader(load_fn=load)
+    # Uncached: users and teams are asked for in several waves (owners, then authors,
+    # managers, ...); without a cache each wave is exactly one statement, so a request's
+    # statement count depends on its shape, not on which rows it happened to meet.
+    return DataLoader(load_fn=load, cache=False)
 
 
 def _many_per_key(
@@ -122,7 +125,7 @@ class Loaders:
                 .where(Customer.owner_id.in_(list(keys)))
                 .group_by(Customer.owner_id)
             )
-            counts = dict((await (await ctx.session()).execute(stmt)).tuples().all())
+            counts = {owner: n for owner, n in await (await ctx.session()).execute(stmt)}
             return [int(counts.get(k, 0)) for k in keys]
 
         self.customer_by_id: DataLoader[int, ScopedRow | None] = _loader(customers)

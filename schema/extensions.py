@@ -74,17 +74,18 @@ class CloseSession(SchemaExtension):
 def extensions_for(
     settings: Settings,
 ) -> list[Callable[[], SchemaExtension] | SchemaExtension | type]:
+    # Factories, so each request gets fresh extension instances.
     extensions: list[Any] = [
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=settings.max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        FormatErrors(),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        FormatErrors,
         ReportMaskedFields,
         AuditSensitiveReads,
         CloseSession,
     ]
     if not settings.introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return extensions

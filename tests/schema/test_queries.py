@@ -1,0 +1,138 @@
+"""Query behaviour through the real app: batching, pagination, filters, limits."""
+
+from __future__ import annotations
+
+from tests.conftest import Api, errors_of
+
+NESTED = """
+query Nested($first: Int!) {
+  customers(first: $first) {
+    totalCount
+    edges { node {
+      id name
+      owner { name team { name } ownedCount }
+      team { name manager { name } }
+      collaborators { role creditShare user { name } }
+      contacts { name phone }
+      latestFollowUp { summary author { name } }
+      openDisputes { id status claimant { name } }
+      followUps(first: 2) { edges { node { summary } } }
+      ownershipHistory(first: 2) { edges { node { kind } } }
+    } }
+  }
+}
+"""
+PAGE = """
+query Page($first: Int!, $after: String, $filter: CustomerFilter) {
+  customers(first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id tier inPool } }
+  }
+}
+"""
+
+
+async def test_nested_relations_cost_the_same_for_5_and_100_rows(api: Api) -> None:
+    for email in ("admin@demo.test", "alice@demo.test"):
+        token = await api.token(email)
+        await api.ok("{ me { id } }", token=token)  # the first use also records last use
+        counts = []
+        for first in (5, 100):
+            api.statements.clear()
+            data = await api.ok(NESTED, {"first": first}, token=token)
+            assert len(data["customers"]["edges"]) == min(first, data["customers"]["totalCount"])
+            counts.append(len(api.statements))
+        assert counts[0] == counts[1], counts
+
+
+async def test_pages_walk_every_row_once_in_order(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    seen: list[int] = []
+    after = None
+    total = 0
+    while True:
+        page = (await api.ok(PAGE, {"first": 37, "after": after}, token=token))["customers"]
+        total = page["totalCount"]
+        seen += [int(e["node"]["id"]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == sorted(set(seen)) and len(seen) == total >= 300
+
+
+async def test_first_is_capped_at_100(api: Api) -> None:
+    page = (await api.ok(PAGE, {"first": 5000}, as_user="admin@demo.test"))["customers"]
+    assert len(page["edges"]) == 100 and page["pageInfo"]["hasNextPage"]
+    assert errors_of(await api.gql(PAGE, {"first": -1}, as_user="admin@demo.test")) == ["VALIDATION"]
+
+
+async def test_a_forged_cursor_is_a_validation_error(api: Api) -> None:
+    body = await api.gql(PAGE, {"first": 5, "after": "not-a-cursor"}, as_user="admin@demo.test")
+    assert errors_of(body) == ["VALIDATION"]
+
+
+async def test_filters_apply_in_sql_and_count_right(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    tiers = {}
+    for tier in ("A", "B", "C"):
+        page = (await api.ok(PAGE, {"first": 100, "filter": {"tier": tier}}, token=token))["customers"]
+        assert all(e["node"]["tier"] == tier for e in page["edges"])
+        tiers[tier] = page["totalCount"]
+    everything = (await api.ok(PAGE, {"first": 1}, token=token))["customers"]["totalCount"]
+    assert sum(tiers.values()) == everything
+    pool = (await api.ok("{ pool(first: 100) { totalCount edges { node { inPool } } } }", token=token))["pool"]
+    assert pool["totalCount"] > 0 and all(e["node"]["inPool"] for e in pool["edges"])
+    in_pool = (await api.ok(PAGE, {"first": 1, "filter": {"inPool": False}}, token=token))["customers"]
+    assert in_pool["totalCount"] + pool["totalCount"] == everything
+    overdue = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": True}}, token=token))["customers"]
+    on_time = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": False}}, token=token))["customers"]
+    assert overdue["totalCount"] + on_time["totalCount"] == everything
+
+
+async def test_search_folds_width_case_and_legal_suffixes(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    create = 'mutation { createCustomer(input: {name: "Zebra Robotics Co., Ltd."}) { id } }'
+    ident = (await api.ok(create, token=token))["createCustomer"]["id"]
+    for term in ("zebra", "ＺＥＢＲＡ robotics", "Zebra Robotics Ltd"):
+        page = (await api.ok(PAGE, {"first": 5, "filter": {"search": term}}, token=token))["customers"]
+        assert [e["node"]["id"] for e in page["edges"]] == [ident], term
+
+
+async def test_every_contract_query_answers(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    data = await api.ok(
+        """
+        { me { name role }
+          users { id name role ownedCount team { name } }
+          teams { id name parent { name } manager { name } members { name } }
+          disputes(first: 5) { edges { node { id status customer { name } evidence } } }
+          transferRequests { id status }
+          myReminders { id kind }
+          ownershipEvents(first: 5) { edges { cursor node { kind customer { name } } } }
+          ownershipStats { poolSize overdueFollowUps giniOfLoad changesLast30Days
+                           owners { owner { name } customers overdue } }
+          duplicateCheck(input: {name: "zebra"}) { name }
+        }
+        """,
+        token=token,
+    )
+    assert data["me"]["role"] == "ADMIN"
+    assert len(data["users"]) >= 9 and data["disputes"]["edges"]
+    assert 0 <= data["ownershipStats"]["giniOfLoad"] < 1
+
+
+async def test_depth_alias_and_token_limits(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    deep = "{ me { team " + "{ parent " * 20 + "{ name }" + " }" * 20 + " } }"
+    assert errors_of(await api.gql(deep, token=token)) == ["QUERY_TOO_COMPLEX"]
+    aliases = "{ " + " ".join(f"a{i}: me {{ name }}" for i in range(50)) + " }"
+    assert errors_of(await api.gql(aliases, token=token)) == ["QUERY_TOO_COMPLEX"]
+    huge = "{ me { " + "name " * 5000 + "} }"
+    assert errors_of(await api.gql(huge, token=token)) == ["QUERY_TOO_COMPLEX"]
+
+
+async def test_unexpected_errors_leak_nothing(api: Api) -> None:
+    body = await api.gql("{ customers(first: 5) { edges { node { id } } } }", token="x.y.z")
+    assert errors_of(body) == ["UNAUTHENTICATED"]
+    body = await api.gql("{ nope }", as_user="admin@demo.test")
+    text = str(body)
+    assert "Traceback" not in text and "SELECT" not in text

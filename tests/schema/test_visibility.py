@@ -1,0 +1,175 @@
+"""Each role row of the visibility table, end to end through the real app: which customers
+each demo user sees, which fields come back masked, and that invisible ids behave exactly
+like missing ones. The expected sets are computed here from the raw tables, independently
+of authz/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from db.models import Collaborator, Customer, Dispute, PartnerCustomer, Team, User
+from tests.conftest import Api, errors_of
+
+ALL_CUSTOMERS = """
+query All($after: String) {
+  customers(first: 100, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id taxId dealValue contacts { phone email } } }
+  }
+}
+"""
+ONE = "query One($id: ID!) { customer(id: $id) { id name } }"
+HISTORY = "query H($id: ID) { ownershipEvents(customerId: $id) { edges { node { id } } } }"
+FOLLOW_UP = """
+mutation F($id: ID!) { logFollowUp(input: {customerId: $id, channel: CALL, summary: "hi"}) { id } }
+"""
+
+
+async def crawl(api: Api, token: str) -> tuple[int, dict[int, dict[str, Any]], list[str]]:
+    """Every customer the caller sees, across all pages; and the masked field paths."""
+    seen: dict[int, dict[str, Any]] = {}
+    masked: list[str] = []
+    after = None
+    total = -1
+    while True:
+        body = await api.gql(ALL_CUSTOMERS, {"after": after}, token=token)
+        assert not body.get("errors"), body
+        page = body["data"]["customers"]
+        total = page["totalCount"]
+        masked += body.get("extensions", {}).get("maskedFields", [])
+        for edge in page["edges"]:
+            seen[int(edge["node"]["id"])] = edge["node"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return total, seen, masked
+        after = page["pageInfo"]["endCursor"]
+
+
+async def expected(api: Api, email: str | None, partner: int | None = None) -> tuple[set[int], set[int]]:
+    """(visible ids, ids whose sensitive fields are visible) by the rules of DESIGN.md."""
+    async with api.services.db.read() as s:
+        customers = list((await s.execute(select(Customer))).scalars())
+        collabs = list((await s.execute(select(Collaborator))).scalars())
+        teams = list((await s.execute(select(Team))).scalars())
+        disputes = list((await s.execute(select(Dispute))).scalars())
+        shared = {p.customer_id for p in (await s.execute(select(PartnerCustomer))).scalars() if p.partner_id == partner}
+        user = (await s.execute(select(User).where(User.email == email))).scalar_one_or_none() if email else None
+    everything = {c.id for c in customers}
+    if user is None:  # the partner
+        return {c.id for c in customers if c.referred_by_partner_id == partner} | shared, set()
+    mine = {c.id for c in customers if c.owner_id == user.id}
+    collab = {x.customer_id for x in collabs if x.user_id == user.id}
+    service_collab = {x.customer_id for x in collabs if x.user_id == user.id and x.role == "SERVICE"}
+    pool = {c.id for c in customers if c.owner_id is None}
+    managed = {t.id for t in teams if t.manager_id == user.id} | {user.team_id}
+    subtree = {t.id for t in teams if any(t.path.startswith(m.path) for m in teams if m.id in managed)}
+    in_team = {c.id for c in customers if c.team_id in managed}
+    in_subtree = {c.id for c in customers if c.team_id in subtree}
+    role = user.role
+    if role in ("ADMIN", "AUDITOR"):
+        return everything, everything
+    if role == "DIRECTOR":
+        return in_subtree | pool, in_subtree
+    if role == "MANAGER":
+        return in_team | pool, in_team
+    if role == "REP":
+        claimed = {d.customer_id for d in disputes if d.claimant_id == user.id}
+        return mine | collab | pool | claimed, mine | collab
+    if role == "SERVICE":
+        return mine | service_collab, mine | service_collab
+    if role == "ARBITER":
+        return {d.customer_id for d in disputes if d.arbiter_id == user.id}, set()
+    raise AssertionError(role)
+
+
+USERS = [
+    "admin@demo.test",
+    "director@demo.test",
+    "manager.east@demo.test",
+    "alice@demo.test",
+    "bob@demo.test",
+    "carol@demo.test",
+    "dan@demo.test",
+    "audit@demo.test",
+    "judge@demo.test",
+]
+
+
+@pytest.mark.parametrize("email", USERS)
+async def test_each_role_sees_exactly_its_rows_and_fields(api: Api, email: str) -> None:
+    visible, sensitive = await expected(api, email)
+    total, seen, masked = await crawl(api, await api.token(email))
+    assert set(seen) == visible
+    assert total == len(visible)
+    for ident, node in seen.items():
+        if ident in sensitive:
+            continue
+        assert node["taxId"] is None and node["dealValue"] is None
+        assert all(c["phone"] is None and c["email"] is None for c in node["contacts"])
+    # Every masked value is reported, and nothing else.
+    hidden = [n for i, n in seen.items() if i not in sensitive]
+    assert len(masked) == sum(2 + 2 * len(n["contacts"]) for n in hidden)
+
+
+async def test_the_demo_spreads_visibility(api: Api) -> None:
+    """Guard the fixtures: the table above is only tested if roles really differ."""
+    alice, _ = await expected(api, "alice@demo.test")
+    carol, _ = await expected(api, "carol@demo.test")
+    admin, _ = await expected(api, "admin@demo.test")
+    judge, _ = await expected(api, "judge@demo.test")
+    assert len(alice) < len(admin) and len(carol) < len(admin)
+    assert alice != carol and judge
+
+
+async def test_masked_fields_are_reported_in_extensions(api: Api) -> None:
+    visible, sensitive = await expected(api, "alice@demo.test")
+    pooled = sorted(visible - sensitive)[0]
+    body = await api.gql(
+        "query($id: ID!) { customer(id: $id) { taxId name } }", {"id": str(pooled)}, as_user="alice@demo.test"
+    )
+    assert body["data"]["customer"]["taxId"] is None
+    assert body["extensions"]["maskedFields"] == ["customer.taxId"]
+
+
+async def test_invisible_ids_answer_exactly_like_missing_ones(api: Api) -> None:
+    visible, _ = await expected(api, "alice@demo.test")
+    admin, _ = await expected(api, "admin@demo.test")
+    hidden = sorted(admin - visible)[0]
+    missing = max(admin) + 1000
+    token = await api.token("alice@demo.test")
+
+    def shape(body: dict[str, Any], ident: int) -> Any:
+        return body["data"], [
+            (e["message"].replace(str(ident), "ID"), e["extensions"], e["path"]) for e in body["errors"]
+        ]
+
+    for doc in (ONE, FOLLOW_UP):
+        a = await api.gql(doc, {"id": str(hidden)}, token=token)
+        b = await api.gql(doc, {"id": str(missing)}, token=token)
+        assert errors_of(a) == ["NOT_FOUND"]
+        assert shape(a, hidden) == shape(b, missing)
+    for junk in ("abc", "-1", "0", "99999999999999999999999"):
+        assert errors_of(await api.gql(ONE, {"id": junk}, token=token)) == ["NOT_FOUND"]
+    # Lists and nested paths: simply absent.
+    a = await api.ok(HISTORY, {"id": str(hidden)}, token=token)
+    b = await api.ok(HISTORY, {"id": str(missing)}, token=token)
+    assert a == b == {"ownershipEvents": {"edges": []}}
+
+
+async def test_partner_sees_only_what_it_was_given_and_nothing_sensitive(api: Api) -> None:
+    async with api.services.db.read() as s:
+        from db.models import Partner
+
+        partner = (await s.execute(select(Partner).where(Partner.name == "acme-channel"))).scalar_one()
+    visible, _ = await expected(api, None, partner=partner.id)
+    assert visible, "the demo shares some customers with acme-channel"
+    token = await api.token(partner="acme-channel", scopes=["customer:read"])
+    total, seen, masked = await crawl(api, token)
+    assert set(seen) == visible and total == len(visible)
+    assert all(n["taxId"] is None for n in seen.values())
+    assert errors_of(await api.gql("{ users { id } }", token=token)) == ["FORBIDDEN"]
+    create = 'mutation { createCustomer(input: {name: "Partner Lead GmbH"}) { id } }'
+    assert errors_of(await api.gql(create, token=token)) == ["FORBIDDEN"]
