@@ -97,8 +97,11 @@ def company_key(name: str) -> str:
 
 def phone_key(phone: str) -> str:
     digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))
-    # Country code 86 or a trunk 0 in front of an 11-digit mobile number is the same phone.
-    if len(digits) == 13 and digits.startswith("86"):
+    # The same phone written with the international prefix (00), China's country code
+    # (86) or the trunk 0: +86 21 6123 4567, 0086 21..., 021 6123 4567 are one number.
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if digits.startswith("86") and len(digits) >= 12:
         digits = digits[2:]
     return digits.lstrip("0") if len(digits) > 8 else digits
 
