@@ -7,19 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import aliased
 
+from db import models
 from db.enums import CollaboratorRole, TransferStatus
-from db.models import (
-    Approval,
-    Collaborator,
-    Customer,
-    Dispute,
-    PartnerCustomer,
-    TransferItem,
-    TransferRequest,
-)
+from db.models import Customer
+
+# Subqueries use their own aliases and correlate only with the customer row, so a
+# relation means the same inside a query that itself selects collaborators, disputes
+# or transfers.
+Collaborator = aliased(models.Collaborator)
+Dispute = aliased(models.Dispute)
+PartnerCustomer = aliased(models.PartnerCustomer)
+TransferItem = aliased(models.TransferItem)
+TransferRequest = aliased(models.TransferRequest)
+Approval = aliased(models.Approval)
 
 RELATIONS = (
     "any",
@@ -76,7 +81,7 @@ def _partner(f: Facts) -> ColumnElement[bool]:
     return or_(Customer.referred_by_partner_id == f.partner_id, shared)
 
 
-def _dispute(f: Facts, column: ColumnElement[int]) -> ColumnElement[bool]:
+def _dispute(f: Facts, column: Any) -> ColumnElement[bool]:
     if not f.user_id:
         return false()
     return exists(select(1).where(Dispute.customer_id == Customer.id, column == f.user_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Api, errors_of
 
 NESTED = """
@@ -62,7 +64,9 @@ async def test_pages_walk_every_row_once_in_order(api: Api) -> None:
 async def test_first_is_capped_at_100(api: Api) -> None:
     page = (await api.ok(PAGE, {"first": 5000}, as_user="admin@demo.test"))["customers"]
     assert len(page["edges"]) == 100 and page["pageInfo"]["hasNextPage"]
-    assert errors_of(await api.gql(PAGE, {"first": -1}, as_user="admin@demo.test")) == ["VALIDATION"]
+    assert errors_of(await api.gql(PAGE, {"first": -1}, as_user="admin@demo.test")) == [
+        "VALIDATION"
+    ]
 
 
 async def test_a_forged_cursor_is_a_validation_error(api: Api) -> None:
@@ -74,17 +78,27 @@ async def test_filters_apply_in_sql_and_count_right(api: Api) -> None:
     token = await api.token("admin@demo.test")
     tiers = {}
     for tier in ("A", "B", "C"):
-        page = (await api.ok(PAGE, {"first": 100, "filter": {"tier": tier}}, token=token))["customers"]
+        page = (await api.ok(PAGE, {"first": 100, "filter": {"tier": tier}}, token=token))[
+            "customers"
+        ]
         assert all(e["node"]["tier"] == tier for e in page["edges"])
         tiers[tier] = page["totalCount"]
     everything = (await api.ok(PAGE, {"first": 1}, token=token))["customers"]["totalCount"]
     assert sum(tiers.values()) == everything
-    pool = (await api.ok("{ pool(first: 100) { totalCount edges { node { inPool } } } }", token=token))["pool"]
+    pool = (
+        await api.ok("{ pool(first: 100) { totalCount edges { node { inPool } } } }", token=token)
+    )["pool"]
     assert pool["totalCount"] > 0 and all(e["node"]["inPool"] for e in pool["edges"])
-    in_pool = (await api.ok(PAGE, {"first": 1, "filter": {"inPool": False}}, token=token))["customers"]
+    in_pool = (await api.ok(PAGE, {"first": 1, "filter": {"inPool": False}}, token=token))[
+        "customers"
+    ]
     assert in_pool["totalCount"] + pool["totalCount"] == everything
-    overdue = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": True}}, token=token))["customers"]
-    on_time = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": False}}, token=token))["customers"]
+    overdue = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": True}}, token=token))[
+        "customers"
+    ]
+    on_time = (await api.ok(PAGE, {"first": 1, "filter": {"overdue": False}}, token=token))[
+        "customers"
+    ]
     assert overdue["totalCount"] + on_time["totalCount"] == everything
 
 
@@ -93,7 +107,9 @@ async def test_search_folds_width_case_and_legal_suffixes(api: Api) -> None:
     create = 'mutation { createCustomer(input: {name: "Zebra Robotics Co., Ltd."}) { id } }'
     ident = (await api.ok(create, token=token))["createCustomer"]["id"]
     for term in ("zebra", "ＺＥＢＲＡ robotics", "Zebra Robotics Ltd"):
-        page = (await api.ok(PAGE, {"first": 5, "filter": {"search": term}}, token=token))["customers"]
+        page = (await api.ok(PAGE, {"first": 5, "filter": {"search": term}}, token=token))[
+            "customers"
+        ]
         assert [e["node"]["id"] for e in page["edges"]] == [ident], term
 
 
@@ -136,3 +152,31 @@ async def test_unexpected_errors_leak_nothing(api: Api) -> None:
     body = await api.gql("{ nope }", as_user="admin@demo.test")
     text = str(body)
     assert "Traceback" not in text and "SELECT" not in text
+
+
+ROLE_QUERIES = [
+    "{ disputes(first: 5) { edges { node { id customer { name } claimant { name } } } } }",
+    "{ transferRequests { id customers { name } } }",
+    "{ ownershipEvents(first: 5) { edges { node { kind customer { name } } } } }",
+    "{ myReminders { id customer { name } } }",
+    "{ ownershipStats { poolSize } }",
+    "{ pool(first: 5) { totalCount } }",
+]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "director@demo.test",
+        "manager.east@demo.test",
+        "bob@demo.test",
+        "dan@demo.test",
+        "audit@demo.test",
+        "judge@demo.test",
+    ],
+)
+async def test_every_role_gets_answers_or_clear_refusals(api: Api, email: str) -> None:
+    token = await api.token(email)
+    for query in ROLE_QUERIES:
+        codes = errors_of(await api.gql(query, token=token))
+        assert set(codes) <= {"FORBIDDEN"}, (query, codes)

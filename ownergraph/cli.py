@@ -1,0 +1,186 @@
+"""The `ownergraph` command: serve, migrate, seed, issue tokens, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from datetime import timedelta
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from sqlalchemy import make_url
+from sqlmodel import col, select
+
+from ownergraph.settings import Settings, get_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Customer ownership GraphQL server: serve, migrate, seed, tokens, schema.",
+)
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for users and partners.")
+app.add_typer(token_app, name="token")
+
+err = Console(stderr=True)
+
+DATABASE_URL = typer.Option(
+    None, "--database-url", help="Default: $OWNERGRAPH_DATABASE_URL or ./ownergraph.db."
+)
+TTL = re.compile(r"^(\d+)([dhm])$")
+TTL_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _settings(database_url: str | None) -> Settings:
+    return Settings(database_url=database_url) if database_url else Settings()
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    workers: int = typer.Option(1, help="Worker processes; use a --broadcast-url with more."),
+    database_url: str | None = DATABASE_URL,
+    broadcast_url: str | None = typer.Option(
+        None, "--broadcast-url", help="redis://… to fan events out across workers and hosts."
+    ),
+) -> None:
+    """Serve GraphQL over HTTP and WebSocket on /graphql."""
+    import uvicorn
+
+    # Workers are fresh processes: they read their settings from the environment.
+    if database_url:
+        os.environ["OWNERGRAPH_DATABASE_URL"] = database_url
+    if broadcast_url:
+        os.environ["OWNERGRAPH_BROADCAST_URL"] = broadcast_url
+    get_settings.cache_clear()
+    uvicorn.run("ownergraph.app:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+@app.command()
+def migrate(database_url: str | None = DATABASE_URL) -> None:
+    """Upgrade the database schema to the latest revision."""
+    from db.migrate import upgrade
+
+    url = _settings(database_url).database_url
+    upgrade(url)
+    shown = make_url(url).render_as_string(hide_password=True)
+    typer.echo(f"Database {shown} is at the latest revision.")
+
+
+@app.command()
+def seed(
+    demo: bool = typer.Option(False, "--demo", help="Load the demo organisation and customers."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Load demo data into an empty database (does nothing if it is already there)."""
+    if not demo:
+        raise _fail("Only demo data can be seeded: pass --demo.")
+    seeded = asyncio.run(_seed(_settings(database_url)))
+    typer.echo("Demo data loaded." if seeded else "Demo data already present; nothing to do.")
+
+
+async def _seed(settings: Settings) -> bool:
+    from db.engine import open_database
+    from ownergraph.clock import SystemClock
+    from ownergraph.seed import STEPS, seed_demo
+
+    db = open_database(settings.database_url)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
+    try:
+        with Progress(
+            *columns, console=err, transient=True, disable=not err.is_terminal
+        ) as progress:
+            task = progress.add_task("Seeding demo data", total=len(STEPS))
+
+            def step(name: str) -> None:
+                progress.update(task, advance=1, description=f"Seeded {name}")
+
+            return await seed_demo(db, settings, SystemClock(), on_step=step)
+    finally:
+        await db.dispose()
+
+
+@token_app.command("issue")
+def token_issue(
+    user: str | None = typer.Option(None, "--user", help="Email of the user."),
+    partner: str | None = typer.Option(None, "--partner", help="Name of the partner."),
+    scopes: str | None = typer.Option(
+        None, "--scopes", help="Comma-separated, e.g. customer:read,customer:create. Default *."
+    ),
+    ttl: str | None = typer.Option(None, "--ttl", help="Lifetime: 30d, 12h or 90m."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Issue a token for a user or a partner and print the JWT (shown only once)."""
+    if (user is None) == (partner is None):
+        raise _fail("Pass exactly one of --user EMAIL or --partner NAME.")
+    scope_list = [s.strip() for s in (scopes or "").split(",") if s.strip()]
+    if partner is not None and not scope_list:
+        raise _fail("A partner token needs explicit --scopes, e.g. customer:read.")
+    settings = _settings(database_url)
+    lifetime = _ttl(ttl) if ttl else timedelta(hours=settings.token_ttl_hours)
+    token = asyncio.run(_issue(settings, user, partner, scope_list or ["*"], lifetime))
+    typer.echo(token)
+
+
+def _ttl(value: str) -> timedelta:
+    match = TTL.match(value.strip())
+    if not match or int(match[1]) == 0:
+        raise typer.BadParameter("use a number and a unit: 30d, 12h or 90m", param_hint="--ttl")
+    return timedelta(**{TTL_UNITS[match[2]]: int(match[1])})
+
+
+async def _issue(
+    settings: Settings,
+    email: str | None,
+    partner_name: str | None,
+    scopes: list[str],
+    lifetime: timedelta,
+) -> str:
+    from authz.tokens import issue_token
+    from db.engine import open_database
+    from db.models import Partner, User
+    from ownergraph.clock import SystemClock
+
+    db = open_database(settings.database_url)
+    now = SystemClock().now()
+    try:
+        async with db.write.begin() as session:
+            user = partner = None
+            if email is not None:
+                user = await session.scalar(select(User).where(col(User.email) == email.strip()))
+                if user is None or not user.active:
+                    raise _fail(f"No active user with email {email!r}.")
+            else:
+                partner = await session.scalar(
+                    select(Partner).where(col(Partner.name) == partner_name)
+                )
+                if partner is None or not partner.active:
+                    raise _fail(f"No active partner named {partner_name!r}.")
+            _row, token = await issue_token(
+                session=session,
+                secret=settings.secret(),
+                algorithm=settings.jwt_algorithm,
+                now=now,
+                scopes=scopes,
+                expires_at=now + lifetime,
+                user=user,
+                partner=partner,
+            )
+            return token
+    finally:
+        await db.dispose()
+
+
+@app.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from schema.root import schema
+
+    typer.echo(schema.as_str())
