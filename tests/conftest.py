@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from ownergraph.seed import seed_demo
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,6 +25,7 @@ from db.migrate import upgrade_async
 from db.models import Partner, User
 from ownergraph.app import create_app
 from ownergraph.clock import FrozenClock
+from ownergraph.seed import seed_demo
 from ownergraph.settings import Settings
 
 SEED_TIME = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)

@@ -23,7 +23,9 @@ def test_same_company(a: str, b: str) -> None:
     assert company_key(a) == company_key(b)
 
 
-@pytest.mark.parametrize(("a", "b"), [("Acme", "Acmeco"), ("Group", "Groupe"), ("Ltd Partners", "Partners")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("Acme", "Acmeco"), ("Group", "Groupe"), ("Ltd Partners", "Partners")]
+)
 def test_different_companies(a: str, b: str) -> None:
     assert company_key(a) != company_key(b)
 

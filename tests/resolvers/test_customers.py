@@ -18,6 +18,11 @@ mutation C($input: CreateCustomerInput!) {
   }
 }
 """
+CHECK = """
+query D($name: String, $taxId: String) {
+  duplicateCheck(input: {name: $name, taxId: $taxId}) { name ownerName teamName matchedOn }
+}
+"""
 UPDATE = """
 mutation U($id: ID!, $input: UpdateCustomerInput!, $v: Int) {
   updateCustomer(id: $id, input: $input, expectedVersion: $v) { id name tier version taxId }
@@ -32,7 +37,10 @@ async def create(api: Api, email: str, **fields: object) -> dict:  # type: ignor
 
 async def test_first_entry_owns_and_records_one_event(api: Api) -> None:
     body = await create(
-        api, "alice@demo.test", name="Nimbus Analytics Co., Ltd.", taxId="91310000MA1K",
+        api,
+        "alice@demo.test",
+        name="Nimbus Analytics Co., Ltd.",
+        taxId="91310000MA1K",
         contacts=[{"name": "Li Wei", "phone": "+86 139-1234-5678", "email": "li@nimbus.cn"}],
     )
     customer = body["data"]["createCustomer"]
@@ -45,7 +53,10 @@ async def test_first_entry_owns_and_records_one_event(api: Api) -> None:
 
 async def test_duplicates_by_every_key_name_the_existing_owner(api: Api) -> None:
     await create(
-        api, "alice@demo.test", name="Quasar Logistics Co., Ltd.", taxId="9144-0300-XY",
+        api,
+        "alice@demo.test",
+        name="Quasar Logistics Co., Ltd.",
+        taxId="9144-0300-XY",
         contacts=[{"name": "Wang", "phone": "021 6123 4567", "email": "wang@quasar-logistics.com"}],
     )
     attempts = [
@@ -62,16 +73,22 @@ async def test_duplicates_by_every_key_name_the_existing_owner(api: Api) -> None
         assert ext["ownerName"] and ext["customerName"] == "Quasar Logistics Co., Ltd."
         assert "9144" not in str(ext)  # name, owner and team only, never the data
     # Free mail domains are not company keys.
-    a = await create(api, "bob@demo.test", name="Solo A", contacts=[{"name": "A", "email": "a@gmail.com"}])
-    b = await create(api, "bob@demo.test", name="Solo B", contacts=[{"name": "B", "email": "b@gmail.com"}])
+    a = await create(
+        api, "bob@demo.test", name="Solo A", contacts=[{"name": "A", "email": "a@gmail.com"}]
+    )
+    b = await create(
+        api, "bob@demo.test", name="Solo B", contacts=[{"name": "B", "email": "b@gmail.com"}]
+    )
     assert not a.get("errors") and not b.get("errors")
 
 
 async def test_two_reps_entering_one_company_at_once_one_wins(api: Api) -> None:
     tokens = [await api.token(e) for e in ("alice@demo.test", "bob@demo.test", "carol@demo.test")]
     bodies = await asyncio.gather(
-        *(api.gql(CREATE, {"input": {"name": f"Helios Power {s}"}}, token=t)
-          for t, s in zip(tokens, ("Co., Ltd.", "Ltd", "有限公司"), strict=True))
+        *(
+            api.gql(CREATE, {"input": {"name": f"Helios Power {s}"}}, token=t)
+            for t, s in zip(tokens, ("Co., Ltd.", "Ltd", "有限公司"), strict=True)
+        )
     )
     codes = sorted(str(errors_of(b)) for b in bodies)
     assert codes == ["['DUPLICATE_CUSTOMER']", "['DUPLICATE_CUSTOMER']", "[]"]
@@ -86,17 +103,27 @@ async def test_duplicate_check_reports_exact_and_similar(api: Api) -> None:
         as_user="alice@demo.test",
     )
     assert data["duplicateCheck"][0] == {
-        "name": "Orchid Biotech GmbH", "ownerName": "Carol", "teamName": "West", "matchedOn": ["name", "taxId"]
+        "name": "Orchid Biotech GmbH",
+        "ownerName": "Carol",
+        "teamName": "West",
+        "matchedOn": ["name", "taxId"],
     } or data["duplicateCheck"][0]["matchedOn"] == ["name", "taxId"]
-    similar = await api.ok('{ duplicateCheck(input: {name: "Orchid"}) { matchedOn } }', as_user="alice@demo.test")
+    similar = await api.ok(
+        '{ duplicateCheck(input: {name: "Orchid"}) { matchedOn } }', as_user="alice@demo.test"
+    )
     assert similar["duplicateCheck"][0]["matchedOn"] == ["similarName"]
 
 
 async def test_bad_input_is_a_validation_error_and_writes_nothing(api: Api) -> None:
     async with api.services.db.read() as s:
         before = await s.scalar(select(func.count()).select_from(Customer))
-    for fields in ({"name": "   "}, {"name": "..."}, {"name": "Ok", "dealValue": -5}, {"name": "x" * 201},
-                   {"name": "Ok2", "contacts": [{"name": " "}]}):
+    for fields in (
+        {"name": "   "},
+        {"name": "..."},
+        {"name": "Ok", "dealValue": -5},
+        {"name": "x" * 201},
+        {"name": "Ok2", "contacts": [{"name": " "}]},
+    ):
         assert errors_of(await create(api, "alice@demo.test", **fields)) == ["VALIDATION"], fields
     async with api.services.db.read() as s:
         assert await s.scalar(select(func.count()).select_from(Customer)) == before
@@ -106,7 +133,13 @@ async def test_update_with_versions(api: Api) -> None:
     made = (await create(api, "alice@demo.test", name="Kestrel Foods"))["data"]["createCustomer"]
     token = await api.token("alice@demo.test")
     ok = await api.ok(UPDATE, {"id": made["id"], "input": {"tier": "A"}, "v": 1}, token=token)
-    assert ok["updateCustomer"] == {"id": made["id"], "name": "Kestrel Foods", "tier": "A", "version": 2, "taxId": None}
+    assert ok["updateCustomer"] == {
+        "id": made["id"],
+        "name": "Kestrel Foods",
+        "tier": "A",
+        "version": 2,
+        "taxId": None,
+    }
     stale = await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "B"}, "v": 1}, token=token)
     assert errors_of(stale) == ["VERSION_CONFLICT"]
     assert stale["errors"][0]["extensions"]["currentVersion"] == 2
@@ -118,20 +151,38 @@ async def test_update_with_versions(api: Api) -> None:
     assert sorted(str(errors_of(b)) for b in bodies) == ["['VERSION_CONFLICT']", "[]"]
     # Renaming onto another company's key is a duplicate; the failed edit changes nothing.
     other = (await create(api, "alice@demo.test", name="Osprey Mining"))["data"]["createCustomer"]
-    clash = await api.gql(UPDATE, {"id": other["id"], "input": {"name": "KESTREL FOODS LTD"}}, token=token)
+    clash = await api.gql(
+        UPDATE, {"id": other["id"], "input": {"name": "KESTREL FOODS LTD"}}, token=token
+    )
     assert errors_of(clash) == ["DUPLICATE_CUSTOMER"]
     async with api.services.db.read() as s:
         row = await s.get(Customer, int(other["id"]))
         assert row is not None and row.name == "Osprey Mining" and row.version == 1
-        audits = await s.scalar(select(func.count()).where(AuditEntry.customer_id == int(made["id"])))
-        events = await s.scalar(select(func.count()).where(OwnershipEvent.customer_id == int(made["id"])))
+        audits = await s.scalar(
+            select(func.count()).where(AuditEntry.customer_id == int(made["id"]))
+        )
+        events = await s.scalar(
+            select(func.count()).where(OwnershipEvent.customer_id == int(made["id"]))
+        )
     assert audits == 2 and events == 1
 
 
 async def test_only_allowed_roles_update(api: Api) -> None:
     made = (await create(api, "alice@demo.test", name="Plover Textiles"))["data"]["createCustomer"]
     # bob (same team, not owner) cannot see it; the East manager may edit it; the auditor may not.
-    assert errors_of(await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "A"}}, as_user="bob@demo.test")) == ["NOT_FOUND"]
-    assert not (await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "A"}}, as_user="manager.east@demo.test")).get("errors")
-    assert errors_of(await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "B"}}, as_user="audit@demo.test")) == ["FORBIDDEN"]
-    assert errors_of(await api.gql(UPDATE, {"id": made["id"], "input": {"tier": None}}, as_user="alice@demo.test")) == ["VALIDATION"]
+    assert errors_of(
+        await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "A"}}, as_user="bob@demo.test")
+    ) == ["NOT_FOUND"]
+    assert not (
+        await api.gql(
+            UPDATE, {"id": made["id"], "input": {"tier": "A"}}, as_user="manager.east@demo.test"
+        )
+    ).get("errors")
+    assert errors_of(
+        await api.gql(UPDATE, {"id": made["id"], "input": {"tier": "B"}}, as_user="audit@demo.test")
+    ) == ["FORBIDDEN"]
+    assert errors_of(
+        await api.gql(
+            UPDATE, {"id": made["id"], "input": {"tier": None}}, as_user="alice@demo.test"
+        )
+    ) == ["VALIDATION"]

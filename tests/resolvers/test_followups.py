@@ -6,12 +6,17 @@ from datetime import timedelta
 
 from tests.conftest import Api, errors_of
 
-CREATE = 'mutation($n: String!) { createCustomer(input: {name: $n, tier: A}) { id nextFollowUpDue } }'
+CREATE = (
+    "mutation($n: String!) { createCustomer(input: {name: $n, tier: A}) { id nextFollowUpDue } }"
+)
 LOG = """
 mutation L($input: LogFollowUpInput!) {
   logFollowUp(input: $input) {
     id at channel summary author { email }
-    customer { lastFollowUpAt nextFollowUpDue latestFollowUp { summary } followUps { edges { node { summary } } } }
+    customer {
+      lastFollowUpAt nextFollowUpDue latestFollowUp { summary }
+      followUps { edges { node { summary } } }
+    }
   }
 }
 """
@@ -21,14 +26,23 @@ async def test_logging_sets_last_and_next_and_lists_newest_first(api: Api) -> No
     token = await api.token("alice@demo.test")
     cid = (await api.ok(CREATE, {"n": "Falcon Optics"}, token=token))["createCustomer"]["id"]
     now = api.services.clock.now()
-    first = await api.ok(LOG, {"input": {"customerId": cid, "channel": "CALL", "summary": "intro"}}, token=token)
+    first = await api.ok(
+        LOG, {"input": {"customerId": cid, "channel": "CALL", "summary": "intro"}}, token=token
+    )
     customer = first["logFollowUp"]["customer"]
     assert customer["lastFollowUpAt"] == now.isoformat()
     assert customer["nextFollowUpDue"] == (now + timedelta(days=30)).isoformat()  # tier A cadence
     nxt = now + timedelta(days=7)
     second = await api.ok(
         LOG,
-        {"input": {"customerId": cid, "channel": "VISIT", "summary": "demo", "nextFollowUpAt": nxt.isoformat()}},
+        {
+            "input": {
+                "customerId": cid,
+                "channel": "VISIT",
+                "summary": "demo",
+                "nextFollowUpAt": nxt.isoformat(),
+            }
+        },
         token=token,
     )
     customer = second["logFollowUp"]["customer"]
@@ -38,7 +52,9 @@ async def test_logging_sets_last_and_next_and_lists_newest_first(api: Api) -> No
 
 
 async def test_who_may_log(api: Api) -> None:
-    cid = (await api.ok(CREATE, {"n": "Heron Paper"}, as_user="alice@demo.test"))["createCustomer"]["id"]
+    cid = (await api.ok(CREATE, {"n": "Heron Paper"}, as_user="alice@demo.test"))["createCustomer"][
+        "id"
+    ]
     payload = {"input": {"customerId": cid, "channel": "EMAIL", "summary": "x"}}
     assert not (await api.gql(LOG, payload, as_user="manager.east@demo.test")).get("errors")
     assert errors_of(await api.gql(LOG, payload, as_user="bob@demo.test")) == ["NOT_FOUND"]

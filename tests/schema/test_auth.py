@@ -17,7 +17,9 @@ ME = "{ me { email } }"
 async def test_missing_malformed_and_forged_tokens(api: Api) -> None:
     assert errors_of(await api.gql(ME)) == ["UNAUTHENTICATED"]
     for header in ("Basic abc", "Bearer", "Bearer not-a-jwt"):
-        response = await api.client.post("/graphql", json={"query": ME}, headers={"authorization": header})
+        response = await api.client.post(
+            "/graphql", json={"query": ME}, headers={"authorization": header}
+        )
         assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAUTHENTICATED"]
     real = await api.token("alice@demo.test")
     claims = jwt.decode(real, options={"verify_signature": False})
@@ -34,7 +36,11 @@ async def test_expired_token(api: Api) -> None:
     async with api.services.db.write() as s, s.begin():
         user = (await s.execute(select(User).where(User.email == "bob@demo.test"))).scalar_one()
         _, token = await issue_token(
-            session=s, secret=SECRET, algorithm="HS256", now=clock.now(), user=user,
+            session=s,
+            secret=SECRET,
+            algorithm="HS256",
+            now=clock.now(),
+            user=user,
             expires_at=clock.now() + timedelta(hours=1),
         )
     assert (await api.ok(ME, token=token))["me"]["email"] == "bob@demo.test"
@@ -47,7 +53,11 @@ async def test_revoked_token_and_deactivated_user(api: Api) -> None:
     token = await api.token("carol@demo.test")
     other = await api.token("carol@demo.test")
     async with api.services.db.write() as s, s.begin():
-        await s.execute(update(ApiToken).where(ApiToken.id == (await _token_id(s, token))).values(revoked_at=api.services.clock.now()))
+        await s.execute(
+            update(ApiToken)
+            .where(ApiToken.id == (await _token_id(s, token)))
+            .values(revoked_at=api.services.clock.now())
+        )
     assert errors_of(await api.gql(ME, token=token)) == ["UNAUTHENTICATED"]
     assert (await api.ok(ME, token=other))["me"]["email"] == "carol@demo.test"
     async with api.services.db.write() as s, s.begin():
@@ -66,4 +76,6 @@ async def test_last_use_is_recorded(api: Api) -> None:
 async def _token_id(session, token: str) -> int:  # type: ignore[no-untyped-def]
     from authz.tokens import token_hash
 
-    return (await session.execute(select(ApiToken.id).where(ApiToken.token_hash == token_hash(token)))).scalar_one()
+    return (
+        await session.execute(select(ApiToken.id).where(ApiToken.token_hash == token_hash(token)))
+    ).scalar_one()

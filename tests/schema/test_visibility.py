@@ -48,24 +48,38 @@ async def crawl(api: Api, token: str) -> tuple[int, dict[int, dict[str, Any]], l
         after = page["pageInfo"]["endCursor"]
 
 
-async def expected(api: Api, email: str | None, partner: int | None = None) -> tuple[set[int], set[int]]:
+async def expected(
+    api: Api, email: str | None, partner: int | None = None
+) -> tuple[set[int], set[int]]:
     """(visible ids, ids whose sensitive fields are visible) by the rules of DESIGN.md."""
     async with api.services.db.read() as s:
         customers = list((await s.execute(select(Customer))).scalars())
         collabs = list((await s.execute(select(Collaborator))).scalars())
         teams = list((await s.execute(select(Team))).scalars())
         disputes = list((await s.execute(select(Dispute))).scalars())
-        shared = {p.customer_id for p in (await s.execute(select(PartnerCustomer))).scalars() if p.partner_id == partner}
-        user = (await s.execute(select(User).where(User.email == email))).scalar_one_or_none() if email else None
+        shared = {
+            p.customer_id
+            for p in (await s.execute(select(PartnerCustomer))).scalars()
+            if p.partner_id == partner
+        }
+        user = (
+            (await s.execute(select(User).where(User.email == email))).scalar_one_or_none()
+            if email
+            else None
+        )
     everything = {c.id for c in customers}
     if user is None:  # the partner
         return {c.id for c in customers if c.referred_by_partner_id == partner} | shared, set()
     mine = {c.id for c in customers if c.owner_id == user.id}
     collab = {x.customer_id for x in collabs if x.user_id == user.id}
-    service_collab = {x.customer_id for x in collabs if x.user_id == user.id and x.role == "SERVICE"}
+    service_collab = {
+        x.customer_id for x in collabs if x.user_id == user.id and x.role == "SERVICE"
+    }
     pool = {c.id for c in customers if c.owner_id is None}
     managed = {t.id for t in teams if t.manager_id == user.id} | {user.team_id}
-    subtree = {t.id for t in teams if any(t.path.startswith(m.path) for m in teams if m.id in managed)}
+    subtree = {
+        t.id for t in teams if any(t.path.startswith(m.path) for m in teams if m.id in managed)
+    }
     in_team = {c.id for c in customers if c.team_id in managed}
     in_subtree = {c.id for c in customers if c.team_id in subtree}
     role = user.role
@@ -128,7 +142,9 @@ async def test_masked_fields_are_reported_in_extensions(api: Api) -> None:
     visible, sensitive = await expected(api, "alice@demo.test")
     pooled = sorted(visible - sensitive)[0]
     body = await api.gql(
-        "query($id: ID!) { customer(id: $id) { taxId name } }", {"id": str(pooled)}, as_user="alice@demo.test"
+        "query($id: ID!) { customer(id: $id) { taxId name } }",
+        {"id": str(pooled)},
+        as_user="alice@demo.test",
     )
     assert body["data"]["customer"]["taxId"] is None
     assert body["extensions"]["maskedFields"] == ["customer.taxId"]
@@ -143,7 +159,8 @@ async def test_invisible_ids_answer_exactly_like_missing_ones(api: Api) -> None:
 
     def shape(body: dict[str, Any], ident: int) -> Any:
         return body["data"], [
-            (e["message"].replace(str(ident), "ID"), e["extensions"], e["path"]) for e in body["errors"]
+            (e["message"].replace(str(ident), "ID"), e["extensions"], e["path"])
+            for e in body["errors"]
         ]
 
     for doc in (ONE, FOLLOW_UP):
@@ -163,7 +180,9 @@ async def test_partner_sees_only_what_it_was_given_and_nothing_sensitive(api: Ap
     async with api.services.db.read() as s:
         from db.models import Partner
 
-        partner = (await s.execute(select(Partner).where(Partner.name == "acme-channel"))).scalar_one()
+        partner = (
+            await s.execute(select(Partner).where(Partner.name == "acme-channel"))
+        ).scalar_one()
     visible, _ = await expected(api, None, partner=partner.id)
     assert visible, "the demo shares some customers with acme-channel"
     token = await api.token(partner="acme-channel", scopes=["customer:read"])
