@@ -1,0 +1,306 @@
+"""The background jobs as set-based SQL.
+
+Each job is a constant number of statements however many customers or reminders it
+touches: INSERT ... SELECT and UPDATE ... WHERE, never a statement per row. They run in
+the caller's write transaction; ownergraph/scheduler.py runs them on a timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import EventKind, ReminderKind, ReminderStatus
+from db.events import OWNERSHIP_CHANNEL, lock_event_order
+from db.models import Customer, FollowUp, OwnershipEvent, Reminder
+from db.outbox import queue_message
+from db.types import UTCDateTime
+
+REMINDERS_CHANNEL = "reminders"
+RECYCLE_RULE = "recycle_days"
+JOB_LOCK = 7302
+OPEN = (ReminderStatus.PENDING, ReminderStatus.SNOOZED)
+# What an owner is reminded of because they own the customer; void once they do not.
+OWNER_DUTIES = (ReminderKind.RECYCLE_WARNING, ReminderKind.CADENCE_DUE)
+FOLLOW_UP_KINDS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def _at(value: datetime) -> ColumnElement[Any]:
+    return literal(value, UTCDateTime())
+
+
+async def take_job_lock(session: AsyncSession) -> bool:
+    """False when another worker is running the jobs right now (PostgreSQL); SQLite's
+    write transactions are serial already."""
+    if not _postgres(session):
+        return True
+    return bool(await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({JOB_LOCK})")))
+
+
+def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> ColumnElement[bool]:
+    """The recycle clock is older than the tier's days (minus `less`); unknown tiers never."""
+    return or_(
+        *(
+            and_(
+                Customer.tier == tier,
+                Customer.recycle_clock_at < now - timedelta(days=int(n) - less),
+            )
+            for tier, n in sorted(days.items())
+        )
+    )
+
+
+def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    # A customer waiting on a transfer decision stays where it is until it is decided.
+    return and_(Customer.owner_id.is_not(None), Customer.pending_transfer_id.is_(None), *conditions)
+
+
+def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
+    return case(*((Customer.tier == t, value(t, int(n))) for t, n in sorted(days.items())))
+
+
+def _json_object(session: AsyncSession, **values: ColumnElement[Any]) -> ColumnElement[Any]:
+    build = func.json_build_object if _postgres(session) else func.json_object
+    args: list[Any] = []
+    for key, value in values.items():
+        args += [literal_column(f"'{key}'"), value]
+    return build(*args)
+
+
+def _date_after(session: AsyncSession, days: Mapping[str, int]) -> ColumnElement[str]:
+    """'YYYY-MM-DD' of the recycle clock plus the tier's days."""
+    clock = Customer.recycle_clock_at
+    if _postgres(session):
+        return _by_tier(
+            days,
+            lambda _t, n: func.to_char(
+                func.timezone("UTC", clock + literal_column(f"interval '{n} days'")), "YYYY-MM-DD"
+            ),
+        )
+    return _by_tier(days, lambda _t, n: func.date(clock, f"+{n} days"))
+
+
+async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int]) -> int:
+    """Customers nobody followed up for `recycle_days[tier]` go to the public pool, one
+    RECYCLED event each; one outbox message carries the highest new event id."""
+    due = _owned(_clock_older_than(now, recycle_days))
+    if _postgres(session):
+        # Hold the rows, so no follow-up or claim slips in between the statements below.
+        # Rows before the event-order lock, as every writer takes them: no deadlock.
+        held = await session.scalar(
+            select(func.count()).select_from(
+                select(Customer.id).where(due).with_for_update(key_share=True).subquery()
+            )
+        )
+        if not held:
+            return 0
+    await lock_event_order(session)
+    reason = _by_tier(recycle_days, lambda t, n: f"No follow-up for {n} days (tier {t}).")
+    events = await session.execute(
+        insert(OwnershipEvent).from_select(
+            ["customer_id", "kind", "from_user_id", "rule", "reason", "at", "details"],
+            select(
+                Customer.id,
+                literal(str(EventKind.RECYCLED)),
+                Customer.owner_id,
+                literal(RECYCLE_RULE),
+                reason,
+                _at(now),
+                _json_object(session, from_team_id=Customer.team_id),
+            )
+            .where(due)
+            .order_by(Customer.id),
+        )
+    )
+    count = int(events.rowcount or 0)  # type: ignore[attr-defined]
+    if count == 0:
+        return 0
+    await _cancel_reminders(session, due, OWNER_DUTIES + (ReminderKind.FOLLOW_UP_DUE,))
+    await session.execute(
+        update(Customer)
+        .where(due)
+        .values(
+            previous_owner_id=Customer.owner_id,
+            owner_id=None,
+            team_id=None,
+            pooled_at=now,
+            recycle_clock_at=now,
+            updated_at=now,
+            version=Customer.version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    last = await session.scalar(select(func.max(OwnershipEvent.id)))
+    queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
+    return count
+
+
+async def _cancel_reminders(
+    session: AsyncSession, customers: ColumnElement[bool], kinds: tuple[str, ...]
+) -> None:
+    """Open reminders of these kinds held by the owners of the matching customers."""
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.status.in_(OPEN),
+            Reminder.kind.in_(kinds),
+            exists(
+                select(1)
+                .select_from(Customer)
+                .where(
+                    Customer.id == Reminder.customer_id,
+                    Customer.owner_id == Reminder.user_id,
+                    customers,
+                )
+            ),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def cancel_owner_reminders(
+    session: AsyncSession, customer_id: int, owner_id: int, kinds: tuple[str, ...] = OWNER_DUTIES
+) -> None:
+    """When `owner_id` stops owning the customer: their open duty reminders for it lapse."""
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.customer_id == customer_id,
+            Reminder.user_id == owner_id,
+            Reminder.status.in_(OPEN),
+            Reminder.kind.in_(kinds),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def warn_before_recycle(
+    session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int], warning_days: int
+) -> int:
+    """A RECYCLE_WARNING to the owner once the clock is `warning_days` from recycling, once
+    per recycle-clock cycle (a follow-up or a new owner starts a new cycle)."""
+    warned = exists(
+        select(1).where(
+            Reminder.customer_id == Customer.id,
+            Reminder.user_id == Customer.owner_id,
+            Reminder.kind == ReminderKind.RECYCLE_WARNING,
+            Reminder.status != ReminderStatus.CANCELLED,
+            # Raised after this cycle began (a warning is always later than its clock).
+            Reminder.created_at > Customer.recycle_clock_at,
+        )
+    )
+    message = (
+        literal("Follow up with ")
+        + Customer.name
+        + literal(" before ")
+        + _date_after(session, recycle_days)
+        + literal(" or it returns to the public pool.")
+    )
+    result = await session.execute(
+        insert(Reminder).from_select(
+            ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
+            select(
+                Customer.owner_id,
+                Customer.id,
+                literal(str(ReminderKind.RECYCLE_WARNING)),
+                _at(now),
+                literal(str(ReminderStatus.PENDING)),
+                message,
+                _at(now),
+            )
+            .where(_owned(_clock_older_than(now, recycle_days, warning_days), ~warned))
+            .order_by(Customer.id),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
+    """One reminder to the owner when a customer's next follow-up falls due: FOLLOW_UP_DUE
+    when someone set that time explicitly, CADENCE_DUE when the tier's cadence did.
+    Idempotent: a reminder already due at or after that time covers it."""
+    covered = exists(
+        select(1).where(
+            Reminder.customer_id == Customer.id,
+            Reminder.user_id == Customer.owner_id,
+            Reminder.kind.in_(FOLLOW_UP_KINDS),
+            Reminder.due_at >= Customer.next_follow_up_due,
+        )
+    )
+    explicit = exists(
+        select(1).where(
+            FollowUp.customer_id == Customer.id,
+            FollowUp.next_follow_up_at == Customer.next_follow_up_due,
+        )
+    )
+    kind = case(
+        (explicit, literal(str(ReminderKind.FOLLOW_UP_DUE))),
+        else_=literal(str(ReminderKind.CADENCE_DUE)),
+    )
+    message = case(
+        (explicit, literal("Follow up with ") + Customer.name + literal(", as planned.")),
+        else_=literal("Time for a regular follow-up with ") + Customer.name + literal("."),
+    )
+    result = await session.execute(
+        insert(Reminder).from_select(
+            ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
+            select(
+                Customer.owner_id,
+                Customer.id,
+                kind,
+                Customer.next_follow_up_due,
+                literal(str(ReminderStatus.PENDING)),
+                message,
+                _at(now),
+            )
+            .where(
+                Customer.owner_id.is_not(None),
+                Customer.next_follow_up_due <= now,
+                ~covered,
+            )
+            .order_by(Customer.id),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def fire_due_reminders(session: AsyncSession, *, now: datetime) -> int:
+    """PENDING and SNOOZED reminders whose time has come become FIRED, announced on the
+    reminders channel after commit."""
+    fired = (
+        await session.execute(
+            update(Reminder)
+            .where(Reminder.status.in_(OPEN), Reminder.due_at <= now)
+            .values(status=ReminderStatus.FIRED, fired_at=now)
+            .returning(Reminder.id, Reminder.user_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    # Subscribers re-read their user's fired reminders: one wake-up per user will do.
+    for user_id in sorted({user_id for _id, user_id in fired}):
+        last = max(i for i, u in fired if u == user_id)
+        queue_message(session, REMINDERS_CHANNEL, {"id": last, "user_id": user_id})
+    return len(fired)

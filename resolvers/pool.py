@@ -1,0 +1,296 @@
+"""The public pool (公海) and direct assignment: assign, release, claim.
+
+Each change of owner writes one event, resets the recycle clock and bumps the version in
+the transaction that makes it. Races: SQLite serialises writers (BEGIN IMMEDIATE); on
+PostgreSQL the conditional UPDATEs below decide who wins, and the new owner's row lock
+keeps capacity counts honest. Locks are taken user row first, then customer row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from authz.relations import BIT
+from db.customers import ScopedRow, customers_by_ids
+from db.enums import EventKind, ReminderKind
+from db.events import record_event
+from db.jobs import OWNER_DUTIES, cancel_owner_reminders
+from db.models import Collaborator, Customer, OwnershipEvent
+from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
+from resolvers.access import customer_for
+from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
+from resolvers.context import Context
+from resolvers.ids import parse_id
+
+CLAIM_RULE = "pool_claim"
+ASSIGN_RULE = "manual"
+RELEASE_RULE = "release"
+TAKEN = "This customer was already claimed by someone else."
+PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide it first."
+# A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
+# customer was in the pool, which the claimant could see, moments ago.
+RACE_WINDOW = timedelta(minutes=5)
+LEAVING_OWNER_REMINDERS = OWNER_DUTIES + (ReminderKind.FOLLOW_UP_DUE,)
+
+
+def _reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise Validation("Give a reason.", field="reason")
+    if len(reason) > 2000:
+        raise Validation("The reason is longer than 2000 characters.", field="reason")
+    return reason
+
+
+async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
+    scoped = await ctx.loaders.customer_by_id.load(customer_id)
+    if scoped is None:  # moved out of what the caller may see
+        raise NotFound("customer", customer_id)
+    return scoped
+
+
+async def _take_owner(
+    session: AsyncSession,
+    customer: Customer,
+    owner: Candidate | None,
+    now: datetime,
+    *,
+    expect_owner: int | None,
+) -> dict[str, Any]:
+    """Move `customer` to `owner` (None: the pool) if it is still with `expect_owner`.
+    Returns the event details: a collaborator who becomes owner gives up that role and
+    their credit share joins the owner's, so shares keep summing to 100."""
+    values: dict[str, Any] = {
+        "recycle_clock_at": now,
+        "updated_at": now,
+        "version": Customer.version + 1,
+    }
+    if owner is None:
+        values.update(owner_id=None, team_id=None, previous_owner_id=expect_owner, pooled_at=now)
+    else:
+        values.update(owner_id=owner.user.id, team_id=owner.user.team_id, owned_since=now)
+        if expect_owner is not None:
+            values["previous_owner_id"] = expect_owner
+    moved = await session.execute(
+        update(Customer)
+        .where(
+            Customer.id == customer.id,
+            Customer.owner_id.is_(None)
+            if expect_owner is None
+            else Customer.owner_id == expect_owner,
+            Customer.pending_transfer_id.is_(None),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if expect_owner is None:
+            raise Conflict(TAKEN)
+        raise Conflict("The customer changed hands meanwhile. Reload and try again.")
+    assert customer.id is not None
+    if expect_owner is not None:
+        await cancel_owner_reminders(session, customer.id, expect_owner, LEAVING_OWNER_REMINDERS)
+    details: dict[str, Any] = {}
+    if owner is not None and owner.user.id is not None:
+        joined = await _absorb_collaborator(session, customer, owner.user.id)
+        if joined is not None:
+            details = {
+                "collaborator_removed": joined,
+                "owner_credit_share": customer.owner_credit_share + joined["credit_share"],
+            }
+    return details
+
+
+async def _absorb_collaborator(
+    session: AsyncSession, customer: Customer, user_id: int
+) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            select(Collaborator.role, Collaborator.credit_share).where(
+                Collaborator.customer_id == customer.id, Collaborator.user_id == user_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    role, share = row
+    await session.execute(
+        delete(Collaborator).where(
+            Collaborator.customer_id == customer.id, Collaborator.user_id == user_id
+        )
+    )
+    await session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id)
+        .values(owner_credit_share=Customer.owner_credit_share + share)
+        .execution_options(synchronize_session=False)
+    )
+    return {"user_id": user_id, "role": role, "credit_share": share}
+
+
+async def assign_customer(
+    ctx: Context, customer_id: object, to_user_id: object, reason: str
+) -> ScopedRow:
+    """A manager within their team (customers of the team or the pool, to members of the
+    team), a director within the subtree, an admin anywhere. Needs no approval."""
+    reason = _reason(reason)
+    plan = ctx.plan
+    target_id = parse_id(to_user_id, "user")
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        target = await candidate(session, target_id, lock=True)
+        scoped = await customer_for(ctx, session, customer_id, "assign")
+        customer = scoped.customer
+        assert customer.id is not None
+        teams = plan.team_ids_for("customer", "assign")
+        if target is None:
+            raise NotFound("user", to_user_id)
+        if teams is not None and target.user.team_id not in teams:
+            raise Forbidden("You may assign customers only to people in your teams.")
+        if customer.pending_transfer_id is not None:
+            raise Conflict(PENDING_TRANSFER)
+        if not target.user.active:
+            raise Validation(f"{target.user.name} is deactivated.", field="toUserId")
+        if target.user.role not in OWNER_ROLES:
+            raise Validation(f"{target.user.name} cannot own customers.", field="toUserId")
+        if customer.owner_id == target_id:
+            raise Validation(f"{target.user.name} already owns this customer.", field="toUserId")
+        require_room(target)
+        previous = customer.owner_id
+        details = await _take_owner(session, customer, target, now, expect_owner=previous)
+        await record_event(
+            session,
+            customer_id=customer.id,
+            kind=EventKind.ASSIGNED,
+            at=now,
+            from_user_id=previous,
+            to_user_id=target_id,
+            actor_id=plan.principal.user_id,
+            team_id=target.user.team_id,
+            rule=ASSIGN_RULE,
+            reason=reason,
+            details=details,
+        )
+    return await _reload(ctx, customer.id)
+
+
+async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> ScopedRow:
+    """The owner gives a customer up (or a manager, director or admin does it for them)."""
+    reason = _reason(reason)
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        scoped = await customer_for(ctx, session, customer_id, "release")
+        customer = scoped.customer
+        assert customer.id is not None
+        previous = customer.owner_id
+        if previous is None:
+            raise Conflict("This customer is already in the public pool.")
+        if customer.pending_transfer_id is not None:
+            raise Conflict(PENDING_TRANSFER)
+        await _take_owner(session, customer, None, now, expect_owner=previous)
+        await record_event(
+            session,
+            customer_id=customer.id,
+            kind=EventKind.RELEASED,
+            at=now,
+            from_user_id=previous,
+            actor_id=ctx.plan.principal.user_id,
+            rule=RELEASE_RULE,
+            reason=reason,
+            details={"from_team_id": customer.team_id},
+        )
+    return await _reload(ctx, customer.id)
+
+
+async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
+    """A rep takes a customer from the pool, within their capacity and not during their own
+    cooldown. Of concurrent claims exactly one wins; the others get CONFLICT."""
+    plan = ctx.plan
+    me = plan.principal.user_id
+    if me is None or not plan.may("customer", "claim"):
+        raise Forbidden("You may not claim customers from the pool.")
+    ident = parse_id(customer_id)
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        claimant = await candidate(session, me, lock=True)
+        if claimant is None:
+            raise Forbidden("You may not claim customers from the pool.")
+        found = await customers_by_ids(
+            session, [ident], scope=plan.customer_scope(), mask=plan.relation_mask()
+        )
+        scoped = found.get(ident)
+        if scoped is None or scoped.customer.owner_id is not None:
+            raise await _unclaimable(ctx, session, ident, scoped, now)
+        if not plan.allows("customer", "claim", scoped.relations):
+            raise Forbidden("You may not claim this customer.")
+        customer = scoped.customer
+        if customer.pending_transfer_id is not None:
+            raise Conflict(PENDING_TRANSFER)
+        _check_cooldown(ctx, customer, me, now)
+        require_room(claimant, you=True)
+        details = await _take_owner(session, customer, claimant, now, expect_owner=None)
+        await record_event(
+            session,
+            customer_id=ident,
+            kind=EventKind.CLAIMED,
+            at=now,
+            to_user_id=me,
+            actor_id=me,
+            team_id=claimant.user.team_id,
+            rule=CLAIM_RULE,
+            details=details,
+        )
+    return await _reload(ctx, ident)
+
+
+def _check_cooldown(ctx: Context, customer: Customer, me: int, now: datetime) -> None:
+    if customer.previous_owner_id != me or customer.pooled_at is None:
+        return
+    until = customer.pooled_at + timedelta(days=ctx.settings.reclaim_cooldown_days)
+    if now < until:
+        day = until.date().isoformat()
+        raise CooldownActive(
+            f"You owned this customer until {customer.pooled_at.date().isoformat()}; "
+            f"you may claim it again from {day}.",
+            until=day,
+        )
+
+
+async def _unclaimable(
+    ctx: Context, session: AsyncSession, ident: int, scoped: ScopedRow | None, now: datetime
+) -> Exception:
+    """Why a customer cannot be claimed, without telling who has it."""
+    me = ctx.plan.principal.user_id
+    if scoped is not None:
+        if scoped.customer.owner_id == me:
+            return Conflict("You already own this customer.")
+        if await _left_pool_since(session, ident, now - RACE_WINDOW):
+            return Conflict(TAKEN)
+        return Conflict("This customer is not in the public pool.")
+    # Invisible: it may have left the pool a moment ago (we lost the race), or it may
+    # never have been ours to see, which must look exactly like a customer that does not
+    # exist.
+    if ctx.plan.allows("customer", "claim", BIT["pool"]) and await _left_pool_since(
+        session, ident, now - RACE_WINDOW
+    ):
+        return Conflict(TAKEN)
+    return NotFound("customer", ident)
+
+
+async def _left_pool_since(session: AsyncSession, customer_id: int, since: datetime) -> bool:
+    last = (
+        await session.execute(
+            select(OwnershipEvent.kind, OwnershipEvent.from_user_id, OwnershipEvent.at)
+            .where(OwnershipEvent.customer_id == customer_id)
+            .order_by(OwnershipEvent.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None:
+        return False
+    kind, from_user_id, at = last
+    return kind in (EventKind.CLAIMED, EventKind.ASSIGNED) and from_user_id is None and at >= since

@@ -1,0 +1,114 @@
+"""The pool and assignment: mutations (assign, release, claim, set rules), the rule type,
+and the `assignmentRules` query, merged into the roots in schema/root.py."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from db import models
+from resolvers import pool
+from resolvers.assignment import Strategy
+from resolvers.context import Context
+from resolvers.rules import list_assignment_rules, set_assignment_rules
+from schema.customer import Customer
+from schema.enums import Tier
+from schema.user import Team, User, load_team, load_user
+
+Ctx = Info[Context, None]
+
+AssignmentStrategy = strawberry.enum(
+    Strategy,
+    name="AssignmentStrategy",
+    description="USER: a named user; ROUND_ROBIN, LEAST_LOADED, WEIGHTED: within a team.",
+)
+
+
+@strawberry.type(description="One line of the ordered list; unset matchers match anything.")
+class AssignmentRule:
+    row: strawberry.Private[models.AssignmentRule]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def position(self) -> int:
+        return self.row.position
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def region(self) -> str | None:
+        return self.row.region
+
+    @strawberry.field
+    def industry(self) -> str | None:
+        return self.row.industry
+
+    @strawberry.field
+    def tier(self) -> Tier | None:
+        return Tier(self.row.tier) if self.row.tier else None
+
+    @strawberry.field
+    def source(self) -> str | None:
+        return self.row.source
+
+    @strawberry.field
+    def strategy(self) -> AssignmentStrategy:  # type: ignore[valid-type]
+        return Strategy(self.row.strategy)
+
+    @strawberry.field
+    async def user(self, info: Ctx) -> User | None:
+        return await load_user(info, self.row.user_id)
+
+    @strawberry.field
+    async def team(self, info: Ctx) -> Team | None:
+        return await load_team(info, self.row.team_id)
+
+
+@strawberry.input
+class AssignmentRuleInput:
+    name: str
+    strategy: AssignmentStrategy  # type: ignore[valid-type]
+    region: str | None = None
+    industry: str | None = None
+    tier: Tier | None = None
+    source: str | None = None
+    user_id: strawberry.ID | None = None
+    team_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class PoolMutation:
+    @strawberry.mutation(description="Direct assignment by a manager, director or admin.")
+    async def assign_customer(
+        self, info: Ctx, customer_id: strawberry.ID, to_user_id: strawberry.ID, reason: str
+    ) -> Customer:
+        return Customer(
+            scoped=await pool.assign_customer(info.context, customer_id, to_user_id, reason)
+        )
+
+    @strawberry.mutation(description="Give a customer up to the public pool.")
+    async def release_to_pool(self, info: Ctx, customer_id: strawberry.ID, reason: str) -> Customer:
+        return Customer(scoped=await pool.release_to_pool(info.context, customer_id, reason))
+
+    @strawberry.mutation(description="Take a customer from the public pool.")
+    async def claim_customer(self, info: Ctx, customer_id: strawberry.ID) -> Customer:
+        return Customer(scoped=await pool.claim_customer(info.context, customer_id))
+
+    @strawberry.mutation(description="Replace the ordered assignment rules (ADMIN).")
+    async def set_assignment_rules(
+        self, info: Ctx, rules: list[AssignmentRuleInput]
+    ) -> list[AssignmentRule]:
+        rows = await set_assignment_rules(info.context, [vars(r) for r in rules])
+        return [AssignmentRule(row=r) for r in rows]
+
+
+@strawberry.type
+class RulesQuery:
+    @strawberry.field(description="The ordered assignment rules; the first that matches applies.")
+    async def assignment_rules(self, info: Ctx) -> list[AssignmentRule]:
+        return [AssignmentRule(row=r) for r in await list_assignment_rules(info.context)]
