@@ -1,16 +1,44 @@
-"""Transfer requests between owners, with their approvals."""
+"""Transfer requests between owners, with their approvals (rule 4, 归属权转移).
+
+A request names customers of one owner and a receiving user. The receiving user, the
+giving user and the manager above each of them approve ("双方及主管共同确认"); the last
+approval executes it, set-based (resolvers/portfolio.py). While a request is pending its
+customers carry `pending_transfer_id`, so no customer is ever in two requests at once.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Approval, TransferItem, TransferRequest, User
-from ownergraph.errors import Forbidden
+from authz.plan import Plan
+from db.customers import customers_by_ids
+from db.enums import ReminderKind, ReminderStatus, Role, TransferStatus
+from db.models import (
+    Approval,
+    Customer,
+    Reminder,
+    Team,
+    TransferItem,
+    TransferRequest,
+    User,
+)
+from ownergraph.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
+from resolvers.access import audit
 from resolvers.context import Context
+from resolvers.ids import parse_id
+from resolvers.portfolio import (
+    OPEN_REMINDERS,
+    cancel_transfers,
+    check_owner,
+    clean_reason,
+    move_marked,
+)
+
+MAX_CUSTOMERS_PER_REQUEST = 1000
 
 
 @dataclass(frozen=True)
@@ -42,29 +70,29 @@ async def load_transfers(session: AsyncSession, requests: list[TransferRequest])
     return [Transfer(r, items[r.id or 0], approvals[r.id or 0]) for r in requests]
 
 
-async def list_transfers(ctx: Context, status: str | None = None) -> list[Transfer]:
+def transfer_scope(plan: Plan) -> ColumnElement[bool]:
     """Requests the caller is party to (asked, gives, receives, approves), and for managers
-    those touching their teams."""
-    plan = ctx.plan
-    principal = plan.principal
-    if principal.user_id is None:
+    and directors those touching their teams; everything for ADMIN and AUDITOR."""
+    uid = plan.principal.user_id
+    if uid is None:
         raise Forbidden("Partner tokens cannot see transfer requests.")
-    stmt = select(TransferRequest)
     teams = plan.team_ids_for("customer", "read")
-    if teams is not None:
-        uid = principal.user_id
-        approver = select(Approval.transfer_id).where(Approval.approver_id == uid)
-        in_teams = select(User.id).where(User.team_id.in_(sorted(teams)))
-        stmt = stmt.where(
-            or_(
-                TransferRequest.requested_by_id == uid,
-                TransferRequest.from_user_id == uid,
-                TransferRequest.to_user_id == uid,
-                TransferRequest.id.in_(approver),
-                TransferRequest.from_user_id.in_(in_teams),
-                TransferRequest.to_user_id.in_(in_teams),
-            )
-        )
+    if teams is None:
+        return true()
+    approver = select(Approval.transfer_id).where(Approval.approver_id == uid)
+    in_teams = select(User.id).where(User.team_id.in_(sorted(teams)))
+    return or_(
+        TransferRequest.requested_by_id == uid,
+        TransferRequest.from_user_id == uid,
+        TransferRequest.to_user_id == uid,
+        TransferRequest.id.in_(approver),
+        TransferRequest.from_user_id.in_(in_teams),
+        TransferRequest.to_user_id.in_(in_teams),
+    )
+
+
+async def list_transfers(ctx: Context, status: str | None = None) -> list[Transfer]:
+    stmt = select(TransferRequest).where(transfer_scope(ctx.plan))
     if status is not None:
         stmt = stmt.where(TransferRequest.status == str(status))
     session = await ctx.session()
@@ -72,3 +100,314 @@ async def list_transfers(ctx: Context, status: str | None = None) -> list[Transf
         (await session.execute(stmt.order_by(TransferRequest.id.desc()).limit(200))).scalars()
     )
     return await load_transfers(session, rows)
+
+
+async def _reload(ctx: Context, transfer_id: int) -> Transfer:
+    session = await ctx.session()
+    request = await session.get(TransferRequest, transfer_id)
+    assert request is not None
+    return (await load_transfers(session, [request]))[0]
+
+
+# Who approves.
+
+
+def _chain(team_id: int | None, teams: dict[int, Team]) -> list[Team]:
+    """A team and its ancestors, nearest first."""
+    chain: list[Team] = []
+    while team_id is not None and team_id in teams and len(chain) < len(teams):
+        chain.append(teams[team_id])
+        team_id = teams[team_id].parent_id
+    return chain
+
+
+def _manager_above(user: User, teams: dict[int, Team], active: set[int]) -> int | None:
+    """The manager of the user's team; a user managing their own team (or whose manager
+    has left) looks one level up."""
+    for team in _chain(user.team_id, teams):
+        if team.manager_id is not None and team.manager_id != user.id and team.manager_id in active:
+            return team.manager_id
+    return None
+
+
+def _manages(user_id: int, team_id: int | None, teams: dict[int, Team]) -> bool:
+    return any(t.manager_id == user_id for t in _chain(team_id, teams))
+
+
+async def _approvers(
+    session: AsyncSession, giver: User, receiver: User
+) -> tuple[list[int], dict[int, Team]]:
+    teams = {t.id: t for t in (await session.execute(select(Team))).scalars() if t.id}
+    managers = {t.manager_id for t in teams.values() if t.manager_id is not None}
+    active = set(
+        (await session.execute(select(User.id).where(User.id.in_(managers), User.active))).scalars()
+    )
+    wanted = [receiver.id, giver.id, _manager_above(giver, teams, active)]
+    if receiver.team_id != giver.team_id:
+        wanted.append(_manager_above(receiver, teams, active))
+    return list(dict.fromkeys(i for i in wanted if i is not None)), teams
+
+
+# Requesting.
+
+
+def _clean_ids(customer_ids: list[object]) -> list[int]:
+    ids = list(dict.fromkeys(parse_id(i) for i in customer_ids))
+    if not ids:
+        raise Validation("Name at least one customer to transfer.", field="customerIds")
+    if len(ids) > MAX_CUSTOMERS_PER_REQUEST:
+        raise Validation(
+            f"At most {MAX_CUSTOMERS_PER_REQUEST} customers per request; for a whole "
+            "portfolio use handOverPortfolio.",
+            field="customerIds",
+        )
+    return ids
+
+
+async def _giver_of(ctx: Context, session: AsyncSession, ids: list[int]) -> int:
+    """The one owner of customers the caller may transfer, none already pending; locked."""
+    plan = ctx.plan
+    found = await customers_by_ids(
+        session, ids, scope=plan.customer_scope(), mask=plan.relation_mask(), lock=True
+    )
+    for ident in ids:
+        if ident not in found:
+            raise NotFound("customer", ident)
+        if not plan.allows("customer", "transfer", found[ident].relations):
+            raise Forbidden(f"You may not transfer customer {ident}.")
+    customers = [found[i].customer for i in ids]
+    owners = {c.owner_id for c in customers}
+    if None in owners:
+        raise Validation(
+            "A customer in the pool has no owner to transfer from; claim or assign it.",
+            field="customerIds",
+        )
+    if len(owners) > 1:
+        raise Validation(
+            "All customers of one request must have the same owner.", field="customerIds"
+        )
+    if busy := [c for c in customers if c.pending_transfer_id is not None]:
+        raise Conflict(
+            f"{busy[0].name} is already in a pending transfer request.",
+            customerId=str(busy[0].id),
+            transferId=str(busy[0].pending_transfer_id),
+        )
+    return int(owners.pop())  # type: ignore[arg-type]
+
+
+async def request_transfer(
+    ctx: Context, *, customer_ids: list[object], to_user_id: object, kind: str, reason: str
+) -> Transfer:
+    """Ask to move customers of one owner to another user. Executes at once when the
+    requester is ADMIN or manages both sides' teams; otherwise waits for approvals."""
+    plan = ctx.plan
+    plan.require("customer", "transfer")
+    requester = plan.principal.user_id
+    ids = _clean_ids(customer_ids)
+    reason = clean_reason(reason, "transfer")
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        giver = await session.get(User, await _giver_of(ctx, session, ids))
+        receiver = await session.get(User, parse_id(to_user_id, "user"))
+        assert giver is not None
+        if receiver is None:
+            raise NotFound("user", to_user_id)
+        if receiver.id == giver.id:
+            raise Validation(f"{giver.name} already owns these customers.", field="toUserId")
+        check_owner(receiver, "The receiving user")
+        approvers, teams = await _approvers(session, giver, receiver)
+        immediate = plan.principal.role == Role.ADMIN or (
+            requester is not None
+            and _manages(requester, giver.team_id, teams)
+            and _manages(requester, receiver.team_id, teams)
+        )
+        request = TransferRequest(
+            from_user_id=giver.id,
+            to_user_id=receiver.id,
+            requested_by_id=requester,
+            kind=str(kind),
+            reason=reason,
+            created_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        assert request.id is not None
+        # The conditional UPDATE is what makes two concurrent requests safe: only one of
+        # them can mark a customer whose mark is still empty.
+        marked = await session.execute(
+            update(Customer)
+            .where(
+                Customer.id.in_(ids),
+                Customer.pending_transfer_id.is_(None),
+                Customer.owner_id == giver.id,
+            )
+            .values(pending_transfer_id=request.id)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount != len(ids):  # type: ignore[attr-defined]
+            raise Conflict("A customer of this request changed meanwhile; reload and retry.")
+        await session.execute(
+            insert(TransferItem), [{"transfer_id": request.id, "customer_id": i} for i in ids]
+        )
+        if immediate:
+            # The requester holds the authority of every approver; one approval, theirs.
+            approvers = [requester] if requester is not None else []
+        for approver in approvers:
+            mine = approver == requester
+            session.add(
+                Approval(
+                    transfer_id=request.id,
+                    approver_id=approver,
+                    approved=True if mine else None,
+                    decided_at=now if mine else None,
+                )
+            )
+        await session.flush()
+        audit(ctx, session, "transfer.request", ids[0] if len(ids) == 1 else None, id=request.id)
+        if immediate:
+            await _execute(ctx, session, request, len(ids))
+        else:
+            _remind(session, request, [a for a in approvers if a != requester], ids, giver)
+    return await _reload(ctx, request.id)
+
+
+def _remind(
+    session: AsyncSession,
+    request: TransferRequest,
+    approvers: list[int],
+    ids: list[int],
+    giver: User,
+) -> None:
+    now = request.created_at
+    what = f"customer {ids[0]}" if len(ids) == 1 else f"{len(ids)} customers"
+    session.add_all(
+        Reminder(
+            user_id=approver,
+            customer_id=ids[0] if len(ids) == 1 else None,
+            kind=ReminderKind.TRANSFER_APPROVAL,
+            due_at=now,
+            message=f"Approve or reject the transfer of {what} from {giver.name}.",
+            ref_id=request.id,
+            created_at=now,
+        )
+        for approver in approvers
+    )
+
+
+# Deciding and executing.
+
+
+async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest, n: int) -> None:
+    """Move the request's customers; fails with CLAIM_LIMIT_REACHED if the receiving user
+    would exceed their capacity, or CONFLICT if a customer changed owner meanwhile."""
+    assert request.id is not None
+    stmt = select(User).where(User.id == request.to_user_id)
+    if session.bind.dialect.name == "postgresql":
+        # Capacity checks for one user queue up. NO KEY UPDATE, because foreign keys to
+        # the user (events, audit rows) take KEY SHARE locks that FOR UPDATE would wait
+        # for: two deciders would deadlock.
+        stmt = stmt.with_for_update(key_share=True)
+    receiver = (await session.execute(stmt)).scalar_one()
+    check_owner(receiver, "The receiving user")
+    if receiver.capacity is not None:
+        owned = await session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.owner_id == receiver.id)
+        )
+        if int(owned or 0) + n > receiver.capacity:
+            raise ClaimLimitReached(
+                f"{receiver.name} owns {owned} of at most {receiver.capacity} customers; "
+                f"{n} more would exceed that.",
+                capacity=receiver.capacity,
+                owned=int(owned or 0),
+            )
+    still = await session.scalar(
+        select(func.count())
+        .select_from(Customer)
+        .where(
+            Customer.pending_transfer_id == request.id, Customer.owner_id == request.from_user_id
+        )
+    )
+    if still != n:
+        raise Conflict("A customer of this request changed owner meanwhile; reject it.")
+    now = ctx.now()
+    await move_marked(
+        session,
+        transfer_id=request.id,
+        to_user=receiver,
+        actor_id=ctx.plan.principal.user_id,
+        rule="transfer",
+        reason=request.reason,
+        now=now,
+    )
+    await session.execute(
+        update(TransferRequest)
+        .where(TransferRequest.id == request.id)
+        .values(status=TransferStatus.APPROVED, decided_at=now)
+    )
+
+
+async def decide_transfer(
+    ctx: Context, transfer_id: object, approve: bool, note: str | None = None
+) -> Transfer:
+    """An approver's decision. A rejection ends the request; the last approval executes it."""
+    plan = ctx.plan
+    uid = plan.principal.user_id
+    ident = parse_id(transfer_id, "transfer request")
+    note = (note or "").strip() or None
+    if note and len(note) > 2000:
+        raise Validation("The note is longer than 2000 characters.", field="note")
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        stmt = select(TransferRequest).where(TransferRequest.id == ident, transfer_scope(plan))
+        if session.bind.dialect.name == "postgresql":
+            # Two approvers deciding at once: the second sees the first's decision.
+            stmt = stmt.with_for_update(of=TransferRequest)
+        request = (await session.execute(stmt)).scalar_one_or_none()
+        if request is None:
+            raise NotFound("transfer request", transfer_id)
+        slot = (
+            await session.execute(
+                select(Approval).where(Approval.transfer_id == ident, Approval.approver_id == uid)
+            )
+        ).scalar_one_or_none()
+        if slot is None or slot.approved is not None:
+            raise Forbidden("You have no undecided approval on this transfer request.")
+        if request.status != TransferStatus.PENDING:
+            raise Conflict(f"This transfer request is already {request.status}.")
+        await session.execute(
+            update(Approval)
+            .where(Approval.id == slot.id)
+            .values(approved=approve, note=note, decided_at=now)
+        )
+        await session.execute(
+            update(Reminder)
+            .where(
+                Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
+                Reminder.ref_id == ident,
+                Reminder.user_id == uid,
+                Reminder.status.in_(OPEN_REMINDERS),
+            )
+            .values(status=ReminderStatus.ACKNOWLEDGED)
+        )
+        audit(ctx, session, "transfer.decide", None, id=ident, approve=approve)
+        if not approve:
+            await cancel_transfers(session, TransferRequest.id == ident, now)
+            await session.execute(
+                update(TransferRequest)
+                .where(TransferRequest.id == ident)
+                .values(status=TransferStatus.REJECTED)
+            )
+        else:
+            undecided = await session.scalar(
+                select(func.count())
+                .select_from(Approval)
+                .where(Approval.transfer_id == ident, Approval.approved.is_not(True))
+            )
+            if not undecided:
+                n = await session.scalar(
+                    select(func.count())
+                    .select_from(TransferItem)
+                    .where(TransferItem.transfer_id == ident)
+                )
+                await _execute(ctx, session, request, int(n or 0))
+    return await _reload(ctx, ident)

@@ -1,0 +1,133 @@
+"""Collaborators and credit shares: the owner's share plus every collaborator's is 100."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.customers import ScopedRow
+from db.enums import EventKind
+from db.events import record_event
+from db.models import Collaborator, Customer, User
+from ownergraph.errors import NotFound, Validation, VersionConflict
+from resolvers.access import customer_for
+from resolvers.context import Context
+from resolvers.ids import parse_id
+
+
+async def _set_share(
+    ctx: Context, session: AsyncSession, customer: Customer, owner_share: int
+) -> None:
+    """The new owner share and version, guarded by the version read under the row lock."""
+    result = await session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id, Customer.version == customer.version)
+        .values(owner_credit_share=owner_share, version=customer.version + 1, updated_at=ctx.now())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise VersionConflict("The customer changed meanwhile. Reload and try again.")
+
+
+async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
+    scoped = await ctx.loaders.customer_by_id.load(customer_id)
+    if scoped is None:
+        raise NotFound("customer", customer_id)
+    return scoped
+
+
+async def add_collaborator(
+    ctx: Context, customer_id: object, user_id: object, role: str, credit_share: int
+) -> ScopedRow:
+    """Add a collaborator (or change an existing one's role and share). Their share comes
+    out of the owner's, which may not go below zero."""
+    if not 0 <= credit_share <= 100:
+        raise Validation("A credit share is a percentage from 0 to 100.", field="creditShare")
+    async with ctx.transaction() as session:
+        customer = (await customer_for(ctx, session, customer_id, "collaborate")).customer
+        assert customer.id is not None
+        user = await session.get(User, parse_id(user_id, "user"))
+        if user is None:
+            raise NotFound("user", user_id)
+        if not user.active:
+            raise Validation(f"{user.name} has been deactivated.", field="userId")
+        if customer.owner_id is None:
+            raise Validation("A customer in the pool has no owner to share credit with.")
+        if user.id == customer.owner_id:
+            raise Validation("The owner cannot also be a collaborator.", field="userId")
+        existing = await session.get(Collaborator, (customer.id, user.id))
+        previous = existing.credit_share if existing else 0
+        owner_share = customer.owner_credit_share + previous - credit_share
+        if owner_share < 0:
+            raise Validation(
+                f"The owner has {customer.owner_credit_share + previous}% of the credit left; "
+                f"{credit_share}% is more than that.",
+                field="creditShare",
+                ownerCreditShare=customer.owner_credit_share,
+            )
+        await _set_share(ctx, session, customer, owner_share)
+        if existing:
+            existing.role, existing.credit_share = str(role), credit_share
+        else:
+            session.add(
+                Collaborator(
+                    customer_id=customer.id,
+                    user_id=user.id,
+                    role=str(role),
+                    credit_share=credit_share,
+                )
+            )
+        await record_event(
+            session,
+            customer_id=customer.id,
+            kind=EventKind.COLLABORATOR_ADDED,
+            at=ctx.now(),
+            actor_id=ctx.plan.principal.user_id,
+            team_id=customer.team_id,
+            details={
+                "user_id": user.id,
+                "role": str(role),
+                "credit_share": credit_share,
+                "owner_credit_share": owner_share,
+            },
+        )
+    return await _reload(ctx, customer.id)
+
+
+async def remove_collaborator(ctx: Context, customer_id: object, user_id: object) -> ScopedRow:
+    """Remove a collaborator; their share goes back to the owner."""
+    ident = parse_id(user_id, "user")
+    async with ctx.transaction() as session:
+        customer = (await customer_for(ctx, session, customer_id, "collaborate")).customer
+        assert customer.id is not None
+        row = (
+            await session.execute(
+                select(Collaborator).where(
+                    Collaborator.customer_id == customer.id, Collaborator.user_id == ident
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound("collaborator", user_id)
+        owner_share = customer.owner_credit_share + row.credit_share
+        await _set_share(ctx, session, customer, owner_share)
+        await session.execute(
+            delete(Collaborator).where(
+                Collaborator.customer_id == customer.id, Collaborator.user_id == ident
+            )
+        )
+        await record_event(
+            session,
+            customer_id=customer.id,
+            kind=EventKind.COLLABORATOR_REMOVED,
+            at=ctx.now(),
+            actor_id=ctx.plan.principal.user_id,
+            team_id=customer.team_id,
+            details={
+                "user_id": ident,
+                "role": row.role,
+                "credit_share": row.credit_share,
+                "owner_credit_share": owner_share,
+            },
+        )
+    return await _reload(ctx, customer.id)

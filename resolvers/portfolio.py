@@ -1,0 +1,382 @@
+"""Portfolios: moving many customers at once, set-based, and a user's departure.
+
+A move works on the customers marked with one transfer request (`pending_transfer_id`),
+so however many customers move, it is the same handful of statements: one INSERT ...
+SELECT writes every event, one UPDATE moves every customer. A departure (handOverPortfolio,
+deactivateUser) is recorded as an approved DEPARTURE transfer, which is also the marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import EventKind, ReminderKind, ReminderStatus, Role, TransferKind, TransferStatus
+from db.events import OWNERSHIP_CHANNEL, lock_event_order
+from db.models import (
+    ApiToken,
+    Approval,
+    Collaborator,
+    Customer,
+    OwnershipEvent,
+    Reminder,
+    TransferItem,
+    TransferRequest,
+    User,
+)
+from db.outbox import queue_message
+from db.types import UTCDateTime
+from ownergraph.errors import Forbidden, NotFound, Validation
+from resolvers.access import audit
+from resolvers.context import Context
+from resolvers.ids import parse_id, parse_optional_id
+from subscriptions.bus import REVOCATIONS
+
+# Roles that never own customers: they read, audit or judge.
+NON_OWNERS = {Role.AUDITOR, Role.ARBITER, Role.PARTNER}
+OPEN_REMINDERS = (ReminderStatus.PENDING, ReminderStatus.SNOOZED, ReminderStatus.FIRED)
+# What an owner is reminded of about a customer; the next owner starts afresh.
+OWNER_REMINDERS = (
+    ReminderKind.FOLLOW_UP_DUE,
+    ReminderKind.CADENCE_DUE,
+    ReminderKind.RECYCLE_WARNING,
+)
+
+
+@dataclass(frozen=True)
+class HandOver:
+    moved: int
+    to_user: User | None
+
+
+# Set-based building blocks, shared with resolvers/transfers.py.
+
+
+def _const(session: AsyncSession, value: Any, type_: Any) -> ColumnElement[Any]:
+    """A bound value in a SELECT list. PostgreSQL cannot infer a parameter's type there,
+    so it gets a cast; SQLite must not (CAST AS DATETIME would turn a time into a number)."""
+    expr = literal(value, type_)
+    return cast(expr, type_) if session.bind.dialect.name == "postgresql" else expr
+
+
+def _json_object(session: AsyncSession, **values: ColumnElement[Any]) -> ColumnElement[Any]:
+    build = (
+        func.json_build_object if session.bind.dialect.name == "postgresql" else func.json_object
+    )
+    args: list[Any] = []
+    for key, value in values.items():
+        args += [literal_column(f"'{key}'"), value]
+    return build(*args)
+
+
+async def move_marked(
+    session: AsyncSession,
+    *,
+    transfer_id: int,
+    to_user: User | None,
+    actor_id: int | None,
+    rule: str,
+    reason: str,
+    now: datetime,
+) -> int:
+    """Move every customer marked with `transfer_id` to `to_user` (None: the pool), write
+    one event per customer, clear the mark. Returns how many moved. Expects the transfer's
+    items to be written. A receiving user who collaborated on a customer stops being a
+    collaborator and their share folds into the owner's, so shares still sum to 100; the
+    event's details say so, for replay."""
+    await lock_event_order(session)
+    marked = Customer.pending_transfer_id == transfer_id
+    to_id = to_user.id if to_user else None
+    team_id = to_user.team_id if to_user else None
+    folded: ColumnElement[Any] = literal(0, Integer)
+    joined: Any = Customer
+    if to_user is not None:
+        joined = Customer.__table__.outerjoin(
+            Collaborator,
+            and_(Collaborator.customer_id == Customer.id, Collaborator.user_id == to_id),
+        )
+        folded = func.coalesce(Collaborator.credit_share, 0)
+    events = (
+        select(
+            Customer.id,
+            _const(session, EventKind.TRANSFERRED if to_user else EventKind.RELEASED, String),
+            Customer.owner_id,
+            _const(session, to_id, Integer),
+            _const(session, actor_id, Integer),
+            _const(session, team_id, Integer),
+            _const(session, rule, String),
+            _const(session, reason, String),
+            _const(session, now, UTCDateTime),
+            _json_object(
+                session,
+                transfer_id=_const(session, transfer_id, Integer),
+                owner_credit_share=Customer.owner_credit_share + folded,
+                folded_collaborator_share=folded,
+            ),
+        )
+        .select_from(joined)
+        .where(marked)
+        .order_by(Customer.id)
+    )
+    columns = ["customer_id", "kind", "from_user_id", "to_user_id", "actor_id", "team_id"]
+    columns += ["rule", "reason", "at", "details"]
+    written = await session.execute(insert(OwnershipEvent).from_select(columns, events))
+    moved = int(written.rowcount or 0)  # type: ignore[attr-defined]
+    if moved == 0:
+        return 0
+    items = select(TransferItem.customer_id).where(TransferItem.transfer_id == transfer_id)
+    owner = select(Customer.owner_id).where(Customer.id == Reminder.customer_id).scalar_subquery()
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.customer_id.in_(items),
+            Reminder.user_id == owner,
+            Reminder.kind.in_(OWNER_REMINDERS),
+            Reminder.status.in_(OPEN_REMINDERS),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    values: dict[str, Any] = {
+        "owner_id": to_id,
+        "team_id": team_id,
+        "previous_owner_id": Customer.owner_id,
+        "owned_since": now if to_user else None,
+        "pooled_at": None if to_user else now,
+        "recycle_clock_at": now,
+        "updated_at": now,
+        "pending_transfer_id": None,
+        "version": Customer.version + 1,
+    }
+    if to_user is not None:
+        share = (
+            select(Collaborator.credit_share)
+            .where(Collaborator.customer_id == Customer.id, Collaborator.user_id == to_id)
+            .scalar_subquery()
+        )
+        values["owner_credit_share"] = Customer.owner_credit_share + func.coalesce(share, 0)
+    await session.execute(
+        update(Customer).where(marked).values(**values).execution_options(synchronize_session=False)
+    )
+    if to_user is not None:
+        await session.execute(
+            delete(Collaborator)
+            .where(Collaborator.user_id == to_id, Collaborator.customer_id.in_(items))
+            .execution_options(synchronize_session=False)
+        )
+    last = await session.scalar(select(func.max(OwnershipEvent.id)))
+    queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
+    return moved
+
+
+async def cancel_transfers(
+    session: AsyncSession, which: ColumnElement[bool], now: datetime
+) -> None:
+    """Cancel the PENDING transfers matching `which` (a condition on TransferRequest):
+    unmark their customers, cancel their approval reminders. Set-based."""
+    ids = select(TransferRequest.id).where(TransferRequest.status == TransferStatus.PENDING, which)
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
+            Reminder.ref_id.in_(ids),
+            Reminder.status.in_(OPEN_REMINDERS),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Customer)
+        .where(Customer.pending_transfer_id.in_(ids))
+        .values(pending_transfer_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(TransferRequest)
+        .where(TransferRequest.status == TransferStatus.PENDING, which)
+        .values(status=TransferStatus.CANCELLED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def check_owner(user: User, what: str = "The successor") -> None:
+    if not user.active:
+        raise Validation(f"{what} {user.name} has been deactivated.", field="toUserId")
+    if user.role in NON_OWNERS:
+        raise Validation(f"{what} {user.name} ({user.role}) cannot own customers.")
+
+
+# Departures.
+
+
+async def _user(session: AsyncSession, ident: int | None, *, lock: bool = False) -> User | None:
+    if ident is None:
+        return None
+    stmt = select(User).where(User.id == ident)
+    if lock and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see transfers
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def clean_reason(reason: str, what: str = "hand-over") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise Validation(f"Give a reason for the {what}.", field="reason")
+    if len(reason) > 2000:
+        raise Validation("The reason is longer than 2000 characters.", field="reason")
+    return reason
+
+
+async def _successor(
+    ctx: Context, session: AsyncSession, leaver: User, raw_id: object | None
+) -> User | None:
+    successor = await _user(session, parse_optional_id(raw_id, "user"))
+    if raw_id is not None and successor is None:
+        raise NotFound("user", raw_id)
+    if successor is None:
+        return None
+    if successor.id == leaver.id:
+        raise Validation("The successor must be someone else.", field="toUserId")
+    check_owner(successor)
+    if not ctx.plan.allows_user("user", "hand_over", successor):
+        raise Forbidden(f"You may not hand customers over to {successor.name}.")
+    return successor
+
+
+async def _hand_over(
+    ctx: Context, session: AsyncSession, leaver: User, successor: User | None, reason: str
+) -> int:
+    """Move the whole portfolio of `leaver` in the caller's transaction. A successor's
+    capacity is deliberately not enforced: a departure must never leave customers dark,
+    and the manager can rebalance afterwards."""
+    now = ctx.now()
+    actor = ctx.plan.principal.user_id
+    departure = TransferRequest(
+        from_user_id=leaver.id,
+        to_user_id=successor.id if successor else None,
+        requested_by_id=actor,
+        kind=TransferKind.DEPARTURE,
+        reason=reason,
+        status=TransferStatus.APPROVED,
+        created_at=now,
+        decided_at=now,
+    )
+    session.add(departure)
+    await session.flush()
+    assert departure.id is not None
+    if actor is not None:
+        session.add(
+            Approval(transfer_id=departure.id, approver_id=actor, approved=True, decided_at=now)
+        )
+    # Mark first: the marked rows are locked until commit, so a concurrent transfer request
+    # for them waits and then finds a new owner. Requests pending on them are cancelled.
+    await session.execute(
+        update(Customer)
+        .where(Customer.owner_id == leaver.id)
+        .values(pending_transfer_id=departure.id)
+        .execution_options(synchronize_session=False)
+    )
+    await cancel_transfers(session, TransferRequest.from_user_id == leaver.id, now)
+    await session.execute(
+        insert(TransferItem).from_select(
+            ["transfer_id", "customer_id"],
+            select(_const(session, departure.id, Integer), Customer.id).where(
+                Customer.pending_transfer_id == departure.id
+            ),
+        )
+    )
+    return await move_marked(
+        session,
+        transfer_id=departure.id,
+        to_user=successor,
+        actor_id=actor,
+        rule="departure",
+        reason=reason,
+        now=now,
+    )
+
+
+async def hand_over_portfolio(
+    ctx: Context, from_user_id: object, to_user_id: object | None, reason: str
+) -> HandOver:
+    """Departure: every customer of `from_user_id` to the successor, or to the pool."""
+    plan = ctx.plan
+    plan.require("user", "hand_over")
+    reason = clean_reason(reason)
+    async with ctx.transaction() as session:
+        leaver = await _user(session, parse_id(from_user_id, "user"), lock=True)
+        if leaver is None:
+            raise NotFound("user", from_user_id)
+        if not plan.allows_user("user", "hand_over", leaver):
+            raise Forbidden(f"You may not hand over {leaver.name}'s portfolio.")
+        successor = await _successor(ctx, session, leaver, to_user_id)
+        moved = await _hand_over(ctx, session, leaver, successor, reason)
+        audit(ctx, session, "portfolio.hand_over", None, user_id=leaver.id, moved=moved)
+    return HandOver(moved, successor)
+
+
+async def deactivate_user(
+    ctx: Context, user_id: object, hand_over_to_user_id: object | None = None
+) -> User:
+    """The user loses every token at once (and live sockets, via the revocations channel);
+    their portfolio goes to the successor or the pool; transfers they are party to end."""
+    plan = ctx.plan
+    plan.require("user", "deactivate")
+    now = ctx.now()
+    async with ctx.transaction() as session:
+        user = await _user(session, parse_id(user_id, "user"), lock=True)
+        if user is None:
+            raise NotFound("user", user_id)
+        if not plan.allows_user("user", "deactivate", user):
+            raise Forbidden(f"You may not deactivate {user.name}.")
+        if user.id == plan.principal.user_id:
+            raise Validation("You cannot deactivate yourself.", field="id")
+        if not user.active:
+            raise Validation(f"{user.name} is already deactivated.", field="id")
+        successor = await _successor(ctx, session, user, hand_over_to_user_id)
+        await session.execute(
+            update(User).where(User.id == user.id).values(active=False, deactivated_at=now)
+        )
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        undecided = select(Approval.transfer_id).where(
+            Approval.approver_id == user.id, Approval.approved.is_(None)
+        )
+        await cancel_transfers(
+            session,
+            or_(TransferRequest.to_user_id == user.id, TransferRequest.id.in_(undecided)),
+            now,
+        )
+        await session.execute(
+            update(Reminder)
+            .where(Reminder.user_id == user.id, Reminder.status.in_(OPEN_REMINDERS))
+            .values(status=ReminderStatus.CANCELLED)
+        )
+        reason = f"{user.name} deactivated"
+        moved = await _hand_over(ctx, session, user, successor, reason)
+        audit(ctx, session, "user.deactivate", None, user_id=user.id, moved=moved)
+        queue_message(session, REVOCATIONS, {"user_id": user.id})
+    reloaded = await ctx.loaders.user_by_id.load(user.id or 0)
+    assert reloaded is not None
+    return reloaded

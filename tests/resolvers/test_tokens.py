@@ -1,0 +1,136 @@
+"""issueApiToken and revokeApiToken, and what a partner token may see."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+
+from db.models import Customer, Partner, PartnerCustomer
+from ownergraph.clock import FrozenClock
+from tests.conftest import SEED_TIME, Api, errors_of
+
+ISSUE = """
+mutation I($partner: String, $user: ID, $scopes: [String!]!, $expires: DateTime) {
+  issueApiToken(partnerName: $partner, userId: $user, scopes: $scopes, expiresAt: $expires) {
+    id token scopes expiresAt
+  }
+}
+"""
+REVOKE = "mutation R($id: ID!) { revokeApiToken(id: $id) }"
+ME = "query { me { email } }"
+CUSTOMERS = """
+query {
+  customers(first: 100) {
+    totalCount
+    edges { node { id taxId dealValue contacts { phone email } } }
+  }
+}
+"""
+CUSTOMER = "query C($id: ID!) { customer(id: $id) { id } }"
+CREATE = 'mutation { createCustomer(input: {name: "Scoped Out Ltd"}) { id } }'
+
+
+async def issue(api: Api, as_user: str, **variables: Any) -> dict[str, Any]:
+    variables.setdefault("scopes", ["customer:read"])
+    return await api.gql(ISSUE, variables, as_user=as_user)
+
+
+async def test_a_partner_token_sees_its_customers_and_never_sensitive_fields(api: Api) -> None:
+    body = await issue(api, "admin@demo.test", partner="acme-channel")
+    issued = body["data"]["issueApiToken"]
+    assert issued["scopes"] == ["customer:read"]
+    async with api.services.db.read() as s:
+        partner = await s.scalar(select(Partner.id).where(Partner.name == "acme-channel"))
+        shared = exists().where(
+            PartnerCustomer.customer_id == Customer.id, PartnerCustomer.partner_id == partner
+        )
+        theirs = or_(Customer.referred_by_partner_id == partner, shared)
+        expected = await s.scalar(select(func.count()).where(theirs))
+        with_tax_id = await s.scalar(
+            select(func.count()).where(theirs, Customer.tax_id.is_not(None))
+        )
+        other = await s.scalar(select(func.min(Customer.id)).where(~theirs))
+    assert expected and with_tax_id  # the demo gives the partner something to hide
+    seen = await api.gql(CUSTOMERS, token=issued["token"])
+    page = seen["data"]["customers"]
+    assert page["totalCount"] == expected
+    nodes = [e["node"] for e in page["edges"]]
+    assert all(n["taxId"] is None and n["dealValue"] is None for n in nodes)
+    assert all(c["phone"] is None and c["email"] is None for n in nodes for c in n["contacts"])
+    assert seen["extensions"]["maskedFields"]
+    hidden = await api.gql(CUSTOMER, {"id": str(other)}, token=issued["token"])
+    assert errors_of(hidden) == ["NOT_FOUND"]
+    assert errors_of(await api.gql(CREATE, token=issued["token"])) == ["FORBIDDEN"]
+
+
+async def test_people_issue_tokens_for_themselves_within_their_own_scopes(
+    api: Api, clock: FrozenClock
+) -> None:
+    alice = str(await api.user_id("alice@demo.test"))
+    bob = str(await api.user_id("bob@demo.test"))
+    expires = (SEED_TIME + timedelta(days=1)).isoformat()
+    body = await issue(api, "alice@demo.test", user=alice, expires=expires)
+    issued = body["data"]["issueApiToken"]
+    assert (await api.ok(ME, token=issued["token"]))["me"]["email"] == "alice@demo.test"
+    assert errors_of(await api.gql(CREATE, token=issued["token"])) == ["FORBIDDEN"]
+    default = (await issue(api, "alice@demo.test", user=alice))["data"]["issueApiToken"]
+    hours = api.services.settings.token_ttl_hours
+    assert default["expiresAt"] == (SEED_TIME + timedelta(hours=hours)).isoformat()
+
+    assert errors_of(await issue(api, "alice@demo.test", user=bob)) == ["FORBIDDEN"]
+    assert errors_of(await issue(api, "alice@demo.test", partner="acme-channel")) == ["FORBIDDEN"]
+    # A scoped token cannot mint a stronger one.
+    narrow = await api.token("alice@demo.test", scopes=["token:issue"])
+    minted = await api.gql(ISSUE, {"user": alice, "scopes": ["*"]}, token=narrow)
+    assert errors_of(minted) == ["FORBIDDEN"]
+
+    clock.advance(days=2)
+    assert errors_of(await api.gql(ME, token=issued["token"])) == ["UNAUTHENTICATED"]
+
+
+async def test_bad_token_requests_fail_clearly(api: Api) -> None:
+    alice = str(await api.user_id("alice@demo.test"))
+    past = (SEED_TIME - timedelta(minutes=1)).isoformat()
+    cases = [
+        ({}, "VALIDATION"),  # neither user nor partner
+        ({"user": alice, "partner": "acme-channel"}, "VALIDATION"),
+        ({"user": alice, "scopes": []}, "VALIDATION"),
+        ({"user": alice, "scopes": ["customers read"]}, "VALIDATION"),
+        ({"user": alice, "expires": past}, "VALIDATION"),
+        ({"user": "31415926"}, "NOT_FOUND"),
+        ({"partner": "nobody-channel"}, "NOT_FOUND"),
+    ]
+    for variables, code in cases:
+        body = await issue(api, "admin@demo.test", **variables)
+        assert errors_of(body) == [code], (variables, body)
+
+
+async def test_a_revoked_token_stops_working_at_once(api: Api) -> None:
+    alice = str(await api.user_id("alice@demo.test"))
+    issued = (await issue(api, "alice@demo.test", user=alice, scopes=["*"]))["data"][
+        "issueApiToken"
+    ]
+    assert not (await api.gql(ME, token=issued["token"])).get("errors")
+    other = (await issue(api, "bob@demo.test", user=str(await api.user_id("bob@demo.test"))))[
+        "data"
+    ]["issueApiToken"]
+
+    assert errors_of(await api.gql(REVOKE, {"id": issued["id"]}, as_user="bob@demo.test")) == [
+        "NOT_FOUND"
+    ]
+    assert errors_of(await api.gql(REVOKE, {"id": "8888888"}, as_user="alice@demo.test")) == [
+        "NOT_FOUND"
+    ]
+    async with api.services.bus.subscribe("revocations") as messages:
+        done = await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test")
+        message = await asyncio.wait_for(anext(messages), 2)
+    assert done == {"revokeApiToken": True}
+    assert message == {"token_id": int(issued["id"])}
+    assert errors_of(await api.gql(ME, token=issued["token"])) == ["UNAUTHENTICATED"]
+    # Revoking again is not an error; an admin revokes anyone's.
+    assert (await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test"))["revokeApiToken"]
+    assert (await api.ok(REVOKE, {"id": other["id"]}, as_user="admin@demo.test"))["revokeApiToken"]
+    assert errors_of(await api.gql(ME, token=other["token"])) == ["UNAUTHENTICATED"]
