@@ -1,0 +1,277 @@
+"""Dispute evidence: what the system recorded about the two sides of a dispute, as facts the
+rules read and as sentences people read; and the rules, tried in the order of
+`settings.dispute_priority`.
+
+Evidence is names, dates and counts only: never a deal value, tax id or contact, since the
+claimant and the arbiter may not see a customer's sensitive fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import EventKind, Stage
+from db.models import Customer, FollowUp, OwnershipEvent, User
+
+HISTORY_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Side:
+    user_id: int
+    name: str
+    label: str  # "claimant" or "respondent"
+    follow_ups: int = 0
+    latest_follow_up: datetime | None = None
+
+    @property
+    def who(self) -> str:
+        return f"{self.name} ({self.label})"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    claimant: Side
+    respondent: Side
+    created_by_id: int | None
+    created_by_name: str | None
+    created_at: datetime
+    stage: str
+    owner_id: int | None
+    has_deal_value: bool
+    # Whoever owned the customer when it became ACTIVE and was handed to service.
+    handoff_from_ids: frozenset[int]
+    history: tuple[str, ...]
+    event_count: int
+    now: datetime
+    recent_days: int
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        return (self.claimant, self.respondent)
+
+    def creators(self) -> list[Side]:
+        return [s for s in self.sides if s.user_id == self.created_by_id]
+
+    def closers(self) -> list[Side]:
+        """Sides with a closed deal: owner when it became ACTIVE, or owner of it while it is
+        ACTIVE with a deal value."""
+        ids = set(self.handoff_from_ids)
+        if self.stage == Stage.ACTIVE and self.has_deal_value and self.owner_id is not None:
+            ids.add(self.owner_id)
+        return [s for s in self.sides if s.user_id in ids]
+
+    def recent_since(self) -> datetime:
+        return self.now - timedelta(days=self.recent_days)
+
+    def recent_followers(self) -> list[Side]:
+        since = self.recent_since()
+        return [s for s in self.sides if s.latest_follow_up and s.latest_follow_up >= since]
+
+    def lines(self) -> list[str]:
+        """The evidence as people read it, one fact per line."""
+        return [
+            self._first_entry_line(),
+            "Follow-ups: "
+            + "; ".join(
+                f"by {s.who}: {s.follow_ups}"
+                + (f" (latest {_day(s.latest_follow_up)})" if s.latest_follow_up else "")
+                for s in self.sides
+            )
+            + ".",
+            self._deal_line(),
+            f"Ownership history ({_plural(self.event_count, 'event')}"
+            + (f", last {len(self.history)} shown" if self.event_count > len(self.history) else "")
+            + "): "
+            + ("; ".join(self.history) or "none")
+            + ".",
+        ]
+
+    def _first_entry_line(self) -> str:
+        when = _day(self.created_at)
+        if creators := self.creators():
+            return f"First entry: {creators[0].who} created it on {when}."
+        if self.created_by_name:
+            return f"First entry: neither party (created by {self.created_by_name} on {when})."
+        return f"First entry: neither party (imported on {when})."
+
+    def _deal_line(self) -> str:
+        if closers := self.closers():
+            return (
+                "Closed deal: "
+                + "; ".join(
+                    f"{s.who} owned it when it became ACTIVE"
+                    if s.user_id in self.handoff_from_ids
+                    else f"{s.who} owns it, ACTIVE with a deal value"
+                    for s in closers
+                )
+                + "."
+            )
+        if self.stage == Stage.ACTIVE:
+            return "Closed deal: ACTIVE, but neither party owned it when the deal closed."
+        return f"Closed deal: none (stage {self.stage})."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: str
+    winner: Side
+    why: str
+
+
+Finding = tuple[Side, str]
+Rule = Callable[[Evidence], Finding | None]
+
+
+def first_entry(e: Evidence) -> Finding | None:
+    creators = e.creators()
+    if len(creators) == 1:
+        return creators[0], f"{creators[0].name} entered it first, on {_day(e.created_at)}."
+    return None
+
+
+def closed_deal(e: Evidence) -> Finding | None:
+    closers = e.closers()
+    if len(closers) == 1:
+        return closers[0], f"{closers[0].name} owned it when the deal closed."
+    return None
+
+
+def recent_follow_up(e: Evidence) -> Finding | None:
+    recent = e.recent_followers()
+    if len(recent) == 1:
+        side = recent[0]
+        return side, (
+            f"only {side.name} followed up in the last {e.recent_days} days "
+            f"(on {_day(side.latest_follow_up)})."
+        )
+    return None
+
+
+RULES: dict[str, Rule] = {
+    "first_entry": first_entry,
+    "closed_deal": closed_deal,
+    "recent_follow_up": recent_follow_up,
+}
+
+
+def decide(evidence: Evidence, priority: Sequence[str]) -> Verdict | None:
+    """The first rule in `priority` that decides, or None: the dispute escalates."""
+    for name in priority:
+        rule = RULES.get(name)
+        if rule is None:
+            raise ValueError(f"Unknown dispute rule {name!r}; known rules: {', '.join(RULES)}.")
+        if (found := rule(evidence)) is not None:
+            return Verdict(name, *found)
+    return None
+
+
+async def gather_evidence(
+    session: AsyncSession,
+    *,
+    customer: Customer,
+    claimant: User,
+    respondent: User,
+    now: datetime,
+    recent_days: int,
+) -> Evidence:
+    """Read what the system recorded about the customer and both sides: four statements."""
+    assert customer.id is not None and claimant.id is not None and respondent.id is not None
+    parties = [claimant.id, respondent.id]
+    follow_ups = {
+        author: (int(count), latest)
+        for author, count, latest in (
+            await session.execute(
+                select(FollowUp.author_id, func.count(), func.max(FollowUp.at))
+                .where(FollowUp.customer_id == customer.id, FollowUp.author_id.in_(parties))
+                .group_by(FollowUp.author_id)
+            )
+        ).all()
+    }
+    event_count = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(OwnershipEvent)
+            .where(OwnershipEvent.customer_id == customer.id)
+        )
+        or 0
+    )
+    recent = list(
+        (
+            await session.execute(
+                select(OwnershipEvent)
+                .where(OwnershipEvent.customer_id == customer.id)
+                .order_by(OwnershipEvent.id.desc())
+                .limit(HISTORY_SHOWN)
+            )
+        ).scalars()
+    )[::-1]
+    handoffs = frozenset(
+        i
+        for i in (
+            await session.execute(
+                select(OwnershipEvent.from_user_id).where(
+                    OwnershipEvent.customer_id == customer.id,
+                    OwnershipEvent.kind == EventKind.STAGE_HANDOFF,
+                )
+            )
+        ).scalars()
+        if i is not None
+    )
+    names = {claimant.id: claimant.name, respondent.id: respondent.name}
+    wanted = {i for e in recent for i in (e.from_user_id, e.to_user_id) if i is not None}
+    if customer.created_by_id is not None:
+        wanted.add(customer.created_by_id)
+    if wanted - names.keys():
+        names.update(
+            (
+                await session.execute(
+                    select(User.id, User.name).where(User.id.in_(wanted - names.keys()))
+                )
+            ).all()
+        )
+
+    def side(user: User, label: str) -> Side:
+        count, latest = follow_ups.get(user.id or 0, (0, None))
+        return Side(user.id or 0, user.name, label, count, latest)
+
+    return Evidence(
+        claimant=side(claimant, "claimant"),
+        respondent=side(respondent, "respondent"),
+        created_by_id=customer.created_by_id,
+        created_by_name=names.get(customer.created_by_id or 0),
+        created_at=customer.created_at,
+        stage=str(customer.stage),
+        owner_id=customer.owner_id,
+        has_deal_value=bool(customer.deal_value),
+        handoff_from_ids=handoffs,
+        history=tuple(_history_item(e, names) for e in recent),
+        event_count=event_count,
+        now=now,
+        recent_days=recent_days,
+    )
+
+
+def _history_item(event: OwnershipEvent, names: dict[int, str]) -> str:
+    """ "2026-05-02 claimed: pool → Alice Wang (pool_claim)"."""
+
+    def who(user_id: int | None) -> str:
+        return "pool" if user_id is None else names.get(user_id, "a former user")
+
+    text = f"{_day(event.at)} {event.kind.lower().replace('_', ' ')}"
+    if event.kind != EventKind.CREATED or event.to_user_id is not None:
+        text += f": {who(event.from_user_id)} → {who(event.to_user_id)}"
+    return text + (f" ({event.rule})" if event.rule else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _day(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d}" if at else "never"
