@@ -80,6 +80,8 @@ class Context:
     audited: set[int] = field(default_factory=set)
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, object] | None = None
+    # The WebSocket a subscription context serves, so a revoked token can close it.
+    websocket: Any = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self)

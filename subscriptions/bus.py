@@ -19,6 +19,9 @@ OWNERSHIP = "ownership"  # {"id": event id, "customer_id": ..., "team_id": ...}
 REMINDERS = "reminders"  # {"id": reminder id, "user_id": ...}
 DISPUTES = "disputes"  # {"id": dispute id, "customer_id": ...}
 REVOCATIONS = "revocations"  # {"token_id": ...} or {"user_id": ...} or {"partner_id": ...}
+# Sent to local subscribers when messages may have been lost (a broker reconnect):
+# re-read what you follow from the database.
+RESYNC: Message = {"resync": True}
 
 
 class Bus(Protocol):
@@ -52,6 +55,10 @@ class LocalBus:
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._queues.get(channel, ()))
+
+    def channels(self) -> list[str]:
+        """Channels somebody listens on."""
+        return [channel for channel, queues in self._queues.items() if queues]
 
     async def close(self) -> None:
         self._queues.clear()

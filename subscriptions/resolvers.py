@@ -1,0 +1,223 @@
+"""The subscription resolvers: async generators of rows, filtered per subscriber.
+
+Visibility is decided when a row is delivered, by the same plan as queries (the caller's
+`customer_scope`, in SQL), plus the people an ownership change concerns: a rep whose
+customer is transferred away receives that event, and nothing about it afterwards.
+
+Each read uses its own short session, never the connection's shared one; nested fields
+of a delivered row load through fresh loaders (see `_delivering`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import ReminderStatus
+from db.models import Customer, Dispute, OwnershipEvent, Reminder, User
+from ownergraph.errors import Forbidden, Validation
+from resolvers.access import customer_for
+from resolvers.ids import parse_optional_id
+from subscriptions.bus import DISPUTES, OWNERSHIP, REMINDERS, Message
+from subscriptions.replay import WAKE, follow, listening
+from subscriptions.revocation import end_revoked, token_is_live
+
+if TYPE_CHECKING:
+    from resolvers.context import Context
+
+BATCH = 500
+
+# One delivery at a time per connection: its subscriptions share one context, and a
+# delivery refreshes that context's session and loaders.
+_delivery_locks: weakref.WeakKeyDictionary[Context, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def ownership_changed(
+    ctx: Context,
+    *,
+    customer_id: object | None = None,
+    team_id: object | None = None,
+    since: int | None = None,
+) -> AsyncGenerator[OwnershipEvent, None]:
+    """Ownership events after `since` (an event id; None = from now on), then live."""
+    customer = parse_optional_id(customer_id, "customer")
+    team = parse_optional_id(team_id, "team")
+    filters: list[ColumnElement[bool]] = [_concerns_caller(ctx)]
+    if customer is not None:
+        filters.append(OwnershipEvent.customer_id == customer)
+    if team is not None:
+        previous_owner_in_team = OwnershipEvent.from_user_id.in_(
+            select(User.id).where(User.team_id == team)
+        )
+        filters.append(or_(OwnershipEvent.team_id == team, previous_owner_in_team))
+
+    async with listening(ctx.bus, {OWNERSHIP: lambda m: WAKE}) as inbox:
+        async with ctx.services.db.read() as session:
+            if customer is not None:
+                await customer_for(ctx, session, customer, "read", lock=False)
+            if since is None:
+                since = (await session.scalar(select(func.max(OwnershipEvent.id)))) or 0
+
+        async def read_after(cursor: int) -> Sequence[OwnershipEvent]:
+            stmt = (
+                select(OwnershipEvent)
+                .join(Customer, Customer.id == OwnershipEvent.customer_id)
+                .where(OwnershipEvent.id > cursor, *filters)
+                .order_by(OwnershipEvent.id)
+                .limit(BATCH)
+            )
+            return await _read_live(ctx, stmt)
+
+        rows = follow(inbox, read_after, since, lambda e: e.id or 0, batch=BATCH)
+        async with aclosing(rows):
+            async for event in rows:
+                async with _delivering(ctx):
+                    yield event
+
+
+async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenerator[Reminder, None]:
+    """The caller's reminders as they fire, in firing order. `since` is the id of a
+    reminder the caller received; None = from now on."""
+    user_id = ctx.plan.principal.user_id
+    if user_id is None:
+        raise Forbidden("Reminders belong to people, not partner tokens.")
+
+    def route(message: Message) -> Hashable | None:
+        return WAKE if message.get("user_id") in (user_id, None) else None
+
+    async with listening(ctx.bus, {REMINDERS: route}) as inbox:
+        async with ctx.services.db.read() as session:
+            start = await _reminder_start(session, user_id, since)
+
+        async def read_after(position: tuple[datetime, int]) -> Sequence[Reminder]:
+            fired_at, ident = position
+            stmt = (
+                select(Reminder)
+                .where(
+                    Reminder.user_id == user_id,
+                    Reminder.status == ReminderStatus.FIRED,
+                    Reminder.fired_at.is_not(None),
+                    or_(
+                        Reminder.fired_at > fired_at,
+                        and_(Reminder.fired_at == fired_at, Reminder.id > ident),
+                    ),
+                )
+                .order_by(Reminder.fired_at, Reminder.id)
+                .limit(BATCH)
+            )
+            return await _read_live(ctx, stmt)
+
+        rows = follow(
+            inbox, read_after, start, lambda r: (r.fired_at or start[0], r.id or 0), batch=BATCH
+        )
+        async with aclosing(rows):
+            async for reminder in rows:
+                async with _delivering(ctx):
+                    yield reminder
+
+
+async def dispute_updated(
+    ctx: Context, *, customer_id: object | None = None
+) -> AsyncGenerator[Dispute, None]:
+    """Each dispute, re-read, whenever a change to it is announced."""
+    plan = ctx.plan
+    customer = parse_optional_id(customer_id, "customer")
+    user_id = plan.principal.user_id
+    seen = [plan.customer_scope()]
+    if user_id is not None:
+        seen += [Dispute.claimant_id == user_id, Dispute.respondent_id == user_id]
+
+    def route(message: Message) -> Hashable | None:
+        if customer is not None and message.get("customer_id") != customer:
+            return None
+        ident = message.get("id")
+        return ident if isinstance(ident, int) else None
+
+    async with listening(ctx.bus, {DISPUTES: route}) as inbox:
+        if customer is not None:
+            async with ctx.services.db.read() as session:
+                await customer_for(ctx, session, customer, "read", lock=False)
+        while True:
+            ids = sorted(k for k in await inbox.take() if isinstance(k, int))
+            stmt = (
+                select(Dispute)
+                .join(Customer, Customer.id == Dispute.customer_id)
+                .where(Dispute.id.in_(ids), or_(*seen))
+                .order_by(Dispute.id)
+            )
+            for dispute in await _read_live(ctx, stmt):
+                async with _delivering(ctx):
+                    yield dispute
+
+
+def _concerns_caller(ctx: Context) -> ColumnElement[bool]:
+    """Events of customers the caller sees now, and events that moved a customer from or
+    to the caller (so the old owner hears of the transfer that took it away)."""
+    conds = [ctx.plan.customer_scope()]
+    user_id = ctx.plan.principal.user_id
+    if user_id is not None:
+        conds += [OwnershipEvent.from_user_id == user_id, OwnershipEvent.to_user_id == user_id]
+    return or_(*conds)
+
+
+async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:
+    """Rows for a delivery, in a short session of their own, if the caller's token is
+    still good."""
+    principal = ctx.plan.principal
+    async with ctx.services.db.read() as session:
+        live = await token_is_live(session, principal, ctx.now())
+        rows = list((await session.execute(stmt)).scalars()) if live else []
+    if not live:
+        await end_revoked(ctx)
+    return rows
+
+
+async def _reminder_start(
+    session: AsyncSession, user_id: int, since: int | None
+) -> tuple[datetime, int]:
+    """Where in firing order to start: after the `since` reminder, or after the last one
+    fired so far."""
+    if since is not None:
+        row = (
+            await session.execute(
+                select(Reminder.fired_at, Reminder.id).where(
+                    Reminder.id == since, Reminder.user_id == user_id
+                )
+            )
+        ).first()
+        if row is None or row.fired_at is None:
+            raise Validation(
+                "`since` must be the cursor of a reminder you received.", argument="since"
+            )
+        return row.fired_at, row.id
+    row = (
+        await session.execute(
+            select(Reminder.fired_at, Reminder.id)
+            .where(Reminder.user_id == user_id, Reminder.fired_at.is_not(None))
+            .order_by(Reminder.fired_at.desc(), Reminder.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return datetime.min.replace(tzinfo=UTC), 0
+    return row.fired_at, row.id
+
+
+@asynccontextmanager
+async def _delivering(ctx: Context) -> AsyncIterator[None]:
+    """Resolve one delivered row with fresh reads, then let go of the connection."""
+    lock = _delivery_locks.setdefault(ctx, asyncio.Lock())
+    async with lock:
+        await ctx.refresh()
+        ctx.masked.clear()
+        try:
+            yield
+        finally:
+            await ctx.close()
