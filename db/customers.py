@@ -104,6 +104,8 @@ async def customers_by_ids(
         return {}
     stmt = _select(scope, mask).where(Customer.id.in_(list(ids)))
     if lock and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Customer)
+        # FOR NO KEY UPDATE: inserting rows that reference the customer (events, audit)
+        # takes KEY SHARE locks, which a plain FOR UPDATE would wait on.
+        stmt = stmt.with_for_update(of=Customer, key_share=True)
     rows = (await session.execute(stmt)).all()
     return {c.id: ScopedRow(c, int(r or 0)) for c, r in rows}

@@ -14,15 +14,18 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
 from db.engine import open_database
 from ownergraph.clock import Clock, SystemClock
+from ownergraph.scheduler import Scheduler
 from ownergraph.settings import Settings, get_settings
 from resolvers.context import Context, Services, authorize, build_context
 from schema.errors import format_error
 from schema.root import build_schema
 from subscriptions.bus import Bus, LocalBus
+from subscriptions.revocation import watching_revocations
 
 
 class OwnergraphView(GraphQL[Context, None]):
@@ -30,9 +33,17 @@ class OwnergraphView(GraphQL[Context, None]):
         super().__init__(build_schema(services.settings), **kwargs)
         self.services = services
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:  # type: ignore[override]
+        if not isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        # One context per connection, watched for revocation from before sign-in to close.
+        ctx = await self.get_context(request)
+        async with watching_revocations(ctx):
+            return await super().run(request, ctx, root_value)
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:  # type: ignore[override]
         if isinstance(request, WebSocket):
-            return Context(self.services)  # authenticated in on_ws_connect
+            return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
 
     async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
@@ -80,9 +91,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        scheduler = Scheduler(services).start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await services.bus.close()
             await services.db.dispose()
 

@@ -6,11 +6,13 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RECYCLE_DAYS = {"A": 30, "B": 60, "C": 90}
 DEFAULT_CADENCE_DAYS = {"A": 30, "B": 90, "C": 180}
+# The dispute rules resolvers/evidence.py knows, in their default order.
+DISPUTE_RULES = ("first_entry", "closed_deal", "recent_follow_up")
 
 
 class Settings(BaseSettings):
@@ -35,14 +37,27 @@ class Settings(BaseSettings):
     recycle_warning_days: int = 3
     reclaim_cooldown_days: int = 30
     cadence_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
-    dispute_priority: list[str] = Field(
-        default_factory=lambda: ["first_entry", "closed_deal", "recent_follow_up"]
-    )
+    dispute_priority: list[str] = Field(default_factory=lambda: list(DISPUTE_RULES))
     dispute_recent_days: int = 30
     handoff_on_active: bool = False
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
     scheduler_interval_seconds: float = 60.0
+
+    @field_validator("dispute_priority")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in DISPUTE_RULES]
+        if unknown:
+            raise ValueError(f"unknown dispute rules {unknown}; known: {list(DISPUTE_RULES)}")
+        return value
+
+    @field_validator("recycle_days", "cadence_days")
+    @classmethod
+    def _every_tier(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != {"A", "B", "C"} or any(days <= 0 for days in value.values()):
+            raise ValueError("give a positive number of days for each tier A, B and C")
+        return value
 
     def secret(self) -> str:
         """The JWT signing secret: configured, or generated once and kept in `data_dir`."""

@@ -209,6 +209,8 @@ async def create_customer(
                 customer.owner_id = owner.id
                 customer.team_id = owner.team_id
                 customer.owned_since = now
+            else:
+                customer.pooled_at = now
             await record_event(
                 session,
                 customer_id=customer.id,

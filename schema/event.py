@@ -31,6 +31,10 @@ class OwnershipEvent:
     def cursor(self) -> str:
         return encode_cursor(self.row.id or 0)
 
+    @strawberry.field(description="Readable even when the customer no longer is to you.")
+    def customer_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.customer_id))
+
     @strawberry.field
     async def customer(
         self, info: Info[Context, None]

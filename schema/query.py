@@ -1,4 +1,4 @@
-"""The root Query: fields only, each pointing at a resolver."""
+"""Queries of the contract; merged into the root Query in schema/root.py."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def transfer_type(t: transfers.Transfer) -> TransferRequest:
 
 
 @strawberry.type
-class Query:
+class CustomerQuery:
     @strawberry.field
     async def me(self, info: Ctx) -> User:
         return User(row=await directory.me(info.context))

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from db import models
 from resolvers.context import Context
 from schema.enums import ReminderKind, ReminderStatus
+from schema.pagination import encode_cursor
 
 if TYPE_CHECKING:
     from schema.customer import Customer
@@ -23,6 +24,10 @@ class Reminder:
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="Pass as `since` to reminderDue to replay what came after.")
+    def cursor(self) -> str:
+        return encode_cursor(self.row.id or 0)
 
     @strawberry.field
     def kind(self) -> ReminderKind:

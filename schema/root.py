@@ -9,12 +9,19 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from ownergraph.settings import Settings, get_settings
+from schema.dispute_mutations import DisputeMutation
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
-from schema.query import Query
+from schema.pool import PoolMutation, RulesQuery
+from schema.query import CustomerQuery
+from schema.subscription import Subscription
+from schema.transfer_mutations import TransferMutation
 
 # One class per group of use cases, each in its own module.
-Mutation = merge_types("Mutation", (CustomerMutation,))
+Query = merge_types("Query", (CustomerQuery, RulesQuery))
+Mutation = merge_types(
+    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation)
+)
 
 
 class Schema(strawberry.Schema):
@@ -26,6 +33,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions_for(settings),
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
