@@ -3,6 +3,8 @@ the transaction that makes the change."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -63,3 +65,59 @@ async def record_event(
         {"id": event.id, "customer_id": customer_id, "team_id": team_id},
     )
     return event
+
+
+# Kinds whose `to_user_id` is the owner afterwards (None: the pool).
+OWNER_KINDS = frozenset(
+    {
+        "CREATED",
+        "ASSIGNED",
+        "CLAIMED",
+        "RELEASED",
+        "RECYCLED",
+        "TRANSFERRED",
+        "DISPUTE_RESOLVED",
+        "STAGE_HANDOFF",
+    }
+)
+
+
+@dataclass
+class OwnershipState:
+    owner_id: int | None = None
+    owner_credit_share: int = 100
+    # user id -> (role, credit share)
+    collaborators: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+
+def replay(events: Iterable[OwnershipEvent]) -> OwnershipState:
+    """A customer's owner and collaborators, rebuilt from its events alone (oldest first).
+
+    The conventions every writer of events follows: an owner-changing event names the new
+    owner in `to_user_id`, who stops being a collaborator if they were one; `details` may
+    say `owner_credit_share` (the share after the event), a `collaborator_added` or
+    `collaborator_removed` ({user_id, role, credit_share}), or the full `collaborators`
+    list; COLLABORATOR_ADDED/REMOVED carry their collaborator at the top of `details`.
+    """
+    state = OwnershipState()
+    for event in events:
+        d = event.details or {}
+        if event.kind in OWNER_KINDS:
+            state.owner_id = event.to_user_id
+            if event.to_user_id is not None:
+                state.collaborators.pop(event.to_user_id, None)
+        if event.kind == "COLLABORATOR_ADDED":
+            state.collaborators[int(d["user_id"])] = (d["role"], int(d["credit_share"]))
+        elif event.kind == "COLLABORATOR_REMOVED":
+            state.collaborators.pop(int(d["user_id"]), None)
+        if removed := d.get("collaborator_removed"):
+            state.collaborators.pop(int(removed["user_id"]), None)
+        if added := d.get("collaborator_added"):
+            state.collaborators[int(added["user_id"])] = (added["role"], int(added["credit_share"]))
+        if "collaborators" in d:
+            state.collaborators = {
+                int(c["user_id"]): (c["role"], int(c["credit_share"])) for c in d["collaborators"]
+            }
+        if "owner_credit_share" in d:
+            state.owner_credit_share = int(d["owner_credit_share"])
+    return state

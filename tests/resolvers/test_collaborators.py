@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from db.events import replay
 from db.models import Collaborator, Customer, OwnershipEvent, User
 from tests.conftest import Api, errors_of
 
@@ -54,8 +55,7 @@ async def add(
 
 
 async def replayed(api: Api, cid: int) -> tuple[int, dict[int, tuple[str, int]]]:
-    """The owner share and collaborators rebuilt from the collaborator events alone."""
-    owner, collaborators = 100, {}
+    """The owner share and collaborators rebuilt from the events alone."""
     async with api.services.db.read() as s:
         events = (
             await s.execute(
@@ -64,16 +64,8 @@ async def replayed(api: Api, cid: int) -> tuple[int, dict[int, tuple[str, int]]]
                 .order_by(OwnershipEvent.id)
             )
         ).scalars()
-        for event in events:
-            d = event.details
-            if event.kind == "COLLABORATOR_ADDED":
-                collaborators[d["user_id"]] = (d["role"], d["credit_share"])
-            elif event.kind == "COLLABORATOR_REMOVED":
-                collaborators.pop(d["user_id"])
-            else:
-                continue
-            owner = d["owner_credit_share"]
-    return owner, collaborators
+        state = replay(events)
+    return state.owner_credit_share, state.collaborators
 
 
 async def stored(api: Api, cid: int) -> tuple[int, dict[int, tuple[str, int]]]:
