@@ -1,4 +1,5 @@
-"""The `ownergraph` command: serve, migrate, seed, issue tokens, export the schema."""
+"""The `ownergraph` command: serve, migrate, seed, import customers, issue tokens, export
+the schema."""
 
 from __future__ import annotations
 
@@ -6,19 +7,24 @@ import asyncio
 import os
 import re
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from sqlalchemy import make_url
 from sqlmodel import col, select
 
 from ownergraph.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from ownergraph.importer import ImportReport, Row
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="Customer ownership GraphQL server: serve, migrate, seed, tokens, schema.",
+    help="Customer ownership GraphQL server: serve, migrate, seed, import, tokens, schema.",
 )
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for users and partners.")
 app.add_typer(token_app, name="token")
@@ -30,6 +36,12 @@ DATABASE_URL = typer.Option(
 )
 TTL = re.compile(r"^(\d+)([dhm])$")
 TTL_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+IMPORT_COLUMNS_HELP = (
+    "CSV, UTF-8, with a header row. Columns (any case; spaces or hyphens for underscores): "
+    "name (required), industry, region, size, tier (A/B/C, default C), stage (default LEAD), "
+    "source (default import), tags (separated by ; or |), tax_id, deal_value, contact_name, "
+    "contact_title, contact_phone, contact_email, contact_decision_maker (yes/no)."
+)
 
 
 def _settings(database_url: str | None) -> Settings:
@@ -176,6 +188,66 @@ async def _issue(
             return token
     finally:
         await db.dispose()
+
+
+@app.command("import-customers")
+def import_customers(
+    file: Path = typer.Argument(..., metavar="FILE", help=IMPORT_COLUMNS_HELP, show_default=False),
+    as_user: str = typer.Option(..., "--as", help="Email of the user the import acts as."),
+    database_url: str | None = DATABASE_URL,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate and look for duplicates; write nothing."
+    ),
+) -> None:
+    """Create customers from a CSV file through the assignment rules, one row at a time.
+
+    Duplicate and invalid rows are reported with their line numbers and skipped.
+    """
+    from ownergraph.importer import ImportFileError, read_rows
+
+    try:
+        rows = read_rows(file)
+    except ImportFileError as exc:
+        raise _fail(str(exc)) from None
+    report = asyncio.run(_import(_settings(database_url), rows, as_user, dry_run))
+    for line in report.lines():
+        typer.echo(line)
+
+
+async def _import(settings: Settings, rows: list[Row], email: str, dry_run: bool) -> ImportReport:
+    from authz.enforcer import load_enforcer
+    from db.engine import open_database
+    from ownergraph.app import make_bus
+    from ownergraph.clock import SystemClock
+    from ownergraph.errors import DomainError
+    from ownergraph.importer import import_rows
+    from resolvers.context import Services, context_for_user
+
+    services = Services(
+        db=open_database(settings.database_url),
+        settings=settings,
+        clock=SystemClock(),
+        bus=make_bus(settings),
+        enforcer=load_enforcer(),
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    try:
+        ctx = await context_for_user(services, email)
+        with Progress(
+            *columns, console=err, transient=True, disable=not err.is_terminal
+        ) as progress:
+            task = progress.add_task("Checking" if dry_run else "Importing", total=len(rows))
+            try:
+                return await import_rows(
+                    ctx, rows, dry_run=dry_run, on_row=lambda: progress.advance(task)
+                )
+            finally:
+                await ctx.close()
+    except DomainError as exc:  # no such user, or one who may not create customers
+        raise _fail(exc.message) from None
+    finally:
+        await services.bus.close()
+        await services.db.dispose()
 
 
 @app.command("export-schema")

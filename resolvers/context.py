@@ -10,14 +10,15 @@ from datetime import datetime
 from typing import Any
 
 import casbin
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.plan import Plan
 from authz.principal import Principal
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
-from db.models import Team
+from db.enums import Role
+from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from ownergraph.clock import Clock
 from ownergraph.errors import DomainError, Unauthenticated
@@ -124,6 +125,24 @@ class Context:
             await self.bus.publish(channel, message)
         await self.refresh()
 
+    async def flush_audits(self, operation: str | None) -> None:
+        """Write down the sensitive reads made under an audited relation, one row each."""
+        if not self.audited or self.principal is None:
+            return
+        customer_ids, self.audited = sorted(self.audited), set()
+        async with self.services.db.write() as session, session.begin():
+            session.add_all(
+                AuditEntry(
+                    at=self.now(),
+                    actor_id=self.principal.user_id,
+                    partner_id=self.principal.partner_id,
+                    action="customer.read_sensitive",
+                    customer_id=customer_id,
+                    detail={"operation": operation},
+                )
+                for customer_id in customer_ids
+            )
+
     async def refresh(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -171,3 +190,21 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
     ctx.principal = principal
     ctx._plan = Plan.build(services.enforcer, principal, teams)
     return ctx
+
+
+async def context_for_user(services: Services, email: str) -> Context:
+    """A context acting as an active user without a token, for trusted local tools (the
+    CLI): the same principal and plan a request with that user's full-scope token gets."""
+    async with services.db.read() as session:
+        user = await session.scalar(
+            select(User).where(func.lower(User.email) == email.strip().lower())
+        )
+        teams = list((await session.execute(select(Team))).scalars())
+    if user is None or not user.active:
+        raise Unauthenticated(f"No active user with email {email!r}.")
+    principal = Principal(
+        role=Role(user.role), name=user.name, user_id=user.id, team_id=user.team_id
+    )
+    return Context(
+        services, principal=principal, _plan=Plan.build(services.enforcer, principal, teams)
+    )

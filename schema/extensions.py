@@ -17,7 +17,6 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from db.models import AuditEntry
 from ownergraph.settings import Settings
 from resolvers.context import Context
 from schema.errors import format_error
@@ -41,26 +40,14 @@ class ReportMaskedFields(SchemaExtension):
 
 
 class AuditSensitiveReads(SchemaExtension):
-    """Under an audited relation (AUDITOR), every sensitive read is written down."""
+    """Under an audited relation (AUDITOR), every sensitive read is written down.
+    Subscriptions write theirs per delivered payload (subscriptions/resolvers.py)."""
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         yield
         ctx = self.execution_context.context
-        if not isinstance(ctx, Context) or not ctx.audited or ctx.principal is None:
-            return
-        customer_ids, ctx.audited = sorted(ctx.audited), set()
-        async with ctx.services.db.write() as session, session.begin():
-            session.add_all(
-                AuditEntry(
-                    at=ctx.now(),
-                    actor_id=ctx.principal.user_id,
-                    partner_id=ctx.principal.partner_id,
-                    action="customer.read_sensitive",
-                    customer_id=customer_id,
-                    detail={"operation": self.execution_context.operation_name},
-                )
-                for customer_id in customer_ids
-            )
+        if isinstance(ctx, Context):
+            await ctx.flush_audits(self.execution_context.operation_name)
 
 
 class CloseSession(SchemaExtension):

@@ -220,4 +220,5 @@ async def _delivering(ctx: Context) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await ctx.flush_audits("subscription")
             await ctx.close()

@@ -1,0 +1,60 @@
+"""Every sensitive read by an AUDITOR is written down, over HTTP and in subscriptions;
+nobody else's reads are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from db.models import AuditEntry, User
+from tests.conftest import Api
+from tests.subscriptions.test_live import connect
+
+SENSITIVE = "{ customers(first: 3) { edges { node { id name taxId contacts { phone } } } } }"
+NAMES_ONLY = "{ customers(first: 3) { edges { node { id name } } } }"
+CREATE = 'mutation { createCustomer(input: {name: "Audited Ltd", taxId: "AUD-1"}) { id } }'
+WITH_TAX_ID = """
+subscription { ownershipChanged { id customer { id taxId } } }
+"""
+
+
+async def reads_by(api: Api, email: str) -> list[int]:
+    async with api.services.db.read() as s:
+        uid = (await s.execute(select(User.id).where(User.email == email))).scalar_one()
+        rows = await s.execute(
+            select(AuditEntry.customer_id)
+            .where(AuditEntry.actor_id == uid, AuditEntry.action == "customer.read_sensitive")
+            .order_by(AuditEntry.customer_id)
+        )
+        return list(rows.scalars())
+
+
+async def test_auditor_reads_are_audited_per_customer(api: Api) -> None:
+    data = await api.ok(SENSITIVE, as_user="audit@demo.test")
+    seen = sorted(int(e["node"]["id"]) for e in data["customers"]["edges"])
+    assert await reads_by(api, "audit@demo.test") == seen
+    await api.ok(NAMES_ONLY, as_user="audit@demo.test")
+    assert await reads_by(api, "audit@demo.test") == seen  # no sensitive field, no entry
+    await api.ok(SENSITIVE, as_user="admin@demo.test")
+    assert await reads_by(api, "admin@demo.test") == []
+
+
+async def test_auditor_reads_in_a_subscription_are_audited_per_payload(api: Api) -> None:
+    token = await api.token("audit@demo.test")
+    async with connect(api.app, token) as live:
+        op = await live.subscribe(WITH_TAX_ID)
+        created = await api.ok(CREATE, as_user="alice@demo.test")
+        cid = int(created["createCustomer"]["id"])
+        # Subscribed without `since`: wait for this customer's event to arrive.
+        while True:
+            data = await live.next(op)
+            if int(data["ownershipChanged"]["customer"]["id"]) == cid:
+                break
+        # The payload's reads are written once it has been delivered.
+        for _ in range(100):
+            if cid in await reads_by(api, "audit@demo.test"):
+                break
+            await asyncio.sleep(0.05)
+        await live.ws.send_json({"id": op, "type": "complete"})
+    assert cid in await reads_by(api, "audit@demo.test")
