@@ -84,7 +84,7 @@ def test_quoted_line_breaks_stray_cells_and_contacts_without_a_name() -> None:
     multi, stray, nameless = parse_rows(text)
     assert (multi.line, multi.fields["name"]) == (2, "Multi\nLine Co")
     assert (stray.line, stray.error) == (4, "Values in unnamed column(s) 4.")
-    assert nameless.line == 5 and "contact_name is empty" in (nameless.error or "")
+    assert nameless.line == 5 and "Every contact needs a name" in (nameless.error or "")
 
 
 def test_deal_values() -> None:

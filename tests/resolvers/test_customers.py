@@ -186,3 +186,39 @@ async def test_only_allowed_roles_update(api: Api) -> None:
             UPDATE, {"id": made["id"], "input": {"tier": None}}, as_user="alice@demo.test"
         )
     ) == ["VALIDATION"]
+
+
+async def test_over_long_text_is_a_validation_error_on_every_backend(api: Api) -> None:
+    for fields in (
+        {"name": "Long Region", "region": "r" * 81},
+        {"name": "Long Contact", "contacts": [{"name": "n" * 121}]},
+        {"name": "Bad Email", "contacts": [{"name": "n", "email": "not-an-email"}]},
+        {"name": "Long Tag", "tags": ["t" * 41]},
+    ):
+        body = await create(api, "alice@demo.test", **fields)
+        assert errors_of(body) == ["VALIDATION"], (fields, body)
+        assert body["errors"][0]["extensions"]["field"]
+
+
+async def test_a_customer_the_rules_give_away_comes_back_to_its_creator_masked(api: Api) -> None:
+    from db.models import AssignmentRule
+
+    carol = await api.user_id("carol@demo.test")
+    async with api.services.db.write() as s, s.begin():
+        s.add(
+            AssignmentRule(
+                position=1, name="Zeta to Carol", region="Zeta", strategy="user", user_id=carol
+            )
+        )
+    body = await create(
+        api, "alice@demo.test", name="Zeta Works", region="Zeta", taxId="ZW-1", assignByRules=True
+    )
+    made = body["data"]["createCustomer"]
+    assert made["owner"]["email"] == "carol@demo.test" and made["taxId"] is None
+    assert body["extensions"]["maskedFields"] == ["createCustomer.taxId"]
+    again = await api.gql(
+        "query($id: ID!) { customer(id: $id) { id } }",
+        {"id": made["id"]},
+        as_user="alice@demo.test",
+    )
+    assert errors_of(again) == ["NOT_FOUND"]
