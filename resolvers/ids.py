@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from ownergraph.errors import NotFound
 
+# Ids are 32-bit integer keys: anything larger cannot exist (and PostgreSQL would refuse
+# to compare it).
+MAX_ID = 2**31 - 1
+
 
 def parse_id(value: object, what: str = "customer") -> int:
     """An id from a client. Anything that is not one of ours is simply not found."""
@@ -11,7 +15,7 @@ def parse_id(value: object, what: str = "customer") -> int:
         ident = int(str(value))
     except ValueError:
         raise NotFound(what, value) from None
-    if ident <= 0 or ident > 2**62:
+    if ident <= 0 or ident > MAX_ID:
         raise NotFound(what, value)
     return ident
 

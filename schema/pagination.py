@@ -8,6 +8,7 @@ import binascii
 import strawberry
 
 from ownergraph.errors import Validation
+from resolvers.ids import MAX_ID
 
 
 @strawberry.type
@@ -26,9 +27,10 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = raw.partition(":")
-        if prefix != "og":
+        ident = int(number)
+        if prefix != "og" or not 0 <= ident <= MAX_ID:
             raise ValueError(raw)
-        return int(number)
+        return ident
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise Validation("The cursor is not one this server gave out.", argument="after") from exc
 
