@@ -31,14 +31,13 @@ from db.enums import EventKind, ReminderKind, ReminderStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import Customer, FollowUp, OwnershipEvent, Reminder
 from db.outbox import queue_message
+from db.ownership import after_owner_change
 from db.types import UTCDateTime
 
 REMINDERS_CHANNEL = "reminders"
 RECYCLE_RULE = "recycle_days"
 JOB_LOCK = 7302
 OPEN = (ReminderStatus.PENDING, ReminderStatus.SNOOZED)
-# What an owner is reminded of because they own the customer; void once they do not.
-OWNER_DUTIES = (ReminderKind.RECYCLE_WARNING, ReminderKind.CADENCE_DUE)
 FOLLOW_UP_KINDS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
 
 
@@ -136,7 +135,6 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
     count = int(events.rowcount or 0)  # type: ignore[attr-defined]
     if count == 0:
         return 0
-    await _cancel_reminders(session, due, OWNER_DUTIES + (ReminderKind.FOLLOW_UP_DUE,))
     await session.execute(
         update(Customer)
         .where(due)
@@ -151,50 +149,17 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
         )
         .execution_options(synchronize_session=False)
     )
+    # The customers just recycled (with any recycled earlier at this same instant and still
+    # in the pool: settling a pooled customer twice changes nothing).
+    recycled = select(OwnershipEvent.customer_id).where(
+        OwnershipEvent.at == now, OwnershipEvent.kind == EventKind.RECYCLED
+    )
+    await after_owner_change(
+        session, and_(Customer.id.in_(recycled), Customer.owner_id.is_(None)), now
+    )
     last = await session.scalar(select(func.max(OwnershipEvent.id)))
     queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
     return count
-
-
-async def _cancel_reminders(
-    session: AsyncSession, customers: ColumnElement[bool], kinds: tuple[str, ...]
-) -> None:
-    """Open reminders of these kinds held by the owners of the matching customers."""
-    await session.execute(
-        update(Reminder)
-        .where(
-            Reminder.status.in_(OPEN),
-            Reminder.kind.in_(kinds),
-            exists(
-                select(1)
-                .select_from(Customer)
-                .where(
-                    Customer.id == Reminder.customer_id,
-                    Customer.owner_id == Reminder.user_id,
-                    customers,
-                )
-            ),
-        )
-        .values(status=ReminderStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def cancel_owner_reminders(
-    session: AsyncSession, customer_id: int, owner_id: int, kinds: tuple[str, ...] = OWNER_DUTIES
-) -> None:
-    """When `owner_id` stops owning the customer: their open duty reminders for it lapse."""
-    await session.execute(
-        update(Reminder)
-        .where(
-            Reminder.customer_id == customer_id,
-            Reminder.user_id == owner_id,
-            Reminder.status.in_(OPEN),
-            Reminder.kind.in_(kinds),
-        )
-        .values(status=ReminderStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def warn_before_recycle(

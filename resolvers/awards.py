@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import CollaboratorRole, EventKind, ReminderStatus
+from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
-from db.models import Collaborator, Customer, Dispute, Reminder, User
+from db.models import Collaborator, Customer, Dispute, User
+from db.ownership import after_owner_change
 from ownergraph.errors import NotFound, Validation, VersionConflict
-from resolvers.followups import SUPERSEDED
 from resolvers.ids import parse_id
 
 MAX_REASON = 2000
@@ -101,19 +101,8 @@ async def award_customer(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise VersionConflict("The customer changed while the dispute was being decided.")
-    if moves and customer.owner_id is not None:
-        # The loser's follow-up reminders for this customer are no longer theirs to act on.
-        await session.execute(
-            update(Reminder)
-            .where(
-                Reminder.customer_id == customer.id,
-                Reminder.user_id == customer.owner_id,
-                Reminder.kind.in_(SUPERSEDED),
-                Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.SNOOZED)),
-            )
-            .values(status=ReminderStatus.CANCELLED)
-            .execution_options(synchronize_session=False)
-        )
+    if moves:
+        await after_owner_change(session, [customer.id], now, except_dispute_id=dispute.id)
     await record_event(
         session,
         customer_id=customer.id,

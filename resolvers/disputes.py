@@ -19,6 +19,7 @@ from db.customers import ScopedRow, customers_by_ids
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Role
 from db.models import Customer, Dispute, Reminder, Team, User
 from db.outbox import queue_message
+from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
 from ownergraph.errors import Conflict, Forbidden, NotFound, Validation
 from resolvers.access import audit
 from resolvers.awards import award_customer, parse_split, user_id_of
@@ -26,9 +27,6 @@ from resolvers.context import Context
 from resolvers.evidence import decide, gather_evidence
 from resolvers.ids import parse_id
 
-CHANNEL = "disputes"
-UNDECIDED = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
-LIVE_REMINDERS = (ReminderStatus.PENDING, ReminderStatus.FIRED, ReminderStatus.SNOOZED)
 MAX_TEXT = 2000
 
 
@@ -161,7 +159,7 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
                     )
                 )
         audit(ctx, session, "dispute.open", customer.id, dispute=dispute.id, status=dispute.status)
-        queue_message(session, CHANNEL, {"id": dispute.id, "customer_id": customer.id})
+        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
     return dispute
 
@@ -239,7 +237,7 @@ async def resolve_dispute(
         dispute.credit_split = split
         await _close_reminders(session, dispute, acknowledged_by=actor_id)
         audit(ctx, session, "dispute.resolve", customer.id, dispute=dispute.id, awarded_to=winner)
-        queue_message(session, CHANNEL, {"id": dispute.id, "customer_id": customer.id})
+        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
     return dispute
 
@@ -254,7 +252,9 @@ async def withdraw_dispute(ctx: Context, dispute_id: object) -> Dispute:
         await _settle(session, dispute, DisputeStatus.WITHDRAWN, resolved_at=now)
         await _close_reminders(session, dispute, acknowledged_by=None)
         audit(ctx, session, "dispute.withdraw", dispute.customer_id, dispute=dispute.id)
-        queue_message(session, CHANNEL, {"id": dispute.id, "customer_id": dispute.customer_id})
+        queue_message(
+            session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": dispute.customer_id}
+        )
         await session.flush()
     return dispute
 
@@ -312,7 +312,7 @@ async def _close_reminders(
         .where(
             Reminder.kind == ReminderKind.DISPUTE_ASSIGNED,
             Reminder.ref_id == dispute.id,
-            Reminder.status.in_(LIVE_REMINDERS),
+            Reminder.status.in_(OPEN_REMINDERS),
         )
         .values(status=status)
         .execution_options(synchronize_session=False)

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
-from db.jobs import cancel_owner_reminders
 from db.models import Collaborator, Customer, Team
+from db.ownership import after_owner_change
 from resolvers.access import audit
 from resolvers.assignment import WON_ACTION, pick_in_team
 from resolvers.context import Context
@@ -138,7 +138,7 @@ async def _hand_over(
         )
         .execution_options(synchronize_session=False)
     )
-    # The winner stays on as collaborator; the owner's duties go to the successor.
-    await cancel_owner_reminders(session, customer.id, previous)
+    # The winner stays on as collaborator; the owner's reminders go to the successor.
+    await after_owner_change(session, [customer.id], now)
     await session.flush()
     return details

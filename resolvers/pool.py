@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authz.relations import BIT
 from db.customers import ScopedRow, customers_by_ids
-from db.enums import EventKind, ReminderKind
+from db.enums import EventKind
 from db.events import record_event
-from db.jobs import OWNER_DUTIES, cancel_owner_reminders
 from db.models import Collaborator, Customer, OwnershipEvent
+from db.ownership import after_owner_change
 from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers.access import customer_for
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
@@ -34,7 +34,6 @@ PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide 
 # A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
 # customer was in the pool, which the claimant could see, moments ago.
 RACE_WINDOW = timedelta(minutes=5)
-LEAVING_OWNER_REMINDERS = OWNER_DUTIES + (ReminderKind.FOLLOW_UP_DUE,)
 
 
 def _reason(reason: str | None) -> str:
@@ -92,8 +91,7 @@ async def _take_owner(
             raise Conflict(TAKEN)
         raise Conflict("The customer changed hands meanwhile. Reload and try again.")
     assert customer.id is not None
-    if expect_owner is not None:
-        await cancel_owner_reminders(session, customer.id, expect_owner, LEAVING_OWNER_REMINDERS)
+    await after_owner_change(session, [customer.id], now)
     details: dict[str, Any] = {}
     if owner is not None and owner.user.id is not None:
         joined = await _absorb_collaborator(session, customer, owner.user.id)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.enums import EventKind, ReminderKind, ReminderStatus, Role, TransferKind, TransferStatus
+from db.enums import EventKind, ReminderStatus, Role, TransferKind, TransferStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import (
     ApiToken,
@@ -43,6 +43,7 @@ from db.models import (
     User,
 )
 from db.outbox import queue_message
+from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers
 from db.types import UTCDateTime
 from ownergraph.errors import Forbidden, NotFound, Validation
 from resolvers.access import audit
@@ -52,13 +53,6 @@ from subscriptions.bus import REVOCATIONS
 
 # Roles that never own customers: they read, audit or judge.
 NON_OWNERS = {Role.AUDITOR, Role.ARBITER, Role.PARTNER}
-OPEN_REMINDERS = (ReminderStatus.PENDING, ReminderStatus.SNOOZED, ReminderStatus.FIRED)
-# What an owner is reminded of about a customer; the next owner starts afresh.
-OWNER_REMINDERS = (
-    ReminderKind.FOLLOW_UP_DUE,
-    ReminderKind.CADENCE_DUE,
-    ReminderKind.RECYCLE_WARNING,
-)
 
 
 @dataclass(frozen=True)
@@ -101,7 +95,8 @@ async def move_marked(
     one event per customer, clear the mark. Returns how many moved. Expects the transfer's
     items to be written. A receiving user who collaborated on a customer stops being a
     collaborator and their share folds into the owner's, so shares still sum to 100; the
-    event's details say so, for replay."""
+    event's details say so, for replay. Then what the old owners leave behind is settled
+    (db/ownership.py), other pending transfers of the customers included."""
     await lock_event_order(session)
     marked = Customer.pending_transfer_id == transfer_id
     to_id = to_user.id if to_user else None
@@ -143,18 +138,6 @@ async def move_marked(
     if moved == 0:
         return 0
     items = select(TransferItem.customer_id).where(TransferItem.transfer_id == transfer_id)
-    owner = select(Customer.owner_id).where(Customer.id == Reminder.customer_id).scalar_subquery()
-    await session.execute(
-        update(Reminder)
-        .where(
-            Reminder.customer_id.in_(items),
-            Reminder.user_id == owner,
-            Reminder.kind.in_(OWNER_REMINDERS),
-            Reminder.status.in_(OPEN_REMINDERS),
-        )
-        .values(status=ReminderStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
     values: dict[str, Any] = {
         "owner_id": to_id,
         "team_id": team_id,
@@ -182,39 +165,10 @@ async def move_marked(
             .where(Collaborator.user_id == to_id, Collaborator.customer_id.in_(items))
             .execution_options(synchronize_session=False)
         )
+    await after_owner_change(session, Customer.id.in_(items), now, except_transfer_id=transfer_id)
     last = await session.scalar(select(func.max(OwnershipEvent.id)))
     queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
     return moved
-
-
-async def cancel_transfers(
-    session: AsyncSession, which: ColumnElement[bool], now: datetime
-) -> None:
-    """Cancel the PENDING transfers matching `which` (a condition on TransferRequest):
-    unmark their customers, cancel their approval reminders. Set-based."""
-    ids = select(TransferRequest.id).where(TransferRequest.status == TransferStatus.PENDING, which)
-    await session.execute(
-        update(Reminder)
-        .where(
-            Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
-            Reminder.ref_id.in_(ids),
-            Reminder.status.in_(OPEN_REMINDERS),
-        )
-        .values(status=ReminderStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(Customer)
-        .where(Customer.pending_transfer_id.in_(ids))
-        .values(pending_transfer_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        update(TransferRequest)
-        .where(TransferRequest.status == TransferStatus.PENDING, which)
-        .values(status=TransferStatus.CANCELLED, decided_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def check_owner(user: User, what: str = "The successor") -> None:
@@ -287,14 +241,14 @@ async def _hand_over(
             Approval(transfer_id=departure.id, approver_id=actor, approved=True, decided_at=now)
         )
     # Mark first: the marked rows are locked until commit, so a concurrent transfer request
-    # for them waits and then finds a new owner. Requests pending on them are cancelled.
+    # for them waits and then finds a new owner. Requests pending on them are cancelled
+    # once they move (move_marked).
     await session.execute(
         update(Customer)
         .where(Customer.owner_id == leaver.id)
         .values(pending_transfer_id=departure.id)
         .execution_options(synchronize_session=False)
     )
-    await cancel_transfers(session, TransferRequest.from_user_id == leaver.id, now)
     await session.execute(
         insert(TransferItem).from_select(
             ["transfer_id", "customer_id"],

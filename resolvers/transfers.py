@@ -26,17 +26,12 @@ from db.models import (
     TransferRequest,
     User,
 )
+from db.ownership import OPEN_REMINDERS, cancel_transfers
 from ownergraph.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.portfolio import (
-    OPEN_REMINDERS,
-    cancel_transfers,
-    check_owner,
-    clean_reason,
-    move_marked,
-)
+from resolvers.portfolio import check_owner, clean_reason, move_marked
 
 MAX_CUSTOMERS_PER_REQUEST = 1000
 
@@ -360,6 +355,14 @@ async def decide_transfer(
     async with ctx.transaction() as session:
         stmt = select(TransferRequest).where(TransferRequest.id == ident, transfer_scope(plan))
         if session.bind.dialect.name == "postgresql":
+            # Customer rows first, then the request, the order of every writer: a change of
+            # owner (an award, a handoff) locks the customer, then cancels this request.
+            await session.execute(
+                select(Customer.id)
+                .where(Customer.pending_transfer_id == ident)
+                .order_by(Customer.id)
+                .with_for_update(key_share=True)
+            )
             # Two approvers deciding at once: the second sees the first's decision.
             stmt = stmt.with_for_update(of=TransferRequest)
         request = (await session.execute(stmt)).scalar_one_or_none()

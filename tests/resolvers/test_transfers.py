@@ -374,10 +374,9 @@ async def test_the_last_two_approvals_at_once_execute_exactly_once(api: Api) -> 
     )
     assert all(not b.get("errors") for b in bodies), bodies
     statuses = [b["data"]["decideTransfer"]["status"] for b in bodies]
-    # Per request, one decision came second and saw the other: it executed.
-    assert [sorted(statuses[i : i + 2]) for i in range(0, len(statuses), 2)] == [
-        ["APPROVED", "PENDING"]
-    ] * len(ids)
+    # Per request, the decision that came second saw the other and executed it. (The first
+    # may read back after the second committed and see APPROVED too.)
+    assert all("APPROVED" in statuses[i : i + 2] for i in range(0, len(statuses), 2))
     async with api.services.db.read() as s:
         events = await s.scalar(
             select(func.count()).where(

@@ -1,0 +1,148 @@
+"""What must follow whenever customers change hands, whichever path moved them.
+
+Every path that changes `Customer.owner_id` (assign, claim, release, transfer, departure,
+dispute award, lifecycle handoff, recycle) calls `after_owner_change` in its transaction,
+after the UPDATE: pending transfers of those customers can no longer execute, disputes
+against an owner who lost the customer can no longer be decided, and reminders that came
+with owning it are no longer the old owner's to act on. Set-based: the same statements
+however many customers moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import DisputeStatus, ReminderKind, ReminderStatus, TransferStatus
+from db.models import Customer, Dispute, Reminder, TransferItem, TransferRequest
+from db.outbox import queue_message
+
+DISPUTES_CHANNEL = "disputes"  # {"id": dispute id, "customer_id": ...}
+UNDECIDED = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
+# On someone's list: not yet due, put off, or fired and not acknowledged.
+OPEN_REMINDERS = (ReminderStatus.PENDING, ReminderStatus.SNOOZED, ReminderStatus.FIRED)
+# What an owner is reminded of because they own the customer; the next owner starts afresh.
+OWNER_REMINDERS = (
+    ReminderKind.FOLLOW_UP_DUE,
+    ReminderKind.CADENCE_DUE,
+    ReminderKind.RECYCLE_WARNING,
+)
+CHANGED_HANDS = (
+    "The customer changed hands before the dispute was decided; open a new one against the "
+    "current owner if it still matters."
+)
+
+
+async def after_owner_change(
+    session: AsyncSession,
+    changed: ColumnElement[bool] | Sequence[int],
+    now: datetime,
+    *,
+    except_transfer_id: int | None = None,
+    except_dispute_id: int | None = None,
+) -> None:
+    """For the customers whose owner just changed (a condition on Customer, or their ids):
+    cancel their pending transfers but the one executing, withdraw their undecided disputes
+    against someone who no longer owns them but the one deciding, and cancel owner reminders
+    held by anyone but the current owner."""
+    customers = _ids(changed)
+    pending = TransferRequest.id.in_(
+        select(TransferItem.transfer_id).where(TransferItem.customer_id.in_(customers))
+    )
+    if except_transfer_id is not None:
+        pending = and_(pending, TransferRequest.id != except_transfer_id)
+    await cancel_transfers(session, pending, now)
+    await _withdraw_disputes(session, customers, now, except_dispute_id)
+    owner = select(Customer.owner_id).where(Customer.id == Reminder.customer_id).scalar_subquery()
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.customer_id.in_(customers),
+            Reminder.kind.in_(OWNER_REMINDERS),
+            Reminder.status.in_(OPEN_REMINDERS),
+            Reminder.user_id.is_distinct_from(owner),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _ids(changed: ColumnElement[bool] | Sequence[int]) -> Select[tuple[int]] | list[int]:
+    if isinstance(changed, ColumnElement):
+        # Evaluated on its own, never correlated with the statement it is nested in.
+        return select(Customer.id).where(changed).correlate(None)
+    return list(changed)
+
+
+async def _withdraw_disputes(
+    session: AsyncSession,
+    customers: Select[tuple[int]] | list[int],
+    now: datetime,
+    except_dispute_id: int | None,
+) -> None:
+    """Undecided disputes whose respondent no longer owns the customer cannot be resolved
+    (resolveDispute answers CONFLICT): close them, with their arbiters' reminders."""
+    owner = select(Customer.owner_id).where(Customer.id == Dispute.customer_id).scalar_subquery()
+    stale = and_(
+        Dispute.customer_id.in_(customers),
+        Dispute.status.in_(UNDECIDED),
+        Dispute.respondent_id.is_distinct_from(owner),
+    )
+    if except_dispute_id is not None:
+        stale = and_(stale, Dispute.id != except_dispute_id)
+    # The customers' rows are locked by the change, and every settlement of a dispute
+    # locks its customer first: the set cannot change between these two statements.
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.kind == ReminderKind.DISPUTE_ASSIGNED,
+            Reminder.ref_id.in_(select(Dispute.id).where(stale)),
+            Reminder.status.in_(OPEN_REMINDERS),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    closed = (
+        await session.execute(
+            update(Dispute)
+            .where(stale)
+            .values(status=DisputeStatus.WITHDRAWN, resolved_at=now, note=CHANGED_HANDS)
+            .returning(Dispute.id, Dispute.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for dispute_id, customer_id in sorted(closed):
+        queue_message(session, DISPUTES_CHANNEL, {"id": dispute_id, "customer_id": customer_id})
+
+
+async def cancel_transfers(
+    session: AsyncSession, which: ColumnElement[bool], now: datetime
+) -> None:
+    """Cancel the PENDING transfers matching `which` (a condition on TransferRequest):
+    unmark their customers, cancel their approval reminders. Set-based."""
+    ids = select(TransferRequest.id).where(TransferRequest.status == TransferStatus.PENDING, which)
+    await session.execute(
+        update(Reminder)
+        .where(
+            Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
+            Reminder.ref_id.in_(ids),
+            Reminder.status.in_(OPEN_REMINDERS),
+        )
+        .values(status=ReminderStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Customer)
+        .where(Customer.pending_transfer_id.in_(ids))
+        .values(pending_transfer_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(TransferRequest)
+        .where(TransferRequest.status == TransferStatus.PENDING, which)
+        .values(status=TransferStatus.CANCELLED, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
