@@ -21,13 +21,12 @@ from db.models import Customer, Dispute, Reminder, Team, User
 from db.outbox import queue_message
 from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
 from ownergraph.errors import Conflict, Forbidden, NotFound, Validation
+from resolvers import validation
 from resolvers.access import audit
 from resolvers.awards import award_customer, parse_split, user_id_of
 from resolvers.context import Context
 from resolvers.evidence import decide, gather_evidence
 from resolvers.ids import parse_id
-
-MAX_TEXT = 2000
 
 
 async def list_disputes(
@@ -65,7 +64,7 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
     claimant_id = plan.principal.user_id
     if claimant_id is None:
         raise Forbidden("Disputes are opened by people, not partner tokens.")
-    reason = _required_text(reason, "reason")
+    reason = validation.reason(reason)
     now = ctx.now()
     async with ctx.transaction() as session:
         found = await customers_by_ids(
@@ -193,7 +192,7 @@ async def resolve_dispute(
     actor_id = plan.principal.user_id
     winner = user_id_of(award_to_user_id, "awardToUserId")
     shares = parse_split(credit_split, winner)
-    note = _text(note, "note")
+    note = validation.text(note, "note", required=False)
     now = ctx.now()
     async with ctx.transaction() as session:
         # Customer row first (locked), then the dispute row: the order every writer uses.
@@ -317,16 +316,3 @@ async def _close_reminders(
         .values(status=status)
         .execution_options(synchronize_session=False)
     )
-
-
-def _text(value: str | None, field: str) -> str | None:
-    value = (value or "").strip() or None
-    if value is not None and len(value) > MAX_TEXT:
-        raise Validation(f"The {field} is longer than {MAX_TEXT} characters.", field=field)
-    return value
-
-
-def _required_text(value: str | None, field: str) -> str:
-    if (text := _text(value, field)) is None:
-        raise Validation(f"Give a {field}.", field=field)
-    return text

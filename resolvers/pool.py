@@ -21,6 +21,7 @@ from db.events import record_event
 from db.models import Collaborator, Customer, OwnershipEvent
 from db.ownership import after_owner_change
 from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
+from resolvers import validation
 from resolvers.access import customer_for
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
 from resolvers.context import Context
@@ -34,15 +35,6 @@ PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide 
 # A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
 # customer was in the pool, which the claimant could see, moments ago.
 RACE_WINDOW = timedelta(minutes=5)
-
-
-def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise Validation("Give a reason.", field="reason")
-    if len(reason) > 2000:
-        raise Validation("The reason is longer than 2000 characters.", field="reason")
-    return reason
 
 
 async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
@@ -135,7 +127,7 @@ async def assign_customer(
 ) -> ScopedRow:
     """A manager within their team (customers of the team or the pool, to members of the
     team), a director within the subtree, an admin anywhere. Needs no approval."""
-    reason = _reason(reason)
+    reason = validation.reason(reason)
     plan = ctx.plan
     target_id = parse_id(to_user_id, "user")
     now = ctx.now()
@@ -178,7 +170,7 @@ async def assign_customer(
 
 async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> ScopedRow:
     """The owner gives a customer up (or a manager, director or admin does it for them)."""
-    reason = _reason(reason)
+    reason = validation.reason(reason)
     now = ctx.now()
     async with ctx.transaction() as session:
         scoped = await customer_for(ctx, session, customer_id, "release")

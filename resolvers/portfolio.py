@@ -46,6 +46,7 @@ from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers
 from db.types import UTCDateTime
 from ownergraph.errors import Forbidden, NotFound, Validation
+from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id, parse_optional_id
@@ -190,15 +191,6 @@ async def _user(session: AsyncSession, ident: int | None, *, lock: bool = False)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def clean_reason(reason: str, what: str = "hand-over") -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise Validation(f"Give a reason for the {what}.", field="reason")
-    if len(reason) > 2000:
-        raise Validation("The reason is longer than 2000 characters.", field="reason")
-    return reason
-
-
 async def _successor(
     ctx: Context, session: AsyncSession, leaver: User, raw_id: object | None
 ) -> User | None:
@@ -274,7 +266,7 @@ async def hand_over_portfolio(
     """Departure: every customer of `from_user_id` to the successor, or to the pool."""
     plan = ctx.plan
     plan.require("user", "hand_over")
-    reason = clean_reason(reason)
+    reason = validation.reason(reason)
     async with ctx.transaction() as session:
         leaver = await _user(session, parse_id(from_user_id, "user"), lock=True)
         if leaver is None:

@@ -28,10 +28,11 @@ from db.models import (
 )
 from db.ownership import OPEN_REMINDERS, cancel_transfers
 from ownergraph.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
+from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.portfolio import check_owner, clean_reason, move_marked
+from resolvers.portfolio import check_owner, move_marked
 
 MAX_CUSTOMERS_PER_REQUEST = 1000
 
@@ -199,7 +200,7 @@ async def request_transfer(
     plan.require("customer", "transfer")
     requester = plan.principal.user_id
     ids = _clean_ids(customer_ids)
-    reason = clean_reason(reason, "transfer")
+    reason = validation.reason(reason)
     now = ctx.now()
     async with ctx.transaction() as session:
         giver = await session.get(User, await _giver_of(ctx, session, ids))
@@ -348,9 +349,7 @@ async def decide_transfer(
     plan = ctx.plan
     uid = plan.principal.user_id
     ident = parse_id(transfer_id, "transfer request")
-    note = (note or "").strip() or None
-    if note and len(note) > 2000:
-        raise Validation("The note is longer than 2000 characters.", field="note")
+    note = validation.text(note, "note", required=False)
     now = ctx.now()
     async with ctx.transaction() as session:
         stmt = select(TransferRequest).where(TransferRequest.id == ident, transfer_scope(plan))

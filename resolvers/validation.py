@@ -62,3 +62,24 @@ def contacts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             raise Validation(f"{email!r} is not an email address.", field="contacts.email")
         check_widths(Contact, contact, prefix="contacts.")
     return items
+
+
+FREE_TEXT = 2000
+
+
+def text(
+    value: str | None, field: str, *, required: bool = True, limit: int = FREE_TEXT
+) -> str | None:
+    """A reason, note or comment: trimmed, present when required, within `limit`."""
+    value = (value or "").strip() or None
+    if value is None:
+        if required:
+            raise Validation(f"Give a {field}.", field=field)
+        return None
+    if len(value) > limit:
+        raise Validation(f"The {field} is longer than {limit} characters.", field=field)
+    return value
+
+
+def reason(value: str | None) -> str:
+    return text(value, "reason") or ""
