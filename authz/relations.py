@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from db import models
 from db.enums import CollaboratorRole, TransferStatus
@@ -54,20 +55,23 @@ class Facts:
 
 
 def _owner(f: Facts) -> ColumnElement[bool]:
-    return Customer.owner_id == f.user_id if f.user_id else false()
+    return col(Customer.owner_id) == f.user_id if f.user_id else false()
 
 
 def _collaborator(f: Facts, role: str | None = None) -> ColumnElement[bool]:
     if not f.user_id:
         return false()
-    cond = [Collaborator.customer_id == Customer.id, Collaborator.user_id == f.user_id]
+    cond = [
+        col(Collaborator.customer_id) == col(Customer.id),
+        col(Collaborator.user_id) == f.user_id,
+    ]
     if role:
-        cond.append(Collaborator.role == role)
+        cond.append(col(Collaborator.role) == role)
     return exists(select(1).where(*cond))
 
 
 def _teams(ids: frozenset[int]) -> ColumnElement[bool]:
-    return Customer.team_id.in_(sorted(ids)) if ids else false()
+    return col(Customer.team_id).in_(sorted(ids)) if ids else false()
 
 
 def _partner(f: Facts) -> ColumnElement[bool]:
@@ -75,16 +79,19 @@ def _partner(f: Facts) -> ColumnElement[bool]:
         return false()
     shared = exists(
         select(1).where(
-            PartnerCustomer.customer_id == Customer.id, PartnerCustomer.partner_id == f.partner_id
+            col(PartnerCustomer.customer_id) == col(Customer.id),
+            col(PartnerCustomer.partner_id) == f.partner_id,
         )
     )
-    return or_(Customer.referred_by_partner_id == f.partner_id, shared)
+    return or_(col(Customer.referred_by_partner_id) == f.partner_id, shared)
 
 
 def _dispute(f: Facts, column: Any) -> ColumnElement[bool]:
     if not f.user_id:
         return false()
-    return exists(select(1).where(Dispute.customer_id == Customer.id, column == f.user_id))
+    return exists(
+        select(1).where(col(Dispute.customer_id) == col(Customer.id), column == f.user_id)
+    )
 
 
 def _approver(f: Facts) -> ColumnElement[bool]:
@@ -93,13 +100,13 @@ def _approver(f: Facts) -> ColumnElement[bool]:
     return exists(
         select(1)
         .select_from(TransferItem)
-        .join(TransferRequest, TransferRequest.id == TransferItem.transfer_id)
-        .join(Approval, Approval.transfer_id == TransferItem.transfer_id)
+        .join(TransferRequest, col(TransferRequest.id) == col(TransferItem.transfer_id))
+        .join(Approval, col(Approval.transfer_id) == col(TransferItem.transfer_id))
         .where(
             and_(
-                TransferItem.customer_id == Customer.id,
-                TransferRequest.status == TransferStatus.PENDING,
-                Approval.approver_id == f.user_id,
+                col(TransferItem.customer_id) == col(Customer.id),
+                col(TransferRequest.status) == TransferStatus.PENDING,
+                col(Approval.approver_id) == f.user_id,
             )
         )
     )
@@ -112,10 +119,10 @@ SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "service_collaborator": lambda f: _collaborator(f, CollaboratorRole.SERVICE),
     "team": lambda f: _teams(f.team_ids),
     "subtree": lambda f: _teams(f.subtree_ids),
-    "pool": lambda f: Customer.owner_id.is_(None),
+    "pool": lambda f: col(Customer.owner_id).is_(None),
     "partner": _partner,
-    "arbiter": lambda f: _dispute(f, Dispute.arbiter_id),
-    "claimant": lambda f: _dispute(f, Dispute.claimant_id),
+    "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id)),
+    "claimant": lambda f: _dispute(f, col(Dispute.claimant_id)),
     "approver": _approver,
     "self": lambda f: false(),  # a relation to users and tokens, never to a customer
 }

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import jwt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from authz.principal import Principal
 from db.enums import Role
@@ -37,9 +38,12 @@ async def issue_token(
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token for a user or a partner. Returns the row and the JWT (shown once)."""
-    if (user is None) == (partner is None):
+    if user is not None and partner is None:
+        subject = f"user:{user.id}"
+    elif partner is not None and user is None:
+        subject = f"partner:{partner.id}"
+    else:
         raise ValueError("a token belongs to exactly one user or partner")
-    subject = f"user:{user.id}" if user else f"partner:{partner.id}"  # type: ignore[union-attr]
     claims: dict[str, object] = {
         "iss": ISSUER,
         "sub": subject,
@@ -76,7 +80,9 @@ def needs_touch(api_token_last_used: datetime | None, now: datetime) -> bool:
 
 
 async def touch(*, session: AsyncSession, token_id: int, now: datetime) -> None:
-    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    await session.execute(
+        update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+    )
 
 
 async def authenticate(
@@ -106,9 +112,9 @@ async def authenticate(
     row = (
         await session.execute(
             select(ApiToken, User, Partner)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .outerjoin(Partner, Partner.id == ApiToken.partner_id)
-            .where(ApiToken.token_hash == token_hash(token))
+            .outerjoin(User, col(User.id) == col(ApiToken.user_id))
+            .outerjoin(Partner, col(Partner.id) == col(ApiToken.partner_id))
+            .where(col(ApiToken.token_hash) == token_hash(token))
         )
     ).first()
     if row is None:

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 from sqlalchemy import insert, select
+from sqlmodel import col
 
 from db.engine import Database
 from db.models import Collaborator, Customer, CustomerKey, OwnershipEvent, User
@@ -19,16 +20,20 @@ async def add_customers(db: Database, clock: Clock, count: int, seed: int = 7) -
     now = clock.now()
     async with db.write() as session, session.begin():
         users = list(
-            (await session.execute(select(User).where(User.role.in_(["REP", "SERVICE"])))).scalars()
+            (
+                await session.execute(select(User).where(col(User.role).in_(["REP", "SERVICE"])))
+            ).scalars()
         )
         start = (
-            await session.scalar(select(Customer.id).order_by(Customer.id.desc()).limit(1))
+            await session.scalar(
+                select(col(Customer.id)).order_by(col(Customer.id).desc()).limit(1)
+            )
         ) or 0
         for offset in range(0, count, BATCH):
             customers, keys, collabs, events = [], [], [], []
             for i in range(offset, min(offset + BATCH, count)):
                 ident = start + i + 1
-                owner = rng.choice(users + [None])  # type: ignore[list-item]
+                owner = rng.choice(users + [None])
                 tier = rng.choice("ABC")
                 created = now - timedelta(days=rng.randint(0, 400))
                 customers.append(

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.models import Customer
 
@@ -29,28 +30,30 @@ class CustomerFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c: list[ColumnElement[bool]] = []
         for column, value in (
-            (Customer.owner_id, self.owner_id),
-            (Customer.team_id, self.team_id),
-            (Customer.region, self.region),
-            (Customer.industry, self.industry),
-            (Customer.tier, self.tier),
-            (Customer.stage, self.stage),
+            (col(Customer.owner_id), self.owner_id),
+            (col(Customer.team_id), self.team_id),
+            (col(Customer.region), self.region),
+            (col(Customer.industry), self.industry),
+            (col(Customer.tier), self.tier),
+            (col(Customer.stage), self.stage),
         ):
             if value is not None:
                 c.append(column == value)
         if self.in_pool is not None:
             c.append(
-                Customer.owner_id.is_(None) if self.in_pool else Customer.owner_id.is_not(None)
+                col(Customer.owner_id).is_(None)
+                if self.in_pool
+                else col(Customer.owner_id).is_not(None)
             )
         if self.overdue_at is not None:
-            c.append(Customer.next_follow_up_due < self.overdue_at)
+            c.append(col(Customer.next_follow_up_due) < self.overdue_at)
         if self.not_overdue_at is not None:
             c.append(
-                (Customer.next_follow_up_due.is_(None))
-                | (Customer.next_follow_up_due >= self.not_overdue_at)
+                (col(Customer.next_follow_up_due).is_(None))
+                | (col(Customer.next_follow_up_due) >= self.not_overdue_at)
             )
         if self.search:
-            c.append(Customer.name_key.contains(self.search, autoescape=True))
+            c.append(col(Customer.name_key).contains(self.search, autoescape=True))
         return c
 
 
@@ -62,7 +65,7 @@ class ScopedRow:
     relations: int
 
 
-def _select(scope: ColumnElement[bool], mask: ColumnElement[int]) -> Select[tuple[Customer, int]]:
+def _select(scope: ColumnElement[bool], mask: ColumnElement[int]) -> Select[Customer, int]:
     return select(Customer, mask.label("relations")).where(scope)
 
 
@@ -78,8 +81,8 @@ async def page_customers(
     """One page in id order, and whether more follow."""
     stmt = _select(scope, mask).where(*filter.conditions())
     if after_id is not None:
-        stmt = stmt.where(Customer.id > after_id)
-    rows = (await session.execute(stmt.order_by(Customer.id).limit(first + 1))).all()
+        stmt = stmt.where(col(Customer.id) > after_id)
+    rows = (await session.execute(stmt.order_by(col(Customer.id)).limit(first + 1))).all()
     return [ScopedRow(c, int(r or 0)) for c, r in rows[:first]], len(rows) > first
 
 
@@ -102,10 +105,10 @@ async def customers_by_ids(
     locks (PostgreSQL) so concurrent writers to one customer queue up."""
     if not ids:
         return {}
-    stmt = _select(scope, mask).where(Customer.id.in_(list(ids)))
-    if lock and session.bind.dialect.name == "postgresql":
+    stmt = _select(scope, mask).where(col(Customer.id).in_(list(ids)))
+    if lock and session.get_bind().dialect.name == "postgresql":
         # FOR NO KEY UPDATE: inserting rows that reference the customer (events, audit)
         # takes KEY SHARE locks, which a plain FOR UPDATE would wait on.
         stmt = stmt.with_for_update(of=Customer, key_share=True)
     rows = (await session.execute(stmt)).all()
-    return {c.id: ScopedRow(c, int(r or 0)) for c, r in rows}
+    return {c.id: ScopedRow(c, int(r or 0)) for c, r in rows if c.id is not None}

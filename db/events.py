@@ -24,7 +24,7 @@ async def lock_event_order(session: AsyncSession) -> None:
     Subscribers read events after a cursor; on PostgreSQL a later id could otherwise
     commit before an earlier one and be skipped. SQLite writers are serial already.
     """
-    if session.info.get(_LOCKED) or session.bind.dialect.name != "postgresql":
+    if session.info.get(_LOCKED) or session.get_bind().dialect.name != "postgresql":
         return
     await session.execute(text("SELECT pg_advisory_xact_lock(7301)"))
     session.info[_LOCKED] = True

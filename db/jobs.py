@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    SQLColumnExpression,
     and_,
     case,
     exists,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import EventKind, ReminderKind, ReminderStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
@@ -42,7 +44,7 @@ FOLLOW_UP_KINDS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
 
 
 def _postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _at(value: datetime) -> ColumnElement[Any]:
@@ -62,8 +64,8 @@ def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> 
     return or_(
         *(
             and_(
-                Customer.tier == tier,
-                Customer.recycle_clock_at < now - timedelta(days=int(n) - less),
+                col(Customer.tier) == tier,
+                col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
             )
             for tier, n in sorted(days.items())
         )
@@ -72,14 +74,18 @@ def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> 
 
 def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     # A customer waiting on a transfer decision stays where it is until it is decided.
-    return and_(Customer.owner_id.is_not(None), Customer.pending_transfer_id.is_(None), *conditions)
+    return and_(
+        col(Customer.owner_id).is_not(None),
+        col(Customer.pending_transfer_id).is_(None),
+        *conditions,
+    )
 
 
 def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
-    return case(*((Customer.tier == t, value(t, int(n))) for t, n in sorted(days.items())))
+    return case(*((col(Customer.tier) == t, value(t, int(n))) for t, n in sorted(days.items())))
 
 
-def _json_object(session: AsyncSession, **values: ColumnElement[Any]) -> ColumnElement[Any]:
+def _json_object(session: AsyncSession, **values: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     build = func.json_build_object if _postgres(session) else func.json_object
     args: list[Any] = []
     for key, value in values.items():
@@ -89,7 +95,7 @@ def _json_object(session: AsyncSession, **values: ColumnElement[Any]) -> ColumnE
 
 def _date_after(session: AsyncSession, days: Mapping[str, int]) -> ColumnElement[str]:
     """'YYYY-MM-DD' of the recycle clock plus the tier's days."""
-    clock = Customer.recycle_clock_at
+    clock = col(Customer.recycle_clock_at)
     if _postgres(session):
         return _by_tier(
             days,
@@ -109,7 +115,7 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
         # Rows before the event-order lock, as every writer takes them: no deadlock.
         held = await session.scalar(
             select(func.count()).select_from(
-                select(Customer.id).where(due).with_for_update(key_share=True).subquery()
+                select(col(Customer.id)).where(due).with_for_update(key_share=True).subquery()
             )
         )
         if not held:
@@ -120,16 +126,16 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
         insert(OwnershipEvent).from_select(
             ["customer_id", "kind", "from_user_id", "rule", "reason", "at", "details"],
             select(
-                Customer.id,
+                col(Customer.id),
                 literal(str(EventKind.RECYCLED)),
-                Customer.owner_id,
+                col(Customer.owner_id),
                 literal(RECYCLE_RULE),
                 reason,
                 _at(now),
-                _json_object(session, from_team_id=Customer.team_id),
+                _json_object(session, from_team_id=col(Customer.team_id)),
             )
             .where(due)
-            .order_by(Customer.id),
+            .order_by(col(Customer.id)),
         )
     )
     count = int(events.rowcount or 0)  # type: ignore[attr-defined]
@@ -139,25 +145,25 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
         update(Customer)
         .where(due)
         .values(
-            previous_owner_id=Customer.owner_id,
+            previous_owner_id=col(Customer.owner_id),
             owner_id=None,
             team_id=None,
             pooled_at=now,
             recycle_clock_at=now,
             updated_at=now,
-            version=Customer.version + 1,
+            version=col(Customer.version) + 1,
         )
         .execution_options(synchronize_session=False)
     )
     # The customers just recycled (with any recycled earlier at this same instant and still
     # in the pool: settling a pooled customer twice changes nothing).
-    recycled = select(OwnershipEvent.customer_id).where(
-        OwnershipEvent.at == now, OwnershipEvent.kind == EventKind.RECYCLED
+    recycled = select(col(OwnershipEvent.customer_id)).where(
+        col(OwnershipEvent.at) == now, col(OwnershipEvent.kind) == EventKind.RECYCLED
     )
     await after_owner_change(
-        session, and_(Customer.id.in_(recycled), Customer.owner_id.is_(None)), now
+        session, and_(col(Customer.id).in_(recycled), col(Customer.owner_id).is_(None)), now
     )
-    last = await session.scalar(select(func.max(OwnershipEvent.id)))
+    last = await session.scalar(select(func.max(col(OwnershipEvent.id))))
     queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
     return count
 
@@ -169,17 +175,17 @@ async def warn_before_recycle(
     per recycle-clock cycle (a follow-up or a new owner starts a new cycle)."""
     warned = exists(
         select(1).where(
-            Reminder.customer_id == Customer.id,
-            Reminder.user_id == Customer.owner_id,
-            Reminder.kind == ReminderKind.RECYCLE_WARNING,
-            Reminder.status != ReminderStatus.CANCELLED,
+            col(Reminder.customer_id) == col(Customer.id),
+            col(Reminder.user_id) == col(Customer.owner_id),
+            col(Reminder.kind) == ReminderKind.RECYCLE_WARNING,
+            col(Reminder.status) != ReminderStatus.CANCELLED,
             # Raised after this cycle began (a warning is always later than its clock).
-            Reminder.created_at > Customer.recycle_clock_at,
+            col(Reminder.created_at) > col(Customer.recycle_clock_at),
         )
     )
     message = (
         literal("Follow up with ")
-        + Customer.name
+        + col(Customer.name)
         + literal(" before ")
         + _date_after(session, recycle_days)
         + literal(" or it returns to the public pool.")
@@ -188,8 +194,8 @@ async def warn_before_recycle(
         insert(Reminder).from_select(
             ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
             select(
-                Customer.owner_id,
-                Customer.id,
+                col(Customer.owner_id),
+                col(Customer.id),
                 literal(str(ReminderKind.RECYCLE_WARNING)),
                 _at(now),
                 literal(str(ReminderStatus.PENDING)),
@@ -197,7 +203,7 @@ async def warn_before_recycle(
                 _at(now),
             )
             .where(_owned(_clock_older_than(now, recycle_days, warning_days), ~warned))
-            .order_by(Customer.id),
+            .order_by(col(Customer.id)),
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -209,16 +215,16 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
     Idempotent: a reminder already due at or after that time covers it."""
     covered = exists(
         select(1).where(
-            Reminder.customer_id == Customer.id,
-            Reminder.user_id == Customer.owner_id,
-            Reminder.kind.in_(FOLLOW_UP_KINDS),
-            Reminder.due_at >= Customer.next_follow_up_due,
+            col(Reminder.customer_id) == col(Customer.id),
+            col(Reminder.user_id) == col(Customer.owner_id),
+            col(Reminder.kind).in_(FOLLOW_UP_KINDS),
+            col(Reminder.due_at) >= col(Customer.next_follow_up_due),
         )
     )
     explicit = exists(
         select(1).where(
-            FollowUp.customer_id == Customer.id,
-            FollowUp.next_follow_up_at == Customer.next_follow_up_due,
+            col(FollowUp.customer_id) == col(Customer.id),
+            col(FollowUp.next_follow_up_at) == col(Customer.next_follow_up_due),
         )
     )
     kind = case(
@@ -226,27 +232,27 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
         else_=literal(str(ReminderKind.CADENCE_DUE)),
     )
     message = case(
-        (explicit, literal("Follow up with ") + Customer.name + literal(", as planned.")),
-        else_=literal("Time for a regular follow-up with ") + Customer.name + literal("."),
+        (explicit, literal("Follow up with ") + col(Customer.name) + literal(", as planned.")),
+        else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
     result = await session.execute(
         insert(Reminder).from_select(
             ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
             select(
-                Customer.owner_id,
-                Customer.id,
+                col(Customer.owner_id),
+                col(Customer.id),
                 kind,
-                Customer.next_follow_up_due,
+                col(Customer.next_follow_up_due),
                 literal(str(ReminderStatus.PENDING)),
                 message,
                 _at(now),
             )
             .where(
-                Customer.owner_id.is_not(None),
-                Customer.next_follow_up_due <= now,
+                col(Customer.owner_id).is_not(None),
+                col(Customer.next_follow_up_due) <= now,
                 ~covered,
             )
-            .order_by(Customer.id),
+            .order_by(col(Customer.id)),
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -258,14 +264,14 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime) -> int:
     fired = (
         await session.execute(
             update(Reminder)
-            .where(Reminder.status.in_(OPEN), Reminder.due_at <= now)
+            .where(col(Reminder.status).in_(OPEN), col(Reminder.due_at) <= now)
             .values(status=ReminderStatus.FIRED, fired_at=now)
-            .returning(Reminder.id, Reminder.user_id)
+            .returning(col(Reminder.id), col(Reminder.user_id))
             .execution_options(synchronize_session=False)
         )
     ).all()
     # Subscribers re-read their user's fired reminders: one wake-up per user will do.
     for user_id in sorted({user_id for _id, user_id in fired}):
-        last = max(i for i, u in fired if u == user_id)
+        last = max(i for i, u in fired if u == user_id and i is not None)
         queue_message(session, REMINDERS_CHANNEL, {"id": last, "user_id": user_id})
     return len(fired)

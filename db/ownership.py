@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, TransferStatus
 from db.models import Customer, Dispute, Reminder, TransferItem, TransferRequest
@@ -49,58 +50,66 @@ async def after_owner_change(
     against someone who no longer owns them but the one deciding, and cancel owner reminders
     held by anyone but the current owner."""
     customers = _ids(changed)
-    pending = TransferRequest.id.in_(
-        select(TransferItem.transfer_id).where(TransferItem.customer_id.in_(customers))
+    pending: ColumnElement[bool] = col(TransferRequest.id).in_(
+        select(col(TransferItem.transfer_id)).where(col(TransferItem.customer_id).in_(customers))
     )
     if except_transfer_id is not None:
-        pending = and_(pending, TransferRequest.id != except_transfer_id)
+        pending = and_(pending, col(TransferRequest.id) != except_transfer_id)
     await cancel_transfers(session, pending, now)
     await _withdraw_disputes(session, customers, now, except_dispute_id)
-    owner = select(Customer.owner_id).where(Customer.id == Reminder.customer_id).scalar_subquery()
+    owner = (
+        select(col(Customer.owner_id))
+        .where(col(Customer.id) == col(Reminder.customer_id))
+        .scalar_subquery()
+    )
     await session.execute(
         update(Reminder)
         .where(
-            Reminder.customer_id.in_(customers),
-            Reminder.kind.in_(OWNER_REMINDERS),
-            Reminder.status.in_(OPEN_REMINDERS),
-            Reminder.user_id.is_distinct_from(owner),
+            col(Reminder.customer_id).in_(customers),
+            col(Reminder.kind).in_(OWNER_REMINDERS),
+            col(Reminder.status).in_(OPEN_REMINDERS),
+            col(Reminder.user_id).is_distinct_from(owner),
         )
         .values(status=ReminderStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
 
 
-def _ids(changed: ColumnElement[bool] | Sequence[int]) -> Select[tuple[int]] | list[int]:
+def _ids(changed: ColumnElement[bool] | Sequence[int]) -> Select[int | None] | list[int]:
     if isinstance(changed, ColumnElement):
         # Evaluated on its own, never correlated with the statement it is nested in.
-        return select(Customer.id).where(changed).correlate(None)
+        return select(col(Customer.id)).where(changed).correlate(None)
     return list(changed)
 
 
 async def _withdraw_disputes(
     session: AsyncSession,
-    customers: Select[tuple[int]] | list[int],
+    customers: Select[int | None] | list[int],
     now: datetime,
     except_dispute_id: int | None,
 ) -> None:
     """Undecided disputes whose respondent no longer owns the customer cannot be resolved
     (resolveDispute answers CONFLICT): close them, with their arbiters' reminders."""
-    owner = select(Customer.owner_id).where(Customer.id == Dispute.customer_id).scalar_subquery()
+    owner = (
+        select(col(Customer.owner_id))
+        .where(col(Customer.id) == col(Dispute.customer_id))
+        .scalar_subquery()
+    )
     stale = and_(
-        Dispute.customer_id.in_(customers),
-        Dispute.status.in_(UNDECIDED),
-        Dispute.respondent_id.is_distinct_from(owner),
+        col(Dispute.customer_id).in_(customers),
+        col(Dispute.status).in_(UNDECIDED),
+        col(Dispute.respondent_id).is_distinct_from(owner),
     )
     if except_dispute_id is not None:
-        stale = and_(stale, Dispute.id != except_dispute_id)
+        stale = and_(stale, col(Dispute.id) != except_dispute_id)
     # The customers' rows are locked by the change, and every settlement of a dispute
     # locks its customer first: the set cannot change between these two statements.
     await session.execute(
         update(Reminder)
         .where(
-            Reminder.kind == ReminderKind.DISPUTE_ASSIGNED,
-            Reminder.ref_id.in_(select(Dispute.id).where(stale)),
-            Reminder.status.in_(OPEN_REMINDERS),
+            col(Reminder.kind) == ReminderKind.DISPUTE_ASSIGNED,
+            col(Reminder.ref_id).in_(select(col(Dispute.id)).where(stale)),
+            col(Reminder.status).in_(OPEN_REMINDERS),
         )
         .values(status=ReminderStatus.CANCELLED)
         .execution_options(synchronize_session=False)
@@ -110,7 +119,7 @@ async def _withdraw_disputes(
             update(Dispute)
             .where(stale)
             .values(status=DisputeStatus.WITHDRAWN, resolved_at=now, note=CHANGED_HANDS)
-            .returning(Dispute.id, Dispute.customer_id)
+            .returning(col(Dispute.id), col(Dispute.customer_id))
             .execution_options(synchronize_session=False)
         )
     ).all()
@@ -123,26 +132,28 @@ async def cancel_transfers(
 ) -> None:
     """Cancel the PENDING transfers matching `which` (a condition on TransferRequest):
     unmark their customers, cancel their approval reminders. Set-based."""
-    ids = select(TransferRequest.id).where(TransferRequest.status == TransferStatus.PENDING, which)
+    ids = select(col(TransferRequest.id)).where(
+        col(TransferRequest.status) == TransferStatus.PENDING, which
+    )
     await session.execute(
         update(Reminder)
         .where(
-            Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
-            Reminder.ref_id.in_(ids),
-            Reminder.status.in_(OPEN_REMINDERS),
+            col(Reminder.kind) == ReminderKind.TRANSFER_APPROVAL,
+            col(Reminder.ref_id).in_(ids),
+            col(Reminder.status).in_(OPEN_REMINDERS),
         )
         .values(status=ReminderStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(Customer)
-        .where(Customer.pending_transfer_id.in_(ids))
+        .where(col(Customer.pending_transfer_id).in_(ids))
         .values(pending_transfer_id=None)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         update(TransferRequest)
-        .where(TransferRequest.status == TransferStatus.PENDING, which)
+        .where(col(TransferRequest.status) == TransferStatus.PENDING, which)
         .values(status=TransferStatus.CANCELLED, decided_at=now)
         .execution_options(synchronize_session=False)
     )

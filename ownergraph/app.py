@@ -33,7 +33,7 @@ class OwnergraphView(GraphQL[Context, None]):
         super().__init__(build_schema(services.settings), **kwargs)
         self.services = services
 
-    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:  # type: ignore[override]
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
             return await super().run(request, context, root_value)
         # One context per connection, watched for revocation from before sign-in to close.
@@ -41,18 +41,18 @@ class OwnergraphView(GraphQL[Context, None]):
         async with watching_revocations(ctx):
             return await super().run(request, ctx, root_value)
 
-    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         if isinstance(request, WebSocket):
             return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
 
-    async def process_result(self, request: Request, result: Any) -> Any:  # type: ignore[override]
+    async def process_result(self, request: Request, result: Any) -> Any:
         # Parse errors skip the schema extensions; format them the same way here.
         if result.errors:
             result.errors = [format_error(e) for e in result.errors]
         return await super().process_result(request, result)
 
-    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
         header = params.get("authorization") or params.get("Authorization")
         await authorize(context, header if isinstance(header, str) else None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from db.enums import EventKind, Stage, Tier
 from db.keys import customer_keys
@@ -346,14 +347,14 @@ async def _count_outcomes(ctx: Context, report: ImportReport) -> None:
         for start in range(0, len(report.created), CHUNK):
             ids = report.created[start : start + CHUNK]
             rows = await session.execute(
-                select(User.name, User.email, OwnershipEvent.rule, func.count())
+                select(col(User.name), col(User.email), col(OwnershipEvent.rule), func.count())
                 .select_from(OwnershipEvent)
-                .outerjoin(User, User.id == OwnershipEvent.to_user_id)
+                .outerjoin(User, col(User.id) == col(OwnershipEvent.to_user_id))
                 .where(
-                    OwnershipEvent.customer_id.in_(ids),
-                    OwnershipEvent.kind == EventKind.CREATED,
+                    col(OwnershipEvent.customer_id).in_(ids),
+                    col(OwnershipEvent.kind) == EventKind.CREATED,
                 )
-                .group_by(User.name, User.email, OwnershipEvent.rule)
+                .group_by(col(User.name), col(User.email), col(OwnershipEvent.rule))
             )
             for name, email, rule, n in rows:
                 report.owners[f"{name} <{email}>" if email else POOL] += n

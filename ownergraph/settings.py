@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 4000
     max_page_size: int = 100
+    # Objects a query could make us build (schema/cost.py).
+    max_cost: int = 50_000
 
     # Ownership rules.
     recycle_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_RECYCLE_DAYS))

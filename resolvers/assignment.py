@@ -13,6 +13,7 @@ from fractions import Fraction
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import Role
 from db.models import AssignmentRule, AuditEntry, Customer, User
@@ -49,13 +50,13 @@ class Candidate:
 
 
 def _postgres(session: AsyncSession) -> bool:
-    return session.bind.dialect.name == "postgresql"
+    return session.get_bind().dialect.name == "postgresql"
 
 
 async def candidate(session: AsyncSession, user_id: int, *, lock: bool = False) -> Candidate | None:
     """The user and their owned count. `lock` takes the user's row lock first (PostgreSQL),
     so concurrent claims and assignments to one user are counted one after the other."""
-    stmt = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    stmt = select(User).where(col(User.id) == user_id).execution_options(populate_existing=True)
     if lock and _postgres(session):
         # NO KEY UPDATE: rows inserted with a foreign key to this user (events, audit
         # entries) take KEY SHARE locks, which FOR UPDATE would make wait, and deadlock.
@@ -64,7 +65,7 @@ async def candidate(session: AsyncSession, user_id: int, *, lock: bool = False) 
     if user is None:
         return None
     owned = await session.scalar(
-        select(func.count()).select_from(Customer).where(Customer.owner_id == user_id)
+        select(func.count()).select_from(Customer).where(col(Customer.owner_id) == user_id)
     )
     return Candidate(user, int(owned or 0))
 
@@ -85,14 +86,16 @@ async def team_candidates(session: AsyncSession, team_id: int) -> list[Candidate
     owned = (
         select(func.count())
         .select_from(Customer)
-        .where(Customer.owner_id == User.id)
+        .where(col(Customer.owner_id) == col(User.id))
         .correlate(User)
         .scalar_subquery()
     )
     rows = await session.execute(
         select(User, owned)
-        .where(User.team_id == team_id, User.active.is_(True), User.role.in_(TEAM_ROLES))
-        .order_by(User.id)
+        .where(
+            col(User.team_id) == team_id, col(User.active).is_(True), col(User.role).in_(TEAM_ROLES)
+        )
+        .order_by(col(User.id))
         .execution_options(populate_existing=True)
     )
     return [c for user, n in rows if (c := Candidate(user, int(n))).has_room]
@@ -100,11 +103,11 @@ async def team_candidates(session: AsyncSession, team_id: int) -> list[Candidate
 
 async def recent_wins(session: AsyncSession, team_id: int, since: datetime) -> dict[int, int]:
     """Customers of the team that reached ACTIVE with each user as owner since `since`."""
-    owner = AuditEntry.detail["owner_id"].as_integer()  # type: ignore[index]
-    team = AuditEntry.detail["team_id"].as_integer()  # type: ignore[index]
+    owner = col(AuditEntry.detail)["owner_id"].as_integer()
+    team = col(AuditEntry.detail)["team_id"].as_integer()
     rows = await session.execute(
-        select(owner, func.count(func.distinct(AuditEntry.customer_id)))
-        .where(AuditEntry.action == WON_ACTION, AuditEntry.at >= since, team == team_id)
+        select(owner, func.count(func.distinct(col(AuditEntry.customer_id))))
+        .where(col(AuditEntry.action) == WON_ACTION, col(AuditEntry.at) >= since, team == team_id)
         .group_by(owner)
     )
     return {int(user_id): int(n) for user_id, n in rows if user_id is not None}
@@ -165,7 +168,7 @@ async def choose_owner(
     rule's name; (None, "pool") when no rule matches or none finds anyone."""
     rules = (
         await session.execute(
-            select(AssignmentRule).order_by(AssignmentRule.position, AssignmentRule.id)
+            select(AssignmentRule).order_by(col(AssignmentRule.position), col(AssignmentRule.id))
         )
     ).scalars()
     for rule in list(rules):
@@ -193,7 +196,7 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
         return None
     # The rule's row lock (PostgreSQL; SQLite writers are serial already) makes concurrent
     # creations take turns: each sees the previous one's owner and round-robin position.
-    stmt = select(AssignmentRule.last_user_id).where(AssignmentRule.id == rule.id)
+    stmt = select(col(AssignmentRule.last_user_id)).where(col(AssignmentRule.id) == rule.id)
     if _postgres(session):
         stmt = stmt.with_for_update()
     position = (await session.execute(stmt)).first()
@@ -221,8 +224,8 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
         moved = await session.execute(
             update(AssignmentRule)
             .where(
-                AssignmentRule.id == rule.id,
-                AssignmentRule.last_user_id.is_not_distinct_from(last_user_id),
+                col(AssignmentRule.id) == rule.id,
+                col(AssignmentRule.last_user_id).is_not_distinct_from(last_user_id),
             )
             .values(last_user_id=picked.id)
             .execution_options(synchronize_session=False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
@@ -46,7 +47,7 @@ async def award_customer(
         c.user_id: c
         for c in (
             await session.execute(
-                select(Collaborator).where(Collaborator.customer_id == customer.id)
+                select(Collaborator).where(col(Collaborator.customer_id) == customer.id)
             )
         ).scalars()
     }
@@ -95,7 +96,7 @@ async def award_customer(
         )
     result = await session.execute(
         update(Customer)
-        .where(Customer.id == customer.id, Customer.version == customer.version)
+        .where(col(Customer.id) == customer.id, col(Customer.version) == customer.version)
         .values(**values)
         .execution_options(synchronize_session=False)
     )

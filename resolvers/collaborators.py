@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.customers import ScopedRow
 from db.enums import EventKind
@@ -21,7 +22,7 @@ async def _set_share(
     """The new owner share and version, guarded by the version read under the row lock."""
     result = await session.execute(
         update(Customer)
-        .where(Customer.id == customer.id, Customer.version == customer.version)
+        .where(col(Customer.id) == customer.id, col(Customer.version) == customer.version)
         .values(owner_credit_share=owner_share, version=customer.version + 1, updated_at=ctx.now())
         .execution_options(synchronize_session=False)
     )
@@ -49,6 +50,7 @@ async def add_collaborator(
         user = await session.get(User, parse_id(user_id, "user"))
         if user is None:
             raise NotFound("user", user_id)
+        assert user.id is not None
         if not user.active:
             raise Validation(f"{user.name} has been deactivated.", field="userId")
         if customer.owner_id is None:
@@ -103,7 +105,7 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
         row = (
             await session.execute(
                 select(Collaborator).where(
-                    Collaborator.customer_id == customer.id, Collaborator.user_id == ident
+                    col(Collaborator.customer_id) == customer.id, col(Collaborator.user_id) == ident
                 )
             )
         ).scalar_one_or_none()
@@ -113,7 +115,7 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
         await _set_share(ctx, session, customer, owner_share)
         await session.execute(
             delete(Collaborator).where(
-                Collaborator.customer_id == customer.id, Collaborator.user_id == ident
+                col(Collaborator.customer_id) == customer.id, col(Collaborator.user_id) == ident
             )
         )
         await record_event(

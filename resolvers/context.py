@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import casbin
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from authz.plan import Plan
 from authz.principal import Principal
@@ -35,9 +36,8 @@ class SerialSession:
         self._session = session
         self._lock = asyncio.Lock()
 
-    @property
-    def bind(self) -> Any:
-        return self._session.bind
+    def get_bind(self) -> Engine | Connection:
+        return self._session.get_bind()
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         async with self._lock:
@@ -197,7 +197,7 @@ async def context_for_user(services: Services, email: str) -> Context:
     CLI): the same principal and plan a request with that user's full-scope token gets."""
     async with services.db.read() as session:
         user = await session.scalar(
-            select(User).where(func.lower(User.email) == email.strip().lower())
+            select(User).where(func.lower(col(User.email)) == email.strip().lower())
         )
         teams = list((await session.execute(select(Team))).scalars())
     if user is None or not user.active:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, literal, select, true, tuple_, update
+from sqlalchemy import ColumnElement, delete, literal, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.customers import CustomerFilter, ScopedRow, customers_by_ids, page_customers
 from db.enums import EventKind, KeyKind, Role, Stage
@@ -66,7 +67,7 @@ def customer_filter(
 
 async def list_customers(
     ctx: Context, filter: CustomerFilter, *, first: int, after_id: int | None
-) -> tuple[list[ScopedRow], bool, Any]:
+) -> tuple[list[ScopedRow], bool, ColumnElement[bool]]:
     """A page of the customers the caller may see, and the scope for counting them."""
     plan = ctx.plan
     scope = plan.customer_scope()
@@ -88,7 +89,9 @@ async def find_duplicates(
     if not keys:
         return {}
     rows = await session.execute(
-        select(CustomerKey).where(tuple_(CustomerKey.kind, CustomerKey.value).in_(sorted(keys)))
+        select(CustomerKey).where(
+            tuple_(col(CustomerKey.kind), col(CustomerKey.value)).in_(sorted(keys))
+        )
     )
     matches: dict[int, list[str]] = {}
     for key in rows.scalars():
@@ -102,10 +105,10 @@ async def _duplicate_error(
     customer_id, matched_on = next(iter(sorted(matches.items())))
     row = (
         await session.execute(
-            select(Customer.name, User.name, Team.name)
-            .outerjoin(User, User.id == Customer.owner_id)
-            .outerjoin(Team, Team.id == Customer.team_id)
-            .where(Customer.id == customer_id)
+            select(col(Customer.name), col(User.name), col(Team.name))
+            .outerjoin(User, col(User.id) == col(Customer.owner_id))
+            .outerjoin(Team, col(Team.id) == col(Customer.team_id))
+            .where(col(Customer.id) == customer_id)
         )
     ).one()
     name, owner, team = row
@@ -260,7 +263,7 @@ async def update_customer(
         values.update(version=current.version + 1, updated_at=now)
         result = await session.execute(
             update(Customer)
-            .where(Customer.id == current.id, Customer.version == current.version)
+            .where(col(Customer.id) == current.id, col(Customer.version) == current.version)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -292,7 +295,7 @@ async def _rekey(session: AsyncSession, customer_id: int, changes: dict[str, Any
         if field in changes:
             await session.execute(
                 delete(CustomerKey).where(
-                    CustomerKey.customer_id == customer_id, CustomerKey.kind == kind
+                    col(CustomerKey.customer_id) == customer_id, col(CustomerKey.kind) == kind
                 )
             )
     if matches := await find_duplicates(session, new_keys):
@@ -324,20 +327,22 @@ async def duplicate_check(
     key = company_key(name) if name else ""
     if len(key) >= 2:
         stmt = (
-            select(Customer.id)
-            .where(Customer.name_key.contains(key, autoescape=True))
-            .order_by(Customer.id)
+            select(col(Customer.id))
+            .where(col(Customer.name_key).contains(key, autoescape=True))
+            .order_by(col(Customer.id))
             .limit(10)
         )
-        similar_ids = [i for i in (await session.execute(stmt)).scalars() if i not in matches]
+        similar_ids = [
+            i for i in (await session.execute(stmt)).scalars() if i is not None and i not in matches
+        ]
     ids = list(matches) + similar_ids
     if not ids:
         return []
     rows = await session.execute(
-        select(Customer.id, Customer.name, User.name, Team.name)
-        .outerjoin(User, User.id == Customer.owner_id)
-        .outerjoin(Team, Team.id == Customer.team_id)
-        .where(Customer.id.in_(ids))
+        select(col(Customer.id), col(Customer.name), col(User.name), col(Team.name))
+        .outerjoin(User, col(User.id) == col(Customer.owner_id))
+        .outerjoin(Team, col(Team.id) == col(Customer.team_id))
+        .where(col(Customer.id).in_(ids))
     )
     by_id = {r[0]: r for r in rows}
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from db.models import Team, User
 from ownergraph.errors import Forbidden, NotFound
@@ -22,13 +23,13 @@ async def me(ctx: Context) -> User:
 
 async def list_users(ctx: Context, team_id: object | None = None) -> list[User]:
     ctx.plan.require("user", "read")
-    stmt = select(User).order_by(User.id)
+    stmt = select(User).order_by(col(User.id))
     if (ident := parse_optional_id(team_id, "team")) is not None:
-        stmt = stmt.where(User.team_id == ident)
+        stmt = stmt.where(col(User.team_id) == ident)
     return list((await (await ctx.session()).execute(stmt)).scalars())
 
 
 async def list_teams(ctx: Context) -> list[Team]:
     ctx.plan.require("user", "read")
-    stmt = select(Team).order_by(Team.path, Team.id)
+    stmt = select(Team).order_by(col(Team.path), col(Team.id))
     return list((await (await ctx.session()).execute(stmt)).scalars())

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from db.customers import ScopedRow, customers_by_ids
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Role
@@ -38,14 +39,14 @@ async def list_disputes(
     listed = aliased(Dispute)
     stmt = (
         select(listed)
-        .join(Customer, Customer.id == listed.customer_id)
+        .join(Customer, col(Customer.id) == col(listed.customer_id))
         .where(ctx.plan.customer_scope())
     )
     if status is not None:
-        stmt = stmt.where(listed.status == str(status))
+        stmt = stmt.where(col(listed.status) == str(status))
     if after_id is not None:
-        stmt = stmt.where(listed.id < after_id)
-    stmt = stmt.order_by(listed.id.desc()).limit(first + 1)
+        stmt = stmt.where(col(listed.id) < after_id)
+    stmt = stmt.order_by(col(listed.id).desc()).limit(first + 1)
     rows = list((await (await ctx.session()).execute(stmt)).scalars())
     return rows[:first], len(rows) > first
 
@@ -83,10 +84,10 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
         if customer.owner_id == claimant_id:
             raise Validation("You own this customer already.")
         existing = await session.scalar(
-            select(Dispute.id).where(
-                Dispute.customer_id == customer.id,
-                Dispute.claimant_id == claimant_id,
-                Dispute.status.in_(UNDECIDED),
+            select(col(Dispute.id)).where(
+                col(Dispute.customer_id) == customer.id,
+                col(Dispute.claimant_id) == claimant_id,
+                col(Dispute.status).in_(UNDECIDED),
             )
         )
         if existing is not None:
@@ -174,8 +175,10 @@ async def choose_arbiter(session: AsyncSession, respondent: User, claimant_id: i
                 return manager
     return await session.scalar(
         select(User)
-        .where(User.role == Role.ARBITER, User.active.is_(True), User.id.not_in(parties))
-        .order_by(User.id)
+        .where(
+            col(User.role) == Role.ARBITER, col(User.active).is_(True), col(User.id).not_in(parties)
+        )
+        .order_by(col(User.id))
         .limit(1)
     )
 
@@ -284,7 +287,7 @@ async def _settle(session: AsyncSession, dispute: Dispute, status: str, **values
     settlements exactly one matches and the other gets CONFLICT."""
     result = await session.execute(
         update(Dispute)
-        .where(Dispute.id == dispute.id, Dispute.status.in_(UNDECIDED))
+        .where(col(Dispute.id) == dispute.id, col(Dispute.status).in_(UNDECIDED))
         .values(status=status, **values)
         .execution_options(synchronize_session=False)
     )
@@ -303,15 +306,15 @@ async def _close_reminders(
     status: Any = ReminderStatus.CANCELLED
     if acknowledged_by is not None:
         status = case(
-            (Reminder.user_id == acknowledged_by, ReminderStatus.ACKNOWLEDGED),
+            (col(Reminder.user_id) == acknowledged_by, ReminderStatus.ACKNOWLEDGED),
             else_=ReminderStatus.CANCELLED,
         )
     await session.execute(
         update(Reminder)
         .where(
-            Reminder.kind == ReminderKind.DISPUTE_ASSIGNED,
-            Reminder.ref_id == dispute.id,
-            Reminder.status.in_(OPEN_REMINDERS),
+            col(Reminder.kind) == ReminderKind.DISPUTE_ASSIGNED,
+            col(Reminder.ref_id) == dispute.id,
+            col(Reminder.status).in_(OPEN_REMINDERS),
         )
         .values(status=status)
         .execution_options(synchronize_session=False)

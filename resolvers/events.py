@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from db.models import Customer, OwnershipEvent
 from resolvers.context import Context
@@ -16,16 +17,18 @@ async def list_events(
     plan = ctx.plan
     stmt = (
         select(OwnershipEvent)
-        .join(Customer, Customer.id == OwnershipEvent.customer_id)
+        .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
         .where(plan.customer_scope())
     )
     if (ident := parse_optional_id(customer_id, "customer")) is not None:
-        stmt = stmt.where(OwnershipEvent.customer_id == ident)
+        stmt = stmt.where(col(OwnershipEvent.customer_id) == ident)
     if after_id is not None:
-        stmt = stmt.where(OwnershipEvent.id > after_id)
+        stmt = stmt.where(col(OwnershipEvent.id) > after_id)
     rows = list(
         (
-            await (await ctx.session()).execute(stmt.order_by(OwnershipEvent.id).limit(first + 1))
+            await (await ctx.session()).execute(
+                stmt.order_by(col(OwnershipEvent.id)).limit(first + 1)
+            )
         ).scalars()
     )
     return rows[:first], len(rows) > first

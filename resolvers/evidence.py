@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import EventKind, Stage
 from db.models import Customer, FollowUp, OwnershipEvent, User
@@ -187,9 +188,11 @@ async def gather_evidence(
         author: (int(count), latest)
         for author, count, latest in (
             await session.execute(
-                select(FollowUp.author_id, func.count(), func.max(FollowUp.at))
-                .where(FollowUp.customer_id == customer.id, FollowUp.author_id.in_(parties))
-                .group_by(FollowUp.author_id)
+                select(col(FollowUp.author_id), func.count(), func.max(col(FollowUp.at)))
+                .where(
+                    col(FollowUp.customer_id) == customer.id, col(FollowUp.author_id).in_(parties)
+                )
+                .group_by(col(FollowUp.author_id))
             )
         ).all()
     }
@@ -197,7 +200,7 @@ async def gather_evidence(
         await session.scalar(
             select(func.count())
             .select_from(OwnershipEvent)
-            .where(OwnershipEvent.customer_id == customer.id)
+            .where(col(OwnershipEvent.customer_id) == customer.id)
         )
         or 0
     )
@@ -205,8 +208,8 @@ async def gather_evidence(
         (
             await session.execute(
                 select(OwnershipEvent)
-                .where(OwnershipEvent.customer_id == customer.id)
-                .order_by(OwnershipEvent.id.desc())
+                .where(col(OwnershipEvent.customer_id) == customer.id)
+                .order_by(col(OwnershipEvent.id).desc())
                 .limit(HISTORY_SHOWN)
             )
         ).scalars()
@@ -215,9 +218,9 @@ async def gather_evidence(
         i
         for i in (
             await session.execute(
-                select(OwnershipEvent.from_user_id).where(
-                    OwnershipEvent.customer_id == customer.id,
-                    OwnershipEvent.kind == EventKind.STAGE_HANDOFF,
+                select(col(OwnershipEvent.from_user_id)).where(
+                    col(OwnershipEvent.customer_id) == customer.id,
+                    col(OwnershipEvent.kind) == EventKind.STAGE_HANDOFF,
                 )
             )
         ).scalars()
@@ -229,11 +232,11 @@ async def gather_evidence(
         wanted.add(customer.created_by_id)
     if wanted - names.keys():
         names.update(
-            (
-                await session.execute(
-                    select(User.id, User.name).where(User.id.in_(wanted - names.keys()))
-                )
-            ).all()
+            (i, name)
+            for i, name in await session.execute(
+                select(col(User.id), col(User.name)).where(col(User.id).in_(wanted - names.keys()))
+            )
+            if i is not None
         )
 
     def side(user: User, label: str) -> Side:

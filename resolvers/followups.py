@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
+from sqlmodel import col
 
 from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, FollowUp, Reminder
@@ -56,12 +57,12 @@ async def log_follow_up(
         latest = max(at, customer.last_follow_up_at or at)
         await session.execute(
             update(Customer)
-            .where(Customer.id == customer.id)
+            .where(col(Customer.id) == customer.id)
             .values(
                 last_follow_up_at=latest,
-                recycle_clock_at=func.max(Customer.recycle_clock_at, latest)
-                if session.bind.dialect.name == "sqlite"
-                else func.greatest(Customer.recycle_clock_at, latest),
+                recycle_clock_at=func.max(col(Customer.recycle_clock_at), latest)
+                if session.get_bind().dialect.name == "sqlite"
+                else func.greatest(col(Customer.recycle_clock_at), latest),
                 next_follow_up_due=next_due(ctx, customer.tier, latest, next_follow_up_at),
                 updated_at=now,
             )
@@ -69,9 +70,9 @@ async def log_follow_up(
         await session.execute(
             update(Reminder)
             .where(
-                Reminder.customer_id == customer.id,
-                Reminder.kind.in_(SUPERSEDED),
-                Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.SNOOZED)),
+                col(Reminder.customer_id) == customer.id,
+                col(Reminder.kind).in_(SUPERSEDED),
+                col(Reminder.status).in_((ReminderStatus.PENDING, ReminderStatus.SNOOZED)),
             )
             .values(status=ReminderStatus.CANCELLED)
         )

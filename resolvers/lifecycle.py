@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
@@ -32,7 +33,7 @@ async def on_became_active(ctx: Context, session: AsyncSession, customer_id: int
     customer = (
         await session.execute(
             select(Customer)
-            .where(Customer.id == customer_id)
+            .where(col(Customer.id) == customer_id)
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
@@ -43,7 +44,7 @@ async def on_became_active(ctx: Context, session: AsyncSession, customer_id: int
     if not settings.handoff_on_active or not settings.handoff_team or customer.owner_id is None:
         return
     team = (
-        await session.execute(select(Team).where(Team.name == settings.handoff_team))
+        await session.execute(select(Team).where(col(Team.name) == settings.handoff_team))
     ).scalar_one_or_none()
     if team is None or team.id is None:
         log.warning("handoff team %r does not exist; no handoff", settings.handoff_team)
@@ -85,8 +86,8 @@ async def _hand_over(
             await session.execute(
                 select(Collaborator)
                 .where(
-                    Collaborator.customer_id == customer.id,
-                    Collaborator.user_id.in_([previous, successor_id]),
+                    col(Collaborator.customer_id) == customer.id,
+                    col(Collaborator.user_id).in_([previous, successor_id]),
                 )
                 .execution_options(populate_existing=True)
             )
@@ -103,7 +104,8 @@ async def _hand_over(
         }
         await session.execute(
             delete(Collaborator).where(
-                Collaborator.customer_id == customer.id, Collaborator.user_id == successor_id
+                col(Collaborator.customer_id) == customer.id,
+                col(Collaborator.user_id) == successor_id,
             )
         )
     role = (
@@ -126,7 +128,7 @@ async def _hand_over(
     details["owner_credit_share"] = successor_share
     await session.execute(
         update(Customer)
-        .where(Customer.id == customer.id)
+        .where(col(Customer.id) == customer.id)
         .values(
             owner_id=successor_id,
             team_id=team_id,

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlmodel import col
 from strawberry.dataloader import DataLoader
 
 from db.customers import ScopedRow, customers_by_ids
@@ -64,7 +65,7 @@ def _many_per_key(
 
 
 def _loader(fn: Callable[[Sequence[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
-    return DataLoader(load_fn=fn)  # type: ignore[arg-type]
+    return DataLoader(load_fn=fn)
 
 
 class Loaders:
@@ -74,20 +75,20 @@ class Loaders:
         self.user_by_id: DataLoader[int, User | None] = _one_per_key(ctx, User)
         self.team_by_id: DataLoader[int, Team | None] = _one_per_key(ctx, Team)
         self.members_by_team_id: DataLoader[int, list[User]] = _many_per_key(
-            ctx, User, User.team_id, order=User.id
+            ctx, User, col(User.team_id), order=col(User.id)
         )
         self.contacts_by_customer_id: DataLoader[int, list[Contact]] = _many_per_key(
-            ctx, Contact, Contact.customer_id, order=Contact.id
+            ctx, Contact, col(Contact.customer_id), order=col(Contact.id)
         )
         self.collaborators_by_customer_id: DataLoader[int, list[Collaborator]] = _many_per_key(
-            ctx, Collaborator, Collaborator.customer_id, order=Collaborator.user_id
+            ctx, Collaborator, col(Collaborator.customer_id), order=col(Collaborator.user_id)
         )
         self.open_disputes_by_customer_id: DataLoader[int, list[Dispute]] = _many_per_key(
             ctx,
             Dispute,
-            Dispute.customer_id,
-            Dispute.status.in_([DisputeStatus.OPEN, DisputeStatus.ESCALATED]),
-            order=Dispute.id,
+            col(Dispute.customer_id),
+            col(Dispute.status).in_([DisputeStatus.OPEN, DisputeStatus.ESCALATED]),
+            order=col(Dispute.id),
         )
 
         async def customers(keys: Sequence[int]) -> list[ScopedRow | None]:
@@ -103,27 +104,31 @@ class Loaders:
         async def latest_follow_ups(keys: Sequence[int]) -> list[FollowUp | None]:
             ranked = (
                 select(
-                    FollowUp.id,
+                    col(FollowUp.id),
                     func.row_number()
                     .over(
-                        partition_by=FollowUp.customer_id,
-                        order_by=(FollowUp.at.desc(), FollowUp.id.desc()),
+                        partition_by=col(FollowUp.customer_id),
+                        order_by=(col(FollowUp.at).desc(), col(FollowUp.id).desc()),
                     )
                     .label("n"),
                 )
-                .where(FollowUp.customer_id.in_(list(keys)))
+                .where(col(FollowUp.customer_id).in_(list(keys)))
                 .subquery()
             )
-            stmt = select(FollowUp).join(ranked, ranked.c.id == FollowUp.id).where(ranked.c.n == 1)
+            stmt = (
+                select(FollowUp)
+                .join(ranked, ranked.c.id == col(FollowUp.id))
+                .where(ranked.c.n == 1)
+            )
             rows = (await (await ctx.session()).execute(stmt)).scalars()
             found = {r.customer_id: r for r in rows}
             return [found.get(k) for k in keys]
 
         async def owned_counts(keys: Sequence[int]) -> list[int]:
             stmt = (
-                select(Customer.owner_id, func.count())
-                .where(Customer.owner_id.in_(list(keys)))
-                .group_by(Customer.owner_id)
+                select(col(Customer.owner_id), func.count())
+                .where(col(Customer.owner_id).in_(list(keys)))
+                .group_by(col(Customer.owner_id))
             )
             counts = {owner: n for owner, n in await (await ctx.session()).execute(stmt)}
             return [int(counts.get(k, 0)) for k in keys]
@@ -182,14 +187,14 @@ class PageLoaders:
         self.follow_ups_by_customer_id = _page_per_key(
             ctx,
             FollowUp,
-            FollowUp.customer_id,
-            (FollowUp.id.desc(),),
-            lambda after_id: FollowUp.id < after_id,
+            col(FollowUp.customer_id),
+            (col(FollowUp.id).desc(),),
+            lambda after_id: col(FollowUp.id) < after_id,
         )
         self.events_by_customer_id = _page_per_key(
             ctx,
             OwnershipEvent,
-            OwnershipEvent.customer_id,
-            (OwnershipEvent.id,),
-            lambda after_id: OwnershipEvent.id > after_id,
+            col(OwnershipEvent.customer_id),
+            (col(OwnershipEvent.id),),
+            lambda after_id: col(OwnershipEvent.id) > after_id,
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from authz.relations import BIT
 from db.customers import ScopedRow, customers_by_ids
@@ -58,7 +59,7 @@ async def _take_owner(
     values: dict[str, Any] = {
         "recycle_clock_at": now,
         "updated_at": now,
-        "version": Customer.version + 1,
+        "version": col(Customer.version) + 1,
     }
     if owner is None:
         values.update(owner_id=None, team_id=None, previous_owner_id=expect_owner, pooled_at=now)
@@ -69,11 +70,11 @@ async def _take_owner(
     moved = await session.execute(
         update(Customer)
         .where(
-            Customer.id == customer.id,
-            Customer.owner_id.is_(None)
+            col(Customer.id) == customer.id,
+            col(Customer.owner_id).is_(None)
             if expect_owner is None
-            else Customer.owner_id == expect_owner,
-            Customer.pending_transfer_id.is_(None),
+            else col(Customer.owner_id) == expect_owner,
+            col(Customer.pending_transfer_id).is_(None),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -100,8 +101,8 @@ async def _absorb_collaborator(
 ) -> dict[str, Any] | None:
     row = (
         await session.execute(
-            select(Collaborator.role, Collaborator.credit_share).where(
-                Collaborator.customer_id == customer.id, Collaborator.user_id == user_id
+            select(col(Collaborator.role), col(Collaborator.credit_share)).where(
+                col(Collaborator.customer_id) == customer.id, col(Collaborator.user_id) == user_id
             )
         )
     ).first()
@@ -110,13 +111,13 @@ async def _absorb_collaborator(
     role, share = row
     await session.execute(
         delete(Collaborator).where(
-            Collaborator.customer_id == customer.id, Collaborator.user_id == user_id
+            col(Collaborator.customer_id) == customer.id, col(Collaborator.user_id) == user_id
         )
     )
     await session.execute(
         update(Customer)
-        .where(Customer.id == customer.id)
-        .values(owner_credit_share=Customer.owner_credit_share + share)
+        .where(col(Customer.id) == customer.id)
+        .values(owner_credit_share=col(Customer.owner_credit_share) + share)
         .execution_options(synchronize_session=False)
     )
     return {"user_id": user_id, "role": role, "credit_share": share}
@@ -274,9 +275,11 @@ async def _unclaimable(
 async def _left_pool_since(session: AsyncSession, customer_id: int, since: datetime) -> bool:
     last = (
         await session.execute(
-            select(OwnershipEvent.kind, OwnershipEvent.from_user_id, OwnershipEvent.at)
-            .where(OwnershipEvent.customer_id == customer_id)
-            .order_by(OwnershipEvent.id.desc())
+            select(
+                col(OwnershipEvent.kind), col(OwnershipEvent.from_user_id), col(OwnershipEvent.at)
+            )
+            .where(col(OwnershipEvent.customer_id) == customer_id)
+            .order_by(col(OwnershipEvent.id).desc())
             .limit(1)
         )
     ).first()

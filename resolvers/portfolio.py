@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    SQLColumnExpression,
     String,
     and_,
     cast,
@@ -24,10 +25,12 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
+    outerjoin,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import EventKind, ReminderStatus, Role, TransferKind, TransferStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
@@ -69,12 +72,14 @@ def _const(session: AsyncSession, value: Any, type_: Any) -> ColumnElement[Any]:
     """A bound value in a SELECT list. PostgreSQL cannot infer a parameter's type there,
     so it gets a cast; SQLite must not (CAST AS DATETIME would turn a time into a number)."""
     expr = literal(value, type_)
-    return cast(expr, type_) if session.bind.dialect.name == "postgresql" else expr
+    return cast(expr, type_) if session.get_bind().dialect.name == "postgresql" else expr
 
 
-def _json_object(session: AsyncSession, **values: ColumnElement[Any]) -> ColumnElement[Any]:
+def _json_object(session: AsyncSession, **values: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     build = (
-        func.json_build_object if session.bind.dialect.name == "postgresql" else func.json_object
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
     )
     args: list[Any] = []
     for key, value in values.items():
@@ -99,22 +104,26 @@ async def move_marked(
     event's details say so, for replay. Then what the old owners leave behind is settled
     (db/ownership.py), other pending transfers of the customers included."""
     await lock_event_order(session)
-    marked = Customer.pending_transfer_id == transfer_id
+    marked = col(Customer.pending_transfer_id) == transfer_id
     to_id = to_user.id if to_user else None
     team_id = to_user.team_id if to_user else None
     folded: ColumnElement[Any] = literal(0, Integer)
     joined: Any = Customer
     if to_user is not None:
-        joined = Customer.__table__.outerjoin(
+        joined = outerjoin(
+            Customer,
             Collaborator,
-            and_(Collaborator.customer_id == Customer.id, Collaborator.user_id == to_id),
+            and_(
+                col(Collaborator.customer_id) == col(Customer.id),
+                col(Collaborator.user_id) == to_id,
+            ),
         )
-        folded = func.coalesce(Collaborator.credit_share, 0)
+        folded = func.coalesce(col(Collaborator.credit_share), 0)
     events = (
         select(
-            Customer.id,
+            col(Customer.id),
             _const(session, EventKind.TRANSFERRED if to_user else EventKind.RELEASED, String),
-            Customer.owner_id,
+            col(Customer.owner_id),
             _const(session, to_id, Integer),
             _const(session, actor_id, Integer),
             _const(session, team_id, Integer),
@@ -124,13 +133,13 @@ async def move_marked(
             _json_object(
                 session,
                 transfer_id=_const(session, transfer_id, Integer),
-                owner_credit_share=Customer.owner_credit_share + folded,
+                owner_credit_share=col(Customer.owner_credit_share) + folded,
                 folded_collaborator_share=folded,
             ),
         )
         .select_from(joined)
         .where(marked)
-        .order_by(Customer.id)
+        .order_by(col(Customer.id))
     )
     columns = ["customer_id", "kind", "from_user_id", "to_user_id", "actor_id", "team_id"]
     columns += ["rule", "reason", "at", "details"]
@@ -138,36 +147,43 @@ async def move_marked(
     moved = int(written.rowcount or 0)  # type: ignore[attr-defined]
     if moved == 0:
         return 0
-    items = select(TransferItem.customer_id).where(TransferItem.transfer_id == transfer_id)
+    items = select(col(TransferItem.customer_id)).where(
+        col(TransferItem.transfer_id) == transfer_id
+    )
     values: dict[str, Any] = {
         "owner_id": to_id,
         "team_id": team_id,
-        "previous_owner_id": Customer.owner_id,
+        "previous_owner_id": col(Customer.owner_id),
         "owned_since": now if to_user else None,
         "pooled_at": None if to_user else now,
         "recycle_clock_at": now,
         "updated_at": now,
         "pending_transfer_id": None,
-        "version": Customer.version + 1,
+        "version": col(Customer.version) + 1,
     }
     if to_user is not None:
         share = (
-            select(Collaborator.credit_share)
-            .where(Collaborator.customer_id == Customer.id, Collaborator.user_id == to_id)
+            select(col(Collaborator.credit_share))
+            .where(
+                col(Collaborator.customer_id) == col(Customer.id),
+                col(Collaborator.user_id) == to_id,
+            )
             .scalar_subquery()
         )
-        values["owner_credit_share"] = Customer.owner_credit_share + func.coalesce(share, 0)
+        values["owner_credit_share"] = col(Customer.owner_credit_share) + func.coalesce(share, 0)
     await session.execute(
         update(Customer).where(marked).values(**values).execution_options(synchronize_session=False)
     )
     if to_user is not None:
         await session.execute(
             delete(Collaborator)
-            .where(Collaborator.user_id == to_id, Collaborator.customer_id.in_(items))
+            .where(col(Collaborator.user_id) == to_id, col(Collaborator.customer_id).in_(items))
             .execution_options(synchronize_session=False)
         )
-    await after_owner_change(session, Customer.id.in_(items), now, except_transfer_id=transfer_id)
-    last = await session.scalar(select(func.max(OwnershipEvent.id)))
+    await after_owner_change(
+        session, col(Customer.id).in_(items), now, except_transfer_id=transfer_id
+    )
+    last = await session.scalar(select(func.max(col(OwnershipEvent.id))))
     queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
     return moved
 
@@ -185,8 +201,8 @@ def check_owner(user: User, what: str = "The successor") -> None:
 async def _user(session: AsyncSession, ident: int | None, *, lock: bool = False) -> User | None:
     if ident is None:
         return None
-    stmt = select(User).where(User.id == ident)
-    if lock and session.bind.dialect.name == "postgresql":
+    stmt = select(User).where(col(User.id) == ident)
+    if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE: see transfers
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -215,6 +231,8 @@ async def _hand_over(
     and the manager can rebalance afterwards."""
     now = ctx.now()
     actor = ctx.plan.principal.user_id
+    if actor is None:
+        raise Forbidden("Portfolios are handed over by people, not partner tokens.")
     departure = TransferRequest(
         from_user_id=leaver.id,
         to_user_id=successor.id if successor else None,
@@ -228,24 +246,23 @@ async def _hand_over(
     session.add(departure)
     await session.flush()
     assert departure.id is not None
-    if actor is not None:
-        session.add(
-            Approval(transfer_id=departure.id, approver_id=actor, approved=True, decided_at=now)
-        )
+    session.add(
+        Approval(transfer_id=departure.id, approver_id=actor, approved=True, decided_at=now)
+    )
     # Mark first: the marked rows are locked until commit, so a concurrent transfer request
     # for them waits and then finds a new owner. Requests pending on them are cancelled
     # once they move (move_marked).
     await session.execute(
         update(Customer)
-        .where(Customer.owner_id == leaver.id)
+        .where(col(Customer.owner_id) == leaver.id)
         .values(pending_transfer_id=departure.id)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
         insert(TransferItem).from_select(
             ["transfer_id", "customer_id"],
-            select(_const(session, departure.id, Integer), Customer.id).where(
-                Customer.pending_transfer_id == departure.id
+            select(_const(session, departure.id, Integer), col(Customer.id)).where(
+                col(Customer.pending_transfer_id) == departure.id
             ),
         )
     )
@@ -299,24 +316,24 @@ async def deactivate_user(
             raise Validation(f"{user.name} is already deactivated.", field="id")
         successor = await _successor(ctx, session, user, hand_over_to_user_id)
         await session.execute(
-            update(User).where(User.id == user.id).values(active=False, deactivated_at=now)
+            update(User).where(col(User.id) == user.id).values(active=False, deactivated_at=now)
         )
         await session.execute(
             update(ApiToken)
-            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .where(col(ApiToken.user_id) == user.id, col(ApiToken.revoked_at).is_(None))
             .values(revoked_at=now)
         )
-        undecided = select(Approval.transfer_id).where(
-            Approval.approver_id == user.id, Approval.approved.is_(None)
+        undecided = select(col(Approval.transfer_id)).where(
+            col(Approval.approver_id) == user.id, col(Approval.approved).is_(None)
         )
         await cancel_transfers(
             session,
-            or_(TransferRequest.to_user_id == user.id, TransferRequest.id.in_(undecided)),
+            or_(col(TransferRequest.to_user_id) == user.id, col(TransferRequest.id).in_(undecided)),
             now,
         )
         await session.execute(
             update(Reminder)
-            .where(Reminder.user_id == user.id, Reminder.status.in_(OPEN_REMINDERS))
+            .where(col(Reminder.user_id) == user.id, col(Reminder.status).in_(OPEN_REMINDERS))
             .values(status=ReminderStatus.CANCELLED)
         )
         reason = f"{user.name} deactivated"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from db.enums import ReminderStatus
 from db.models import Reminder
@@ -17,10 +18,10 @@ async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder
     user_id = ctx.plan.principal.user_id
     if user_id is None:
         raise Forbidden("Reminders belong to people, not partner tokens.")
-    stmt = select(Reminder).where(Reminder.user_id == user_id)
+    stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
     if status is not None:
-        stmt = stmt.where(Reminder.status == str(status))
-    stmt = stmt.order_by(Reminder.due_at, Reminder.id).limit(500)
+        stmt = stmt.where(col(Reminder.status) == str(status))
+    stmt = stmt.order_by(col(Reminder.due_at), col(Reminder.id)).limit(500)
     return list((await (await ctx.session()).execute(stmt)).scalars())
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import Tier
 from db.models import AssignmentRule, Team, User
@@ -27,7 +28,7 @@ async def list_assignment_rules(ctx: Context) -> list[AssignmentRule]:
 
 
 async def _ordered(session: AsyncSession) -> list[AssignmentRule]:
-    stmt = select(AssignmentRule).order_by(AssignmentRule.position, AssignmentRule.id)
+    stmt = select(AssignmentRule).order_by(col(AssignmentRule.position), col(AssignmentRule.id))
     return list((await session.execute(stmt)).scalars())
 
 
@@ -74,7 +75,7 @@ async def set_assignment_rules(ctx: Context, rules: list[dict[str, Any]]) -> lis
     if len(set(names)) != len(names):
         raise Validation("Rule names must be unique: the events record them.", field="name")
     async with ctx.transaction() as session:
-        if session.bind.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             await session.execute(text(f"SELECT pg_advisory_xact_lock({RULES_LOCK})"))
         await _check_references(session, cleaned)
         kept = {(r.name, r.team_id): r.last_user_id for r in await _ordered(session)}
@@ -93,9 +94,11 @@ async def _check_references(session: AsyncSession, rules: list[dict[str, Any]]) 
     team_ids = {r["team_id"] for r in rules if r["team_id"] is not None}
     users = {
         u.id: u
-        for u in (await session.execute(select(User).where(User.id.in_(user_ids)))).scalars()
+        for u in (await session.execute(select(User).where(col(User.id).in_(user_ids)))).scalars()
     }
-    teams = set((await session.execute(select(Team.id).where(Team.id.in_(team_ids)))).scalars())
+    teams = set(
+        (await session.execute(select(col(Team.id)).where(col(Team.id).in_(team_ids)))).scalars()
+    )
     for r in rules:
         where = f"rules[{r['position']}]"
         if r["user_id"] is not None:

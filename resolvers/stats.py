@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from db.enums import Role
 from db.models import Customer, OwnershipEvent, User
@@ -53,28 +54,28 @@ async def ownership_stats(ctx: Context, team_id: object | None = None) -> Stats:
     now = ctx.now()
     session = await ctx.session()
 
-    users = select(User).where(User.active.is_(True), User.role.in_(OWNING_ROLES))
+    users = select(User).where(col(User.active).is_(True), col(User.role).in_(OWNING_ROLES))
     if teams is not None:
-        users = users.where(User.team_id.in_(sorted(teams)))
-    owners = list((await session.execute(users.order_by(User.id))).scalars())
+        users = users.where(col(User.team_id).in_(sorted(teams)))
+    owners = list((await session.execute(users.order_by(col(User.id)))).scalars())
     counts = {
         owner_id: (int(n), int(late or 0))
         for owner_id, n, late in await session.execute(
             select(
-                Customer.owner_id,
+                col(Customer.owner_id),
                 func.count(),
-                func.count().filter(Customer.next_follow_up_due < now),
+                func.count().filter(col(Customer.next_follow_up_due) < now),
             )
-            .where(Customer.owner_id.in_([u.id for u in owners]))
-            .group_by(Customer.owner_id)
+            .where(col(Customer.owner_id).in_([u.id for u in owners]))
+            .group_by(col(Customer.owner_id))
         )
     }
     loads = [OwnerLoad(u, *counts.get(u.id, (0, 0))) for u in owners]
 
-    pool = await session.scalar(select(func.count()).where(Customer.owner_id.is_(None)))
-    changes = select(func.count()).where(OwnershipEvent.at >= now - timedelta(days=30))
+    pool = await session.scalar(select(func.count()).where(col(Customer.owner_id).is_(None)))
+    changes = select(func.count()).where(col(OwnershipEvent.at) >= now - timedelta(days=30))
     if teams is not None:
-        changes = changes.where(OwnershipEvent.team_id.in_(sorted(teams)))
+        changes = changes.where(col(OwnershipEvent.team_id).in_(sorted(teams)))
     return Stats(
         owners=loads,
         pool_size=int(pool or 0),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from authz.tokens import issue_token
 from db.models import ApiToken, Partner, User
@@ -89,7 +90,9 @@ async def issue_api_token(
             if not plan.allows("token", "issue", 0):
                 raise Forbidden("Only an administrator issues partner tokens.")
             partner = (
-                await session.execute(select(Partner).where(Partner.name == partner_name.strip()))
+                await session.execute(
+                    select(Partner).where(col(Partner.name) == partner_name.strip())
+                )
             ).scalar_one_or_none()
             if partner is None:
                 raise NotFound("partner", partner_name)
@@ -128,8 +131,8 @@ async def revoke_api_token(ctx: Context, token_id: object) -> bool:
         found = (
             await session.execute(
                 select(ApiToken, User)
-                .outerjoin(User, User.id == ApiToken.user_id)
-                .where(ApiToken.id == ident)
+                .outerjoin(User, col(User.id) == col(ApiToken.user_id))
+                .where(col(ApiToken.id) == ident)
             )
         ).first()
         if found is None:
@@ -141,7 +144,7 @@ async def revoke_api_token(ctx: Context, token_id: object) -> bool:
         if row.revoked_at is None:
             await session.execute(
                 update(ApiToken)
-                .where(ApiToken.id == ident, ApiToken.revoked_at.is_(None))
+                .where(col(ApiToken.id) == ident, col(ApiToken.revoked_at).is_(None))
                 .values(revoked_at=now)
             )
             audit(ctx, session, "token.revoke", None, token_id=ident)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from authz.plan import Plan
 from db.customers import customers_by_ids
@@ -52,14 +53,16 @@ async def load_transfers(session: AsyncSession, requests: list[TransferRequest])
         for item in (
             await session.execute(
                 select(TransferItem)
-                .where(TransferItem.transfer_id.in_(ids))
-                .order_by(TransferItem.customer_id)
+                .where(col(TransferItem.transfer_id).in_(ids))
+                .order_by(col(TransferItem.customer_id))
             )
         ).scalars():
             items[item.transfer_id].append(item.customer_id)
         for approval in (
             await session.execute(
-                select(Approval).where(Approval.transfer_id.in_(ids)).order_by(Approval.id)
+                select(Approval)
+                .where(col(Approval.transfer_id).in_(ids))
+                .order_by(col(Approval.id))
             )
         ).scalars():
             approvals[approval.transfer_id].append(approval)
@@ -75,25 +78,25 @@ def transfer_scope(plan: Plan) -> ColumnElement[bool]:
     teams = plan.team_ids_for("customer", "read")
     if teams is None:
         return true()
-    approver = select(Approval.transfer_id).where(Approval.approver_id == uid)
-    in_teams = select(User.id).where(User.team_id.in_(sorted(teams)))
+    approver = select(col(Approval.transfer_id)).where(col(Approval.approver_id) == uid)
+    in_teams = select(col(User.id)).where(col(User.team_id).in_(sorted(teams)))
     return or_(
-        TransferRequest.requested_by_id == uid,
-        TransferRequest.from_user_id == uid,
-        TransferRequest.to_user_id == uid,
-        TransferRequest.id.in_(approver),
-        TransferRequest.from_user_id.in_(in_teams),
-        TransferRequest.to_user_id.in_(in_teams),
+        col(TransferRequest.requested_by_id) == uid,
+        col(TransferRequest.from_user_id) == uid,
+        col(TransferRequest.to_user_id) == uid,
+        col(TransferRequest.id).in_(approver),
+        col(TransferRequest.from_user_id).in_(in_teams),
+        col(TransferRequest.to_user_id).in_(in_teams),
     )
 
 
 async def list_transfers(ctx: Context, status: str | None = None) -> list[Transfer]:
     stmt = select(TransferRequest).where(transfer_scope(ctx.plan))
     if status is not None:
-        stmt = stmt.where(TransferRequest.status == str(status))
+        stmt = stmt.where(col(TransferRequest.status) == str(status))
     session = await ctx.session()
     rows = list(
-        (await session.execute(stmt.order_by(TransferRequest.id.desc()).limit(200))).scalars()
+        (await session.execute(stmt.order_by(col(TransferRequest.id).desc()).limit(200))).scalars()
     )
     return await load_transfers(session, rows)
 
@@ -135,9 +138,15 @@ async def _approvers(
 ) -> tuple[list[int], dict[int, Team]]:
     teams = {t.id: t for t in (await session.execute(select(Team))).scalars() if t.id}
     managers = {t.manager_id for t in teams.values() if t.manager_id is not None}
-    active = set(
-        (await session.execute(select(User.id).where(User.id.in_(managers), User.active))).scalars()
-    )
+    active = {
+        i
+        for i in (
+            await session.execute(
+                select(col(User.id)).where(col(User.id).in_(managers), col(User.active))
+            )
+        ).scalars()
+        if i is not None
+    }
     wanted = [receiver.id, giver.id, _manager_above(giver, teams, active)]
     if receiver.team_id != giver.team_id:
         wanted.append(_manager_above(receiver, teams, active))
@@ -188,7 +197,9 @@ async def _giver_of(ctx: Context, session: AsyncSession, ids: list[int]) -> int:
             customerId=str(busy[0].id),
             transferId=str(busy[0].pending_transfer_id),
         )
-    return int(owners.pop())  # type: ignore[arg-type]
+    owner = owners.pop()
+    assert owner is not None  # a pooled customer was refused above
+    return owner
 
 
 async def request_transfer(
@@ -199,6 +210,8 @@ async def request_transfer(
     plan = ctx.plan
     plan.require("customer", "transfer")
     requester = plan.principal.user_id
+    if requester is None:
+        raise Forbidden("Transfers are requested by people, not partner tokens.")
     ids = _clean_ids(customer_ids)
     reason = validation.reason(reason)
     now = ctx.now()
@@ -213,8 +226,7 @@ async def request_transfer(
         check_owner(receiver, "The receiving user")
         approvers, teams = await _approvers(session, giver, receiver)
         immediate = plan.principal.role == Role.ADMIN or (
-            requester is not None
-            and _manages(requester, giver.team_id, teams)
+            _manages(requester, giver.team_id, teams)
             and _manages(requester, receiver.team_id, teams)
         )
         request = TransferRequest(
@@ -233,9 +245,9 @@ async def request_transfer(
         marked = await session.execute(
             update(Customer)
             .where(
-                Customer.id.in_(ids),
-                Customer.pending_transfer_id.is_(None),
-                Customer.owner_id == giver.id,
+                col(Customer.id).in_(ids),
+                col(Customer.pending_transfer_id).is_(None),
+                col(Customer.owner_id) == giver.id,
             )
             .values(pending_transfer_id=request.id)
             .execution_options(synchronize_session=False)
@@ -247,7 +259,7 @@ async def request_transfer(
         )
         if immediate:
             # The requester holds the authority of every approver; one approval, theirs.
-            approvers = [requester] if requester is not None else []
+            approvers = [requester]
         for approver in approvers:
             mine = approver == requester
             session.add(
@@ -297,8 +309,8 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     """Move the request's customers; fails with CLAIM_LIMIT_REACHED if the receiving user
     would exceed their capacity, or CONFLICT if a customer changed owner meanwhile."""
     assert request.id is not None
-    stmt = select(User).where(User.id == request.to_user_id)
-    if session.bind.dialect.name == "postgresql":
+    stmt = select(User).where(col(User.id) == request.to_user_id)
+    if session.get_bind().dialect.name == "postgresql":
         # Capacity checks for one user queue up. NO KEY UPDATE, because foreign keys to
         # the user (events, audit rows) take KEY SHARE locks that FOR UPDATE would wait
         # for: two deciders would deadlock.
@@ -307,7 +319,7 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     check_owner(receiver, "The receiving user")
     if receiver.capacity is not None:
         owned = await session.scalar(
-            select(func.count()).select_from(Customer).where(Customer.owner_id == receiver.id)
+            select(func.count()).select_from(Customer).where(col(Customer.owner_id) == receiver.id)
         )
         if int(owned or 0) + n > receiver.capacity:
             raise ClaimLimitReached(
@@ -320,7 +332,8 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
         select(func.count())
         .select_from(Customer)
         .where(
-            Customer.pending_transfer_id == request.id, Customer.owner_id == request.from_user_id
+            col(Customer.pending_transfer_id) == request.id,
+            col(Customer.owner_id) == request.from_user_id,
         )
     )
     if still != n:
@@ -337,7 +350,7 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     )
     await session.execute(
         update(TransferRequest)
-        .where(TransferRequest.id == request.id)
+        .where(col(TransferRequest.id) == request.id)
         .values(status=TransferStatus.APPROVED, decided_at=now)
     )
 
@@ -352,14 +365,14 @@ async def decide_transfer(
     note = validation.text(note, "note", required=False)
     now = ctx.now()
     async with ctx.transaction() as session:
-        stmt = select(TransferRequest).where(TransferRequest.id == ident, transfer_scope(plan))
-        if session.bind.dialect.name == "postgresql":
+        stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
+        if session.get_bind().dialect.name == "postgresql":
             # Customer rows first, then the request, the order of every writer: a change of
             # owner (an award, a handoff) locks the customer, then cancels this request.
             await session.execute(
-                select(Customer.id)
-                .where(Customer.pending_transfer_id == ident)
-                .order_by(Customer.id)
+                select(col(Customer.id))
+                .where(col(Customer.pending_transfer_id) == ident)
+                .order_by(col(Customer.id))
                 .with_for_update(key_share=True)
             )
             # Two approvers deciding at once: the second sees the first's decision.
@@ -369,7 +382,9 @@ async def decide_transfer(
             raise NotFound("transfer request", transfer_id)
         slot = (
             await session.execute(
-                select(Approval).where(Approval.transfer_id == ident, Approval.approver_id == uid)
+                select(Approval).where(
+                    col(Approval.transfer_id) == ident, col(Approval.approver_id) == uid
+                )
             )
         ).scalar_one_or_none()
         if slot is None or slot.approved is not None:
@@ -378,38 +393,38 @@ async def decide_transfer(
             raise Conflict(f"This transfer request is already {request.status}.")
         await session.execute(
             update(Approval)
-            .where(Approval.id == slot.id)
+            .where(col(Approval.id) == slot.id)
             .values(approved=approve, note=note, decided_at=now)
         )
         await session.execute(
             update(Reminder)
             .where(
-                Reminder.kind == ReminderKind.TRANSFER_APPROVAL,
-                Reminder.ref_id == ident,
-                Reminder.user_id == uid,
-                Reminder.status.in_(OPEN_REMINDERS),
+                col(Reminder.kind) == ReminderKind.TRANSFER_APPROVAL,
+                col(Reminder.ref_id) == ident,
+                col(Reminder.user_id) == uid,
+                col(Reminder.status).in_(OPEN_REMINDERS),
             )
             .values(status=ReminderStatus.ACKNOWLEDGED)
         )
         audit(ctx, session, "transfer.decide", None, id=ident, approve=approve)
         if not approve:
-            await cancel_transfers(session, TransferRequest.id == ident, now)
+            await cancel_transfers(session, col(TransferRequest.id) == ident, now)
             await session.execute(
                 update(TransferRequest)
-                .where(TransferRequest.id == ident)
+                .where(col(TransferRequest.id) == ident)
                 .values(status=TransferStatus.REJECTED)
             )
         else:
             undecided = await session.scalar(
                 select(func.count())
                 .select_from(Approval)
-                .where(Approval.transfer_id == ident, Approval.approved.is_not(True))
+                .where(col(Approval.transfer_id) == ident, col(Approval.approved).is_not(True))
             )
             if not undecided:
                 n = await session.scalar(
                     select(func.count())
                     .select_from(TransferItem)
-                    .where(TransferItem.transfer_id == ident)
+                    .where(col(TransferItem.transfer_id) == ident)
                 )
                 await _execute(ctx, session, request, int(n or 0))
     return await _reload(ctx, ident)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import ColumnElement
 from strawberry.types import Info
 
 from db import models
@@ -228,16 +229,20 @@ class CustomerEdge:
 class CustomerConnection:
     edges: list[CustomerEdge]
     page_info: PageInfo
-    count_scope: strawberry.Private[tuple[object, CustomerFilter]]
+    count_scope: strawberry.Private[tuple[ColumnElement[bool], CustomerFilter]]
 
     @strawberry.field(description="All matching customers the caller may see, across pages.")
     async def total_count(self, info: Ctx) -> int:
         scope, filter = self.count_scope
-        return await count_customers(await info.context.session(), scope=scope, filter=filter)  # type: ignore[arg-type]
+        return await count_customers(await info.context.session(), scope=scope, filter=filter)
 
     @classmethod
     def of(
-        cls, rows: list[ScopedRow], more: bool, scope: object, filter: CustomerFilter
+        cls,
+        rows: list[ScopedRow],
+        more: bool,
+        scope: ColumnElement[bool],
+        filter: CustomerFilter,
     ) -> CustomerConnection:
         edges = [
             CustomerEdge(node=Customer(scoped=r), cursor=encode_cursor(r.customer.id or 0))

@@ -1,19 +1,39 @@
-"""The contract's enums, exposed from the domain's own (db.enums)."""
+"""The contract's enums, exposed from the domain's own (db.enums).
+
+`strawberry.enum` registers a class in place and returns it, so the names exported here
+are the domain classes themselves and serve as annotations.
+"""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import strawberry
 
-from db import enums
+from db.enums import (
+    CollaboratorRole,
+    DisputeStatus,
+    EventKind,
+    FollowUpChannel,
+    ReminderKind,
+    ReminderStatus,
+    Role,
+    Stage,
+    Tier,
+    TransferKind,
+    TransferStatus,
+)
 
-Role = strawberry.enum(enums.Role)
-Tier = strawberry.enum(enums.Tier)
-Stage = strawberry.enum(enums.Stage)
-CollaboratorRole = strawberry.enum(enums.CollaboratorRole)
-FollowUpChannel = strawberry.enum(enums.FollowUpChannel)
-OwnershipEventKind = strawberry.enum(enums.EventKind, name="OwnershipEventKind")
-TransferKind = strawberry.enum(enums.TransferKind)
-TransferStatus = strawberry.enum(enums.TransferStatus)
-DisputeStatus = strawberry.enum(enums.DisputeStatus)
-ReminderKind = strawberry.enum(enums.ReminderKind)
-ReminderStatus = strawberry.enum(enums.ReminderStatus)
+strawberry.enum(Role)
+strawberry.enum(Tier)
+strawberry.enum(Stage)
+strawberry.enum(CollaboratorRole)
+strawberry.enum(FollowUpChannel)
+strawberry.enum(EventKind, name="OwnershipEventKind")
+strawberry.enum(TransferKind)
+strawberry.enum(TransferStatus)
+strawberry.enum(DisputeStatus)
+strawberry.enum(ReminderKind)
+strawberry.enum(ReminderStatus)
+
+OwnershipEventKind: TypeAlias = EventKind

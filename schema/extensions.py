@@ -7,6 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -19,6 +20,7 @@ from strawberry.extensions import (
 
 from ownergraph.settings import Settings
 from resolvers.context import Context
+from schema.cost import cost_rule
 from schema.errors import format_error
 
 
@@ -43,7 +45,7 @@ class AuditSensitiveReads(SchemaExtension):
     """Under an audited relation (AUDITOR), every sensitive read is written down.
     Subscriptions write theirs per delivered payload (subscriptions/resolvers.py)."""
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         yield
         ctx = self.execution_context.context
         if isinstance(ctx, Context):
@@ -51,7 +53,7 @@ class AuditSensitiveReads(SchemaExtension):
 
 
 class CloseSession(SchemaExtension):
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         ctx = self.execution_context.context
         if isinstance(ctx, Context):
@@ -60,14 +62,17 @@ class CloseSession(SchemaExtension):
 
 def extensions_for(
     settings: Settings,
-) -> list[Callable[[], SchemaExtension] | SchemaExtension | type]:
+) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    # One rule class for the app's life, so validation results stay cacheable.
+    cost = cost_rule(budget=settings.max_cost, page_cap=settings.max_page_size)
     # Factories, so each request gets fresh extension instances.
-    extensions: list[Any] = [
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: QueryDepthLimiter(max_depth=settings.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules([cost]),
         FormatErrors,
         ReportMaskedFields,
         AuditSensitiveReads,

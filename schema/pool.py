@@ -3,6 +3,8 @@ and the `assignmentRules` query, merged into the roots in schema/root.py."""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import strawberry
 from strawberry.types import Info
 
@@ -17,11 +19,12 @@ from schema.user import Team, User, load_team, load_user
 
 Ctx = Info[Context, None]
 
-AssignmentStrategy = strawberry.enum(
+strawberry.enum(
     Strategy,
     name="AssignmentStrategy",
     description="USER: a named user; ROUND_ROBIN, LEAST_LOADED, WEIGHTED: within a team.",
 )
+AssignmentStrategy: TypeAlias = Strategy
 
 
 @strawberry.type(description="One line of the ordered list; unset matchers match anything.")
@@ -57,7 +60,7 @@ class AssignmentRule:
         return self.row.source
 
     @strawberry.field
-    def strategy(self) -> AssignmentStrategy:  # type: ignore[valid-type]
+    def strategy(self) -> AssignmentStrategy:
         return Strategy(self.row.strategy)
 
     @strawberry.field
@@ -72,7 +75,7 @@ class AssignmentRule:
 @strawberry.input
 class AssignmentRuleInput:
     name: str
-    strategy: AssignmentStrategy  # type: ignore[valid-type]
+    strategy: AssignmentStrategy
     region: str | None = None
     industry: str | None = None
     tier: Tier | None = None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import ReminderStatus
 from db.models import Customer, Dispute, OwnershipEvent, Reminder, User
@@ -51,26 +52,26 @@ async def ownership_changed(
     team = parse_optional_id(team_id, "team")
     filters: list[ColumnElement[bool]] = [_concerns_caller(ctx)]
     if customer is not None:
-        filters.append(OwnershipEvent.customer_id == customer)
+        filters.append(col(OwnershipEvent.customer_id) == customer)
     if team is not None:
-        previous_owner_in_team = OwnershipEvent.from_user_id.in_(
-            select(User.id).where(User.team_id == team)
+        previous_owner_in_team = col(OwnershipEvent.from_user_id).in_(
+            select(col(User.id)).where(col(User.team_id) == team)
         )
-        filters.append(or_(OwnershipEvent.team_id == team, previous_owner_in_team))
+        filters.append(or_(col(OwnershipEvent.team_id) == team, previous_owner_in_team))
 
     async with listening(ctx.bus, {OWNERSHIP: lambda m: WAKE}) as inbox:
         async with ctx.services.db.read() as session:
             if customer is not None:
                 await customer_for(ctx, session, customer, "read", lock=False)
             if since is None:
-                since = (await session.scalar(select(func.max(OwnershipEvent.id)))) or 0
+                since = (await session.scalar(select(func.max(col(OwnershipEvent.id))))) or 0
 
         async def read_after(cursor: int) -> Sequence[OwnershipEvent]:
             stmt = (
                 select(OwnershipEvent)
-                .join(Customer, Customer.id == OwnershipEvent.customer_id)
-                .where(OwnershipEvent.id > cursor, *filters)
-                .order_by(OwnershipEvent.id)
+                .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
+                .where(col(OwnershipEvent.id) > cursor, *filters)
+                .order_by(col(OwnershipEvent.id))
                 .limit(BATCH)
             )
             return await _read_live(ctx, stmt)
@@ -101,15 +102,15 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
             stmt = (
                 select(Reminder)
                 .where(
-                    Reminder.user_id == user_id,
-                    Reminder.status == ReminderStatus.FIRED,
-                    Reminder.fired_at.is_not(None),
+                    col(Reminder.user_id) == user_id,
+                    col(Reminder.status) == ReminderStatus.FIRED,
+                    col(Reminder.fired_at).is_not(None),
                     or_(
-                        Reminder.fired_at > fired_at,
-                        and_(Reminder.fired_at == fired_at, Reminder.id > ident),
+                        col(Reminder.fired_at) > fired_at,
+                        and_(col(Reminder.fired_at) == fired_at, col(Reminder.id) > ident),
                     ),
                 )
-                .order_by(Reminder.fired_at, Reminder.id)
+                .order_by(col(Reminder.fired_at), col(Reminder.id))
                 .limit(BATCH)
             )
             return await _read_live(ctx, stmt)
@@ -132,7 +133,7 @@ async def dispute_updated(
     user_id = plan.principal.user_id
     seen = [plan.customer_scope()]
     if user_id is not None:
-        seen += [Dispute.claimant_id == user_id, Dispute.respondent_id == user_id]
+        seen += [col(Dispute.claimant_id) == user_id, col(Dispute.respondent_id) == user_id]
 
     def route(message: Message) -> Hashable | None:
         if customer is not None and message.get("customer_id") != customer:
@@ -148,9 +149,9 @@ async def dispute_updated(
             ids = sorted(k for k in await inbox.take() if isinstance(k, int))
             stmt = (
                 select(Dispute)
-                .join(Customer, Customer.id == Dispute.customer_id)
-                .where(Dispute.id.in_(ids), or_(*seen))
-                .order_by(Dispute.id)
+                .join(Customer, col(Customer.id) == col(Dispute.customer_id))
+                .where(col(Dispute.id).in_(ids), or_(*seen))
+                .order_by(col(Dispute.id))
             )
             for dispute in await _read_live(ctx, stmt):
                 async with _delivering(ctx):
@@ -163,7 +164,10 @@ def _concerns_caller(ctx: Context) -> ColumnElement[bool]:
     conds = [ctx.plan.customer_scope()]
     user_id = ctx.plan.principal.user_id
     if user_id is not None:
-        conds += [OwnershipEvent.from_user_id == user_id, OwnershipEvent.to_user_id == user_id]
+        conds += [
+            col(OwnershipEvent.from_user_id) == user_id,
+            col(OwnershipEvent.to_user_id) == user_id,
+        ]
     return or_(*conds)
 
 
@@ -187,8 +191,8 @@ async def _reminder_start(
     if since is not None:
         row = (
             await session.execute(
-                select(Reminder.fired_at, Reminder.id).where(
-                    Reminder.id == since, Reminder.user_id == user_id
+                select(col(Reminder.fired_at), col(Reminder.id)).where(
+                    col(Reminder.id) == since, col(Reminder.user_id) == user_id
                 )
             )
         ).first()
@@ -199,9 +203,9 @@ async def _reminder_start(
         return row.fired_at, row.id
     row = (
         await session.execute(
-            select(Reminder.fired_at, Reminder.id)
-            .where(Reminder.user_id == user_id, Reminder.fired_at.is_not(None))
-            .order_by(Reminder.fired_at.desc(), Reminder.id.desc())
+            select(col(Reminder.fired_at), col(Reminder.id))
+            .where(col(Reminder.user_id) == user_id, col(Reminder.fired_at).is_not(None))
+            .order_by(col(Reminder.fired_at).desc(), col(Reminder.id).desc())
             .limit(1)
         )
     ).first()

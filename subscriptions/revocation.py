@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from authz.principal import Principal
 from db.models import ApiToken, Partner, User
@@ -51,10 +52,15 @@ async def token_is_live(session: AsyncSession, principal: Principal, now: dateti
         return True
     row = (
         await session.execute(
-            select(ApiToken.revoked_at, ApiToken.expires_at, User.active, Partner.active)
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .outerjoin(Partner, Partner.id == ApiToken.partner_id)
-            .where(ApiToken.id == principal.token_id)
+            select(
+                col(ApiToken.revoked_at),
+                col(ApiToken.expires_at),
+                col(User.active),
+                col(Partner.active),
+            )
+            .outerjoin(User, col(User.id) == col(ApiToken.user_id))
+            .outerjoin(Partner, col(Partner.id) == col(ApiToken.partner_id))
+            .where(col(ApiToken.id) == principal.token_id)
         )
     ).first()
     if row is None:

@@ -21,7 +21,14 @@ def examples() -> list[tuple[str, str, str]]:
 
 def test_every_role_has_an_example() -> None:
     assert [r for r, _, _ in examples()] == [
-        "ADMIN", "DIRECTOR", "MANAGER", "REP", "SERVICE", "AUDITOR", "ARBITER", "PARTNER"
+        "ADMIN",
+        "DIRECTOR",
+        "MANAGER",
+        "REP",
+        "SERVICE",
+        "AUDITOR",
+        "ARBITER",
+        "PARTNER",
     ]
 
 

@@ -23,7 +23,7 @@ async def test_missing_malformed_and_forged_tokens(api: Api) -> None:
         assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAUTHENTICATED"]
     real = await api.token("alice@demo.test")
     claims = jwt.decode(real, options={"verify_signature": False})
-    forged = jwt.encode(claims, "another-secret", algorithm="HS256")
+    forged = jwt.encode(claims, "another-secret-of-a-decent-length-0123456789", algorithm="HS256")
     assert errors_of(await api.gql(ME, token=forged)) == ["UNAUTHENTICATED"]
     # A correctly signed token that was never issued (no row) is not accepted either.
     unissued = jwt.encode({**claims, "jti": "fresh"}, SECRET, algorithm="HS256")

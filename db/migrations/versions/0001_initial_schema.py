@@ -8,7 +8,7 @@ Create Date: 2026-11-23 06:29:42.481519
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 from db.types import UTCDateTime
