@@ -11,6 +11,7 @@ from typing import Any
 
 import casbin
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,10 +23,19 @@ from db.enums import Role
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from ownergraph.clock import Clock
-from ownergraph.errors import DomainError, Unauthenticated
+from ownergraph.errors import Conflict, DomainError, Unauthenticated
 from ownergraph.settings import Settings
 from resolvers.loaders import Loaders
 from subscriptions.bus import Bus
+
+# PostgreSQL's deadlock_detected and serialization_failure.
+CONTENTION_STATES = frozenset({"40P01", "40001"})
+
+
+def is_contention(exc: DBAPIError) -> bool:
+    """The database broke a tie between concurrent writers (not a bug in the request)."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state in CONTENTION_STATES or "database is locked" in str(exc.orig)
 
 
 class SerialSession:
@@ -118,9 +128,18 @@ class Context:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction. Commits on success, then publishes what it queued and
         starts reads afresh, so what the mutation returns reflects what it wrote."""
-        async with self.services.db.write() as session, session.begin():
-            yield session
-            messages = take_messages(session)
+        try:
+            async with self.services.db.write() as session, session.begin():
+                yield session
+                messages = take_messages(session)
+        except DBAPIError as exc:
+            if not is_contention(exc):
+                raise
+            # Both writers were right to try; the database chose one. Nothing was written.
+            raise Conflict(
+                "Someone changed the same records at the same moment; nothing was saved. "
+                "Reload and try again."
+            ) from exc
         for channel, message in messages:
             await self.bus.publish(channel, message)
         await self.refresh()
