@@ -9,6 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from authz.tokens import issue_token
 from db.engine import open_database
 from db.migrate import upgrade_async
-from db.models import Partner, User
+from db.models import Customer, Partner, User
 from ownergraph.app import create_app
 from ownergraph.clock import FrozenClock
 from ownergraph.seed import seed_demo
@@ -33,6 +34,17 @@ PG_ADMIN_URL = os.environ.get(
     "OWNERGRAPH_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 SECRET = "test-secret-" + "x" * 32
+DEMO_USERS = [
+    "admin@demo.test",
+    "director@demo.test",
+    "manager.east@demo.test",
+    "alice@demo.test",
+    "bob@demo.test",
+    "carol@demo.test",
+    "dan@demo.test",
+    "audit@demo.test",
+    "judge@demo.test",
+]
 
 
 def _pg_available() -> bool:
@@ -188,15 +200,30 @@ class Api:
         assert not body.get("errors"), body["errors"]
         return body["data"]
 
+    async def owned(self, email: str, n: int = 1) -> list[int]:
+        """Up to `n` customers `email` owns that no transfer is waiting on, by id."""
+        uid = await self.user_id(email)
+        async with self.services.db.read() as session:
+            stmt = (
+                select(Customer.id)
+                .where(Customer.owner_id == uid, Customer.pending_transfer_id.is_(None))
+                .order_by(Customer.id)
+                .limit(n)
+            )
+            return list((await session.execute(stmt)).scalars())
+
     async def user_id(self, email: str) -> int:
         async with self.services.db.read() as session:
             return (await session.execute(select(User.id).where(User.email == email))).scalar_one()
 
 
-@pytest.fixture
-async def api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Api]:
-    settings = Settings(database_url=database_url, jwt_secret=SECRET, data_dir=tmp_path)
-    app = create_app(settings, clock=clock)
+@asynccontextmanager
+async def serve(
+    database_url: str, clock: FrozenClock, tmp_path: Path, **settings: Any
+) -> AsyncIterator[Api]:
+    """The real app over `database_url`, with settings overridden as given."""
+    config = Settings(database_url=database_url, jwt_secret=SECRET, data_dir=tmp_path, **settings)
+    app = create_app(config, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         api = Api(app, client)
@@ -208,6 +235,21 @@ async def api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIte
         yield api
     await app.state.services.bus.close()
     await app.state.services.db.dispose()
+
+
+@pytest.fixture
+async def api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Api]:
+    async with serve(database_url, clock, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+async def handoff_api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Api]:
+    """The app over the same database, handing customers that become ACTIVE to Service."""
+    async with serve(
+        database_url, clock, tmp_path, handoff_on_active=True, handoff_team="Service"
+    ) as served:
+        yield served
 
 
 def errors_of(body: dict[str, Any]) -> list[str]:

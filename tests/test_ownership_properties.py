@@ -30,19 +30,9 @@ from db.models import Collaborator, Customer, Dispute, OwnershipEvent, Team, Use
 from ownergraph.app import create_app
 from ownergraph.clock import FrozenClock
 from ownergraph.settings import Settings
-from tests.conftest import BACKENDS, SECRET, SEED_TIME, _pg_admin, _pg_url
+from tests.conftest import BACKENDS, DEMO_USERS, SECRET, SEED_TIME, _pg_admin, _pg_url
 
-USERS = [
-    "admin@demo.test",
-    "director@demo.test",
-    "manager.east@demo.test",
-    "alice@demo.test",
-    "bob@demo.test",
-    "carol@demo.test",
-    "dan@demo.test",
-    "audit@demo.test",
-    "judge@demo.test",
-]
+USERS = DEMO_USERS
 OPS = [
     "assign",
     "claim",

@@ -5,22 +5,16 @@ close as WITHDRAWN (announced on the "disputes" channel), the old owner's remind
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 from sqlalchemy import func, insert, select
 
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Stage
 from db.models import Customer, Dispute, Reminder, TransferRequest
 from db.ownership import CHANGED_HANDS
-from ownergraph.app import create_app
 from ownergraph.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
-from ownergraph.settings import Settings
-from tests.conftest import SECRET, Api, errors_of
+from tests.conftest import Api, errors_of
 from tests.db.test_jobs import drain, stale_customers
 
 ASSIGN = """
@@ -61,24 +55,6 @@ MANAGER, ADMIN, JUDGE = "manager.east@demo.test", "admin@demo.test", "judge@demo
 OWNER_KINDS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE, ReminderKind.RECYCLE_WARNING)
 # Open in every sense: not yet due, put off, and fired but not acknowledged.
 OPEN_STATES = (ReminderStatus.PENDING, ReminderStatus.SNOOZED, ReminderStatus.FIRED)
-
-
-@pytest.fixture
-async def handoff_api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Api]:
-    """The app configured to hand customers that become ACTIVE to the Service team."""
-    settings = Settings(
-        database_url=database_url,
-        jwt_secret=SECRET,
-        data_dir=tmp_path,
-        handoff_on_active=True,
-        handoff_team="Service",
-    )
-    app = create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Api(app, client)
-    await app.state.services.bus.close()
-    await app.state.services.db.dispose()
 
 
 async def seeded_dispute(api: Api) -> Dispute:

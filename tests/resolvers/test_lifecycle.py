@@ -3,19 +3,11 @@ team when so configured; the winner stays on as collaborator with their credit s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import httpx
-import pytest
 from sqlalchemy import func, select, update
 
 from db.enums import Stage
 from db.models import AuditEntry, Collaborator, Customer, OwnershipEvent, User
-from ownergraph.app import create_app
-from ownergraph.clock import FrozenClock
-from ownergraph.settings import Settings
-from tests.conftest import SECRET, Api
+from tests.conftest import Api
 
 TO_ACTIVE = """
 mutation U($id: ID!) {
@@ -28,24 +20,6 @@ mutation U($id: ID!) {
   }
 }
 """
-
-
-@pytest.fixture
-async def handoff_api(database_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Api]:
-    """The app over the same database, configured to hand ACTIVE customers to Service."""
-    settings = Settings(
-        database_url=database_url,
-        jwt_secret=SECRET,
-        data_dir=tmp_path,
-        handoff_on_active=True,
-        handoff_team="Service",
-    )
-    app = create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Api(app, client)
-    await app.state.services.bus.close()
-    await app.state.services.db.dispose()
 
 
 async def alices_open_customer(api: Api, *, created_by_her: bool) -> int:

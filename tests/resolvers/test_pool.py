@@ -42,18 +42,6 @@ async def pool_ids(api: Api, n: int = 1) -> list[int]:
         return list((await session.execute(stmt.limit(n))).scalars())
 
 
-async def owned_by(api: Api, email: str, n: int = 1) -> list[int]:
-    uid = await api.user_id(email)
-    async with api.services.db.read() as session:
-        stmt = (
-            select(Customer.id)
-            .where(Customer.owner_id == uid, Customer.pending_transfer_id.is_(None))
-            .order_by(Customer.id)
-            .limit(n)
-        )
-        return list((await session.execute(stmt)).scalars())
-
-
 async def row(api: Api, customer_id: int) -> Customer:
     async with api.services.db.read() as session:
         return (
@@ -181,7 +169,7 @@ async def test_capacity_holds_under_concurrent_claims(api: Api) -> None:
 
 
 async def test_release_then_cooldown_then_reclaim(api: Api, clock: FrozenClock) -> None:
-    (cid,) = await owned_by(api, "alice@demo.test")
+    (cid,) = await api.owned("alice@demo.test")
     alice = await api.user_id("alice@demo.test")
     released = (
         await api.ok(RELEASE, {"id": str(cid), "reason": "no budget"}, as_user="alice@demo.test")
@@ -215,8 +203,8 @@ async def test_release_then_cooldown_then_reclaim(api: Api, clock: FrozenClock) 
 
 
 async def test_release_and_claim_refusals(api: Api) -> None:
-    (alices,) = await owned_by(api, "alice@demo.test")
-    (carols,) = await owned_by(api, "carol@demo.test")
+    (alices,) = await api.owned("alice@demo.test")
+    (carols,) = await api.owned("carol@demo.test")
     (pooled,) = await pool_ids(api)
     as_alice = await api.token("alice@demo.test")
     cases = [
@@ -238,9 +226,9 @@ async def test_release_and_claim_refusals(api: Api) -> None:
 
 
 async def test_manager_assigns_within_the_team(api: Api, clock: FrozenClock) -> None:
-    (cid,) = await owned_by(api, "alice@demo.test")
+    (cid,) = await api.owned("alice@demo.test")
     (pooled,) = await pool_ids(api)
-    (carols,) = await owned_by(api, "carol@demo.test")
+    (carols,) = await api.owned("carol@demo.test")
     alice, bob, carol = [
         await api.user_id(e) for e in ("alice@demo.test", "bob@demo.test", "carol@demo.test")
     ]
@@ -283,7 +271,7 @@ async def test_manager_assigns_within_the_team(api: Api, clock: FrozenClock) -> 
 
 
 async def test_director_assigns_in_the_subtree_admin_anywhere_rep_never(api: Api) -> None:
-    ids = await owned_by(api, "alice@demo.test", 2)
+    ids = await api.owned("alice@demo.test", 2)
     carol, dan, bob = [
         await api.user_id(e) for e in ("carol@demo.test", "dan@demo.test", "bob@demo.test")
     ]
@@ -297,7 +285,7 @@ async def test_director_assigns_in_the_subtree_admin_anywhere_rep_never(api: Api
         ASSIGN, {"id": str(ids[1]), "to": str(dan), "reason": "svc"}, as_user="admin@demo.test"
     )
     assert data["assignCustomer"]["owner"]["email"] == "dan@demo.test"
-    (alices,) = await owned_by(api, "alice@demo.test")
+    (alices,) = await api.owned("alice@demo.test")
     body = await api.gql(
         ASSIGN, {"id": str(alices), "to": str(bob), "reason": "x"}, as_user="alice@demo.test"
     )
@@ -310,7 +298,7 @@ async def test_director_assigns_in_the_subtree_admin_anywhere_rep_never(api: Api
 
 
 async def test_assign_refuses_inactive_full_and_pending_transfer(api: Api) -> None:
-    ids = await owned_by(api, "alice@demo.test", 2)
+    ids = await api.owned("alice@demo.test", 2)
     bob = await api.user_id("bob@demo.test")
     token = await api.token("manager.east@demo.test")
     variables = {"id": str(ids[0]), "to": str(bob), "reason": "x"}

@@ -38,18 +38,6 @@ mutation A($c: ID!, $u: ID!) {
 """
 
 
-async def owned(api: Api, email: str, n: int = 1) -> list[int]:
-    uid = await api.user_id(email)
-    async with api.services.db.read() as s:
-        stmt = (
-            select(Customer.id)
-            .where(Customer.owner_id == uid, Customer.pending_transfer_id.is_(None))
-            .order_by(Customer.id)
-            .limit(n)
-        )
-        return list((await s.execute(stmt)).scalars())
-
-
 async def request(api: Api, as_user: str, ids: list[int], to: str, **kw: Any) -> dict[str, Any]:
     variables = {
         "input": {
@@ -83,7 +71,7 @@ async def pending_of(api: Api, ids: list[int]) -> set[int | None]:
 
 
 async def test_both_sides_and_their_managers_approve_then_it_executes(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test", 2)
+    ids = await api.owned("alice@demo.test", 2)
     body = await request(api, "alice@demo.test", ids, "carol@demo.test")
     transfer = body["data"]["requestTransfer"]
     tid = transfer["id"]
@@ -150,7 +138,7 @@ async def test_both_sides_and_their_managers_approve_then_it_executes(api: Api) 
 
 
 async def test_a_rejection_ends_the_request_and_frees_the_customers(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test")
+    ids = await api.owned("alice@demo.test")
     tid = (await request(api, "alice@demo.test", ids, "bob@demo.test"))["data"]["requestTransfer"][
         "id"
     ]
@@ -168,7 +156,7 @@ async def test_a_rejection_ends_the_request_and_frees_the_customers(api: Api) ->
 
 
 async def test_invisible_customers_are_not_found_and_visible_ones_forbidden(api: Api) -> None:
-    carols = await owned(api, "carol@demo.test")
+    carols = await api.owned("carol@demo.test")
     for ident in (carols[0], 99999999):
         body = await request(api, "alice@demo.test", [ident], "bob@demo.test")
         assert errors_of(body) == ["NOT_FOUND"]
@@ -187,7 +175,7 @@ async def test_invisible_customers_are_not_found_and_visible_ones_forbidden(api:
 
 
 async def test_bad_requests_fail_clearly_and_write_nothing(api: Api) -> None:
-    alices, bobs = await owned(api, "alice@demo.test"), await owned(api, "bob@demo.test")
+    alices, bobs = await api.owned("alice@demo.test"), await api.owned("bob@demo.test")
     async with api.services.db.write() as s, s.begin():
         await s.execute(update(User).where(User.email == "carol@demo.test").values(active=False))
     cases = [
@@ -219,7 +207,7 @@ async def test_bad_requests_fail_clearly_and_write_nothing(api: Api) -> None:
 
 
 async def test_a_customer_is_in_one_pending_request_at_most(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test", 2)
+    ids = await api.owned("alice@demo.test", 2)
     assert not (await request(api, "alice@demo.test", ids[:1], "bob@demo.test")).get("errors")
     body = await request(api, "alice@demo.test", ids, "carol@demo.test")
     assert errors_of(body) == ["CONFLICT"]
@@ -227,7 +215,7 @@ async def test_a_customer_is_in_one_pending_request_at_most(api: Api) -> None:
 
 
 async def test_two_requests_for_one_customer_at_once_exactly_one_wins(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test")
+    ids = await api.owned("alice@demo.test")
     uids = [str(await api.user_id(e)) for e in ("bob@demo.test", "carol@demo.test")]
     tokens = [await api.token("alice@demo.test"), await api.token("manager.east@demo.test")]
     bodies = await asyncio.gather(
@@ -259,7 +247,7 @@ async def test_a_manager_of_both_teams_or_an_admin_transfers_at_once(api: Api) -
         ("director@demo.test", "bob@demo.test", "carol@demo.test", "West"),
         ("admin@demo.test", "carol@demo.test", "alice@demo.test", "East"),
     ):
-        ids = await owned(api, giver)
+        ids = await api.owned(giver)
         transfer = (await request(api, requester, ids, receiver))["data"]["requestTransfer"]
         assert transfer["status"] == "APPROVED"
         assert [(a["approver"]["email"], a["approved"]) for a in transfer["approvals"]] == [
@@ -271,7 +259,7 @@ async def test_a_manager_of_both_teams_or_an_admin_transfers_at_once(api: Api) -
 
 
 async def test_only_an_approver_with_an_undecided_slot_decides(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test")
+    ids = await api.owned("alice@demo.test")
     tid = (await request(api, "alice@demo.test", ids, "bob@demo.test"))["data"]["requestTransfer"][
         "id"
     ]
@@ -284,7 +272,7 @@ async def test_only_an_approver_with_an_undecided_slot_decides(api: Api) -> None
 
 
 async def test_capacity_is_checked_when_the_transfer_executes(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test", 3)
+    ids = await api.owned("alice@demo.test", 3)
     tid = (await request(api, "alice@demo.test", ids, "carol@demo.test"))["data"][
         "requestTransfer"
     ]["id"]
@@ -307,7 +295,7 @@ async def test_capacity_is_checked_when_the_transfer_executes(api: Api) -> None:
 
 
 async def test_a_receiving_collaborator_gets_their_share_back_as_owner(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test", 20)
+    ids = await api.owned("alice@demo.test", 20)
     carol = await api.user_id("carol@demo.test")
     target = None
     for i in ids:
@@ -339,7 +327,7 @@ LIST = "query { transferRequests(status: PENDING) { id fromUser { email } } }"
 
 
 async def test_requests_are_listed_to_their_parties_and_managers_only(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test")
+    ids = await api.owned("alice@demo.test")
     tid = (await request(api, "alice@demo.test", ids, "bob@demo.test"))["data"]["requestTransfer"][
         "id"
     ]
@@ -359,7 +347,7 @@ async def test_requests_are_listed_to_their_parties_and_managers_only(api: Api) 
 
 
 async def test_the_last_two_approvals_at_once_execute_exactly_once(api: Api) -> None:
-    ids = await owned(api, "alice@demo.test", 8)
+    ids = await api.owned("alice@demo.test", 8)
     tids = [
         (await request(api, "alice@demo.test", [i], "bob@demo.test"))["data"]["requestTransfer"][
             "id"

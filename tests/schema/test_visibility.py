@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Collaborator, Customer, Dispute, PartnerCustomer, Team, User
-from tests.conftest import Api, errors_of
+from tests.conftest import DEMO_USERS, Api, errors_of
 
 ALL_CUSTOMERS = """
 query All($after: String) {
@@ -99,17 +99,7 @@ async def expected(
     raise AssertionError(role)
 
 
-USERS = [
-    "admin@demo.test",
-    "director@demo.test",
-    "manager.east@demo.test",
-    "alice@demo.test",
-    "bob@demo.test",
-    "carol@demo.test",
-    "dan@demo.test",
-    "audit@demo.test",
-    "judge@demo.test",
-]
+USERS = DEMO_USERS
 
 
 @pytest.mark.parametrize("email", USERS)
