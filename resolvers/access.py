@@ -12,6 +12,14 @@ from resolvers.context import Context
 from resolvers.ids import parse_id
 
 
+async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
+    """A customer the caller may see (fresh after a write), or NOT_FOUND."""
+    scoped = await ctx.loaders.customer_by_id.load(parse_id(customer_id))
+    if scoped is None:
+        raise NotFound("customer", customer_id)
+    return scoped
+
+
 async def customer_for(
     ctx: Context, session: AsyncSession, customer_id: object, act: str, *, lock: bool = True
 ) -> ScopedRow:

@@ -11,7 +11,7 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, User
 from ownergraph.errors import NotFound, Validation, VersionConflict
-from resolvers.access import customer_for
+from resolvers.access import customer_for, get_customer
 from resolvers.context import Context
 from resolvers.ids import parse_id
 
@@ -28,13 +28,6 @@ async def _set_share(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise VersionConflict("The customer changed meanwhile. Reload and try again.")
-
-
-async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
-    scoped = await ctx.loaders.customer_by_id.load(customer_id)
-    if scoped is None:
-        raise NotFound("customer", customer_id)
-    return scoped
 
 
 async def add_collaborator(
@@ -93,7 +86,7 @@ async def add_collaborator(
                 "owner_credit_share": owner_share,
             },
         )
-    return await _reload(ctx, customer.id)
+    return await get_customer(ctx, customer.id)
 
 
 async def remove_collaborator(ctx: Context, customer_id: object, user_id: object) -> ScopedRow:
@@ -132,4 +125,4 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
                 "owner_credit_share": owner_share,
             },
         )
-    return await _reload(ctx, customer.id)
+    return await get_customer(ctx, customer.id)

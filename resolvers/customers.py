@@ -15,11 +15,11 @@ from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
 from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
-from ownergraph.errors import DuplicateCustomer, Forbidden, NotFound, Validation, VersionConflict
+from ownergraph.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
 from resolvers import validation
-from resolvers.access import audit, customer_for
+from resolvers.access import audit, customer_for, get_customer
 from resolvers.context import Context
-from resolvers.ids import parse_id, parse_optional_id
+from resolvers.ids import parse_optional_id
 
 SENSITIVE_FIELDS = {"tax_id", "deal_value"}
 EDITABLE = {
@@ -35,13 +35,6 @@ EDITABLE = {
     "deal_value",
 }
 ROLES_USING_RULES = {Role.ADMIN, Role.DIRECTOR, Role.MANAGER, Role.PARTNER}
-
-
-async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
-    scoped = await ctx.loaders.customer_by_id.load(parse_id(customer_id))
-    if scoped is None:
-        raise NotFound("customer", customer_id)
-    return scoped
 
 
 def customer_filter(
@@ -224,13 +217,6 @@ async def create_customer(
     return scoped
 
 
-async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
-    scoped = await ctx.loaders.customer_by_id.load(customer_id)
-    if scoped is None:
-        raise NotFound("customer", customer_id)
-    return scoped
-
-
 async def update_customer(
     ctx: Context, customer_id: object, changes: dict[str, Any], expected_version: int | None
 ) -> ScopedRow:
@@ -285,7 +271,7 @@ async def update_customer(
             from resolvers.lifecycle import on_became_active
 
             await on_became_active(ctx, session, current.id)
-    return await _reload(ctx, current.id)
+    return await get_customer(ctx, current.id)
 
 
 async def _rekey(session: AsyncSession, customer_id: int, changes: dict[str, Any]) -> None:

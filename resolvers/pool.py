@@ -23,7 +23,7 @@ from db.models import Collaborator, Customer, OwnershipEvent
 from db.ownership import after_owner_change
 from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
-from resolvers.access import customer_for
+from resolvers.access import customer_for, get_customer
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -36,13 +36,6 @@ PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide 
 # A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
 # customer was in the pool, which the claimant could see, moments ago.
 RACE_WINDOW = timedelta(minutes=5)
-
-
-async def _reload(ctx: Context, customer_id: int) -> ScopedRow:
-    scoped = await ctx.loaders.customer_by_id.load(customer_id)
-    if scoped is None:  # moved out of what the caller may see
-        raise NotFound("customer", customer_id)
-    return scoped
 
 
 async def _take_owner(
@@ -166,7 +159,7 @@ async def assign_customer(
             reason=reason,
             details=details,
         )
-    return await _reload(ctx, customer.id)
+    return await get_customer(ctx, customer.id)
 
 
 async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> ScopedRow:
@@ -194,7 +187,7 @@ async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> Sco
             reason=reason,
             details={"from_team_id": customer.team_id},
         )
-    return await _reload(ctx, customer.id)
+    return await get_customer(ctx, customer.id)
 
 
 async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
@@ -235,7 +228,7 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
             rule=CLAIM_RULE,
             details=details,
         )
-    return await _reload(ctx, ident)
+    return await get_customer(ctx, ident)
 
 
 def _check_cooldown(ctx: Context, customer: Customer, me: int, now: datetime) -> None:

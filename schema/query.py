@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import customers, directory, disputes, events, reminders, stats, transfers
+from resolvers import access, customers, directory, disputes, events, reminders, stats, transfers
 from resolvers.context import Context
 from schema.customer import Customer, CustomerConnection
 from schema.dispute import DisputeConnection
@@ -48,7 +48,7 @@ class CustomerQuery:
 
     @strawberry.field(description="NOT_FOUND for ids that do not exist and ids you may not see.")
     async def customer(self, info: Ctx, id: strawberry.ID) -> Customer | None:
-        return Customer(scoped=await customers.get_customer(info.context, id))
+        return Customer(scoped=await access.get_customer(info.context, id))
 
     @strawberry.field
     async def customers(
