@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,25 @@ CHANGED_HANDS = (
     "The customer changed hands before the dispute was decided; open a new one against the "
     "current owner if it still matters."
 )
+
+
+def owner_columns(
+    owner_id: int | None, team_id: int | None, now: datetime, *, previous: Any = None
+) -> dict[str, Any]:
+    """What every change of owner sets, the same way on every path: the owner and their
+    team, since when it is owned or pooled, and the recycle clock restarts. `previous`
+    (a value or a column expression) records who had it; None leaves it as it was."""
+    values: dict[str, Any] = {
+        "owner_id": owner_id,
+        "team_id": team_id,
+        "owned_since": now if owner_id is not None else None,
+        "pooled_at": None if owner_id is not None else now,
+        "recycle_clock_at": now,
+        "updated_at": now,
+    }
+    if previous is not None:
+        values["previous_owner_id"] = previous
+    return values
 
 
 async def after_owner_change(

@@ -15,7 +15,7 @@ from sqlmodel import col
 from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, Dispute, User
-from db.ownership import after_owner_change
+from db.ownership import after_owner_change, owner_columns
 from ownergraph.errors import NotFound, Validation, VersionConflict
 from resolvers.ids import parse_id
 
@@ -86,14 +86,7 @@ async def award_customer(
         if new_owner is None or not new_owner.active:
             raise Validation("The awarded user is no longer active.", field="awardToUserId")
         team_id = new_owner.team_id
-        values.update(
-            owner_id=winner,
-            team_id=team_id,
-            owned_since=now,
-            recycle_clock_at=now,
-            previous_owner_id=customer.owner_id,
-            pooled_at=None,
-        )
+        values.update(owner_columns(winner, team_id, now, previous=customer.owner_id))
     result = await session.execute(
         update(Customer)
         .where(col(Customer.id) == customer.id, col(Customer.version) == customer.version)

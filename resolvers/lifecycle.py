@@ -18,7 +18,7 @@ from sqlmodel import col
 from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, Team
-from db.ownership import after_owner_change
+from db.ownership import after_owner_change, owner_columns
 from resolvers.access import audit
 from resolvers.assignment import WON_ACTION, pick_in_team
 from resolvers.context import Context
@@ -130,13 +130,8 @@ async def _hand_over(
         update(Customer)
         .where(col(Customer.id) == customer.id)
         .values(
-            owner_id=successor_id,
-            team_id=team_id,
-            owned_since=now,
-            previous_owner_id=previous,
-            recycle_clock_at=now,
+            **owner_columns(successor_id, team_id, now, previous=previous),
             owner_credit_share=successor_share,
-            updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )

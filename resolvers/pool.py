@@ -20,7 +20,7 @@ from db.customers import ScopedRow, customers_by_ids
 from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, OwnershipEvent
-from db.ownership import after_owner_change
+from db.ownership import after_owner_change, owner_columns
 from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
@@ -49,17 +49,13 @@ async def _take_owner(
     """Move `customer` to `owner` (None: the pool) if it is still with `expect_owner`.
     Returns the event details: a collaborator who becomes owner gives up that role and
     their credit share joins the owner's, so shares keep summing to 100."""
-    values: dict[str, Any] = {
-        "recycle_clock_at": now,
-        "updated_at": now,
-        "version": col(Customer.version) + 1,
-    }
-    if owner is None:
-        values.update(owner_id=None, team_id=None, previous_owner_id=expect_owner, pooled_at=now)
-    else:
-        values.update(owner_id=owner.user.id, team_id=owner.user.team_id, owned_since=now)
-        if expect_owner is not None:
-            values["previous_owner_id"] = expect_owner
+    values = owner_columns(
+        owner.user.id if owner else None,
+        owner.user.team_id if owner else None,
+        now,
+        previous=expect_owner,
+    )
+    values["version"] = col(Customer.version) + 1
     moved = await session.execute(
         update(Customer)
         .where(

@@ -46,7 +46,7 @@ from db.models import (
     User,
 )
 from db.outbox import queue_message
-from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers
+from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers, owner_columns
 from db.types import UTCDateTime
 from ownergraph.errors import Forbidden, NotFound, Validation
 from resolvers import validation
@@ -150,17 +150,8 @@ async def move_marked(
     items = select(col(TransferItem.customer_id)).where(
         col(TransferItem.transfer_id) == transfer_id
     )
-    values: dict[str, Any] = {
-        "owner_id": to_id,
-        "team_id": team_id,
-        "previous_owner_id": col(Customer.owner_id),
-        "owned_since": now if to_user else None,
-        "pooled_at": None if to_user else now,
-        "recycle_clock_at": now,
-        "updated_at": now,
-        "pending_transfer_id": None,
-        "version": col(Customer.version) + 1,
-    }
+    values = owner_columns(to_id, team_id, now, previous=col(Customer.owner_id))
+    values.update(pending_transfer_id=None, version=col(Customer.version) + 1)
     if to_user is not None:
         share = (
             select(col(Collaborator.credit_share))

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from authz.tokens import issue_token
-from db.events import replay
+from db.events import OWNER_KINDS, replay
 from db.models import Collaborator, Customer, Dispute, OwnershipEvent, Team, User
 from ownergraph.app import create_app
 from ownergraph.clock import FrozenClock
@@ -249,6 +249,13 @@ async def check_replay(world: World) -> None:
             assert state.collaborators == {c.user_id: (c.role, c.credit_share) for c in collabs}, (
                 cid
             )
+            # Every path that changes the owner leaves the same trace and restarts the clock.
+            last_move = max(e.at for e in events if e.kind in OWNER_KINDS)
+            assert customer.recycle_clock_at >= last_move, cid
+            if customer.owner_id is None:
+                assert customer.pooled_at is not None and customer.owned_since is None, cid
+            else:
+                assert customer.owned_since is not None and customer.pooled_at is None, cid
             if customer.owner_id is not None:
                 assert state.owner_credit_share == customer.owner_credit_share, cid
                 assert customer.owner_credit_share + sum(c.credit_share for c in collabs) == 100, (
