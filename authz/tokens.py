@@ -131,15 +131,7 @@ async def authenticate(
 
     scopes = frozenset(api_token.scopes or ["*"])
     if user is not None:
-        principal = Principal(
-            role=Role(user.role),
-            name=user.name,
-            user_id=user.id,
-            team_id=user.team_id,
-            token_id=api_token.id,
-            scopes=scopes,
-        )
-        return principal, api_token.last_used_at
+        return Principal.of_user(user, token_id=api_token.id, scopes=scopes), api_token.last_used_at
     assert partner is not None
     principal = Principal(
         role=Role.PARTNER,

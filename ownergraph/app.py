@@ -69,17 +69,24 @@ def make_bus(settings: Settings) -> Bus:
     return LocalBus()
 
 
-def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, bus: Bus | None = None
-) -> Starlette:
-    settings = settings or get_settings()
-    services = Services(
+def make_services(
+    settings: Settings, *, clock: Clock | None = None, bus: Bus | None = None
+) -> Services:
+    """The long-lived parts, for the app and for CLI commands that act through resolvers."""
+    return Services(
         db=open_database(settings.database_url),
         settings=settings,
         clock=clock or SystemClock(),
         bus=bus or make_bus(settings),
         enforcer=load_enforcer(),
     )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, bus: Bus | None = None
+) -> Starlette:
+    settings = settings or get_settings()
+    services = make_services(settings, clock=clock, bus=bus)
     view = OwnergraphView(
         services,
         graphql_ide="graphiql" if settings.introspection else None,

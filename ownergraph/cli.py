@@ -215,21 +215,12 @@ def import_customers(
 
 
 async def _import(settings: Settings, rows: list[Row], email: str, dry_run: bool) -> ImportReport:
-    from authz.enforcer import load_enforcer
-    from db.engine import open_database
-    from ownergraph.app import make_bus
-    from ownergraph.clock import SystemClock
+    from ownergraph.app import make_services
     from ownergraph.errors import DomainError
     from ownergraph.importer import import_rows
-    from resolvers.context import Services, context_for_user
+    from resolvers.context import context_for_user
 
-    services = Services(
-        db=open_database(settings.database_url),
-        settings=settings,
-        clock=SystemClock(),
-        bus=make_bus(settings),
-        enforcer=load_enforcer(),
-    )
+    services = make_services(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
         ctx = await context_for_user(services, email)

@@ -19,7 +19,6 @@ from authz.plan import Plan
 from authz.principal import Principal
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
-from db.enums import Role
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from ownergraph.clock import Clock
@@ -221,9 +220,7 @@ async def context_for_user(services: Services, email: str) -> Context:
         teams = list((await session.execute(select(Team))).scalars())
     if user is None or not user.active:
         raise Unauthenticated(f"No active user with email {email!r}.")
-    principal = Principal(
-        role=Role(user.role), name=user.name, user_id=user.id, team_id=user.team_id
-    )
+    principal = Principal.of_user(user)
     return Context(
         services, principal=principal, _plan=Plan.build(services.enforcer, principal, teams)
     )
