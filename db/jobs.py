@@ -190,23 +190,9 @@ async def warn_before_recycle(
         + _date_after(session, recycle_days)
         + literal(" or it returns to the public pool.")
     )
-    result = await session.execute(
-        insert(Reminder).from_select(
-            ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
-            select(
-                col(Customer.owner_id),
-                col(Customer.id),
-                literal(str(ReminderKind.RECYCLE_WARNING)),
-                _at(now),
-                literal(str(ReminderStatus.PENDING)),
-                message,
-                _at(now),
-            )
-            .where(_owned(_clock_older_than(now, recycle_days, warning_days), ~warned))
-            .order_by(col(Customer.id)),
-        )
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    kind = literal(str(ReminderKind.RECYCLE_WARNING))
+    where = _owned(_clock_older_than(now, recycle_days, warning_days), ~warned)
+    return await _remind_owners(session, kind, _at(now), message, where, now)
 
 
 async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
@@ -235,6 +221,23 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
         (explicit, literal("Follow up with ") + col(Customer.name) + literal(", as planned.")),
         else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
+    where = and_(
+        col(Customer.owner_id).is_not(None), col(Customer.next_follow_up_due) <= now, ~covered
+    )
+    return await _remind_owners(
+        session, kind, col(Customer.next_follow_up_due), message, where, now
+    )
+
+
+async def _remind_owners(
+    session: AsyncSession,
+    kind: ColumnElement[Any],
+    due_at: Any,  # a column or an expression
+    message: ColumnElement[Any],
+    where: ColumnElement[bool],
+    now: datetime,
+) -> int:
+    """One PENDING reminder to the owner of every customer matching `where`, set-based."""
     result = await session.execute(
         insert(Reminder).from_select(
             ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
@@ -242,16 +245,12 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
                 col(Customer.owner_id),
                 col(Customer.id),
                 kind,
-                col(Customer.next_follow_up_due),
+                due_at,
                 literal(str(ReminderStatus.PENDING)),
                 message,
                 _at(now),
             )
-            .where(
-                col(Customer.owner_id).is_not(None),
-                col(Customer.next_follow_up_due) <= now,
-                ~covered,
-            )
+            .where(where)
             .order_by(col(Customer.id)),
         )
     )
