@@ -23,7 +23,7 @@ from authz.enforcer import permissions_for
 from authz.principal import Principal
 from authz.relations import BIT, SQL, Facts
 from db.models import Team, User
-from ownergraph.errors import Forbidden
+from kernel.errors import Forbidden
 
 ANY = BIT["any"]
 

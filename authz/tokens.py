@@ -15,7 +15,7 @@ from sqlmodel import col
 from authz.principal import Principal
 from db.enums import Role
 from db.models import ApiToken, Partner, User
-from ownergraph.errors import Unauthenticated
+from kernel.errors import Unauthenticated
 
 ISSUER = "ownergraph"
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.

@@ -26,10 +26,10 @@ from bench.data import add_customers
 from db.engine import open_database
 from db.migrate import upgrade_async
 from db.models import User
+from kernel.clock import SystemClock
+from kernel.settings import Settings
 from ownergraph.app import create_app
-from ownergraph.clock import SystemClock
 from ownergraph.seed import seed_demo
-from ownergraph.settings import Settings
 
 BASELINE = "{ me { id } }"
 NESTED = """{ customers(first: 100) { totalCount edges { node { id name taxId

@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from db.engine import Database
 from db.models import Collaborator, Customer, CustomerKey, OwnershipEvent, User
-from ownergraph.clock import Clock
+from kernel.clock import Clock
 
 BATCH = 5_000
 

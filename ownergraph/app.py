@@ -18,9 +18,9 @@ from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
 from db.engine import open_database
-from ownergraph.clock import Clock, SystemClock
+from kernel.clock import Clock, SystemClock
+from kernel.settings import Settings, get_settings
 from ownergraph.scheduler import Scheduler
-from ownergraph.settings import Settings, get_settings
 from resolvers.context import Context, Services, authorize, build_context
 from schema.errors import format_error
 from schema.root import build_schema

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from sqlalchemy import make_url
 from sqlmodel import col, select
 
-from ownergraph.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from ownergraph.importer import ImportReport, Row
@@ -100,7 +100,7 @@ def seed(
 
 async def _seed(settings: Settings) -> bool:
     from db.engine import open_database
-    from ownergraph.clock import SystemClock
+    from kernel.clock import SystemClock
     from ownergraph.seed import STEPS, seed_demo
 
     db = open_database(settings.database_url)
@@ -158,7 +158,7 @@ async def _issue(
     from authz.tokens import issue_token
     from db.engine import open_database
     from db.models import Partner, User
-    from ownergraph.clock import SystemClock
+    from kernel.clock import SystemClock
 
     db = open_database(settings.database_url)
     now = SystemClock().now()
@@ -215,8 +215,8 @@ def import_customers(
 
 
 async def _import(settings: Settings, rows: list[Row], email: str, dry_run: bool) -> ImportReport:
+    from kernel.errors import DomainError
     from ownergraph.app import make_services
-    from ownergraph.errors import DomainError
     from ownergraph.importer import import_rows
     from resolvers.context import context_for_user
 

@@ -17,7 +17,7 @@ from typing import Any
 from db.enums import CollaboratorRole, EventKind, FollowUpChannel, Stage
 from db.keys import company_key, phone_key
 from db.models import Collaborator, Contact, Customer, FollowUp, Partner, User
-from ownergraph.settings import Settings
+from kernel.settings import Settings
 
 HISTORY_DAYS = 200
 REGIONS = ("East", "West", "North", "South")

@@ -24,7 +24,7 @@ from sqlmodel import col
 from db.enums import EventKind, Stage, Tier
 from db.keys import customer_keys
 from db.models import OwnershipEvent, User
-from ownergraph.errors import DomainError, DuplicateCustomer, Validation
+from kernel.errors import DomainError, DuplicateCustomer, Validation
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.customers import create_customer, duplicate_check

@@ -22,9 +22,9 @@ from db.events import record_event
 from db.keys import customer_keys
 from db.models import CustomerKey, Dispute, Partner, PartnerCustomer, Reminder, Team, User
 from db.outbox import take_messages
-from ownergraph.clock import Clock
+from kernel.clock import Clock
+from kernel.settings import Settings
 from ownergraph.demo import HISTORY_DAYS, INDUSTRIES, REGIONS, CustomerPlan, DemoCustomers, id_of
-from ownergraph.settings import Settings
 
 CUSTOMER_COUNT = 320
 PARTNER_NAME = "acme-channel"

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.customers import ScopedRow, customers_by_ids
 from db.models import AuditEntry
-from ownergraph.errors import Forbidden, NotFound
+from kernel.errors import Forbidden, NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_id
 

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from db.enums import Role
 from db.models import AssignmentRule, AuditEntry, Customer, User
-from ownergraph.errors import ClaimLimitReached, Conflict
+from kernel.errors import ClaimLimitReached, Conflict
 from resolvers.context import Context
 
 POOL_RULE = "pool"

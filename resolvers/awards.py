@@ -16,7 +16,7 @@ from db.enums import CollaboratorRole, EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, Dispute, User
 from db.ownership import after_owner_change, owner_columns
-from ownergraph.errors import NotFound, Validation, VersionConflict
+from kernel.errors import NotFound, Validation, VersionConflict
 from resolvers.ids import parse_id
 
 MAX_REASON = 2000

@@ -10,7 +10,7 @@ from db.customers import ScopedRow
 from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, User
-from ownergraph.errors import NotFound, Validation, VersionConflict
+from kernel.errors import NotFound, Validation, VersionConflict
 from resolvers.access import customer_for, get_customer
 from resolvers.context import Context
 from resolvers.ids import parse_id

@@ -21,9 +21,9 @@ from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
-from ownergraph.clock import Clock
-from ownergraph.errors import Conflict, DomainError, Unauthenticated
-from ownergraph.settings import Settings
+from kernel.clock import Clock
+from kernel.errors import Conflict, DomainError, Unauthenticated
+from kernel.settings import Settings
 from resolvers.loaders import Loaders
 from subscriptions.bus import Bus
 

@@ -15,7 +15,7 @@ from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
 from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
-from ownergraph.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
+from kernel.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
 from resolvers import validation
 from resolvers.access import audit, customer_for, get_customer
 from resolvers.context import Context

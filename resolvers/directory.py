@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from db.models import Team, User
-from ownergraph.errors import Forbidden, NotFound
+from kernel.errors import Forbidden, NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_optional_id
 

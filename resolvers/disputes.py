@@ -21,7 +21,7 @@ from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Role
 from db.models import Customer, Dispute, Reminder, Team, User
 from db.outbox import queue_message
 from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
-from ownergraph.errors import Conflict, Forbidden, NotFound, Validation
+from kernel.errors import Conflict, Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.awards import award_customer, parse_split, user_id_of

@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, FollowUp, Reminder
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 from resolvers.access import audit, customer_for
 from resolvers.context import Context
 from resolvers.customers import next_due

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ownergraph.errors import NotFound
+from kernel.errors import NotFound
 
 # Ids are 32-bit integer keys: anything larger cannot exist (and PostgreSQL would refuse
 # to compare it).

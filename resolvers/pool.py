@@ -21,7 +21,7 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, OwnershipEvent
 from db.ownership import after_owner_change, owner_columns
-from ownergraph.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
+from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room

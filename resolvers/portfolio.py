@@ -48,7 +48,7 @@ from db.models import (
 from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers, owner_columns
 from db.types import UTCDateTime
-from ownergraph.errors import Forbidden, NotFound, Validation
+from kernel.errors import Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context

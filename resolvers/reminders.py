@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from db.enums import ReminderStatus
 from db.models import Reminder
-from ownergraph.errors import Forbidden, NotFound, Validation
+from kernel.errors import Forbidden, NotFound, Validation
 from resolvers.context import Context
 from resolvers.ids import parse_id
 

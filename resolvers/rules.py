@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from db.enums import Tier
 from db.models import AssignmentRule, Team, User
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 from resolvers.access import audit
 from resolvers.assignment import OWNER_ROLES, POOL_RULE, Strategy
 from resolvers.context import Context

@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from db.enums import Role
 from db.models import Customer, OwnershipEvent, User
-from ownergraph.errors import NotFound
+from kernel.errors import NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_optional_id
 

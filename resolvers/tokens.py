@@ -12,7 +12,7 @@ from sqlmodel import col
 from authz.tokens import issue_token
 from db.models import ApiToken, Partner, User
 from db.outbox import queue_message
-from ownergraph.errors import Forbidden, NotFound, Validation
+from kernel.errors import Forbidden, NotFound, Validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id

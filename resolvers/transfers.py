@@ -28,7 +28,7 @@ from db.models import (
     User,
 )
 from db.ownership import OPEN_REMINDERS, cancel_transfers
-from ownergraph.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
+from kernel.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from db.keys import company_key
 from db.models import Contact, Customer
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 
 TAG_LENGTH = 40
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from ownergraph.errors import DomainError
+from kernel.errors import DomainError
 
 log = logging.getLogger("ownergraph")
 

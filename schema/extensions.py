@@ -18,7 +18,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from ownergraph.settings import Settings
+from kernel.settings import Settings
 from resolvers.context import Context
 from schema.cost import cost_rule
 from schema.errors import format_error

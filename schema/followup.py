@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from db import models
-from ownergraph.errors import NotFound
+from kernel.errors import NotFound
 from resolvers.context import Context
 from schema.enums import FollowUpChannel
 from schema.pagination import PageInfo, encode_cursor

@@ -7,7 +7,7 @@ import binascii
 
 import strawberry
 
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 from resolvers.ids import MAX_ID
 
 

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from ownergraph.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 from schema.dispute_mutations import DisputeMutation
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation

@@ -12,7 +12,7 @@ from contextlib import aclosing
 import strawberry
 from strawberry.types import Info
 
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 from resolvers.context import Context
 from schema.dispute import Dispute
 from schema.event import OwnershipEvent

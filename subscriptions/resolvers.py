@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from db.enums import ReminderStatus
 from db.models import Customer, Dispute, OwnershipEvent, Reminder, User
-from ownergraph.errors import Forbidden, Validation
+from kernel.errors import Forbidden, Validation
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
 from subscriptions.bus import DISPUTES, OWNERSHIP, REMINDERS, Message

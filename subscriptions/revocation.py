@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from authz.principal import Principal
 from db.models import ApiToken, Partner, User
-from ownergraph.errors import Unauthenticated
+from kernel.errors import Unauthenticated
 from subscriptions.bus import REVOCATIONS, Message
 
 if TYPE_CHECKING:

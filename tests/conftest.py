@@ -24,10 +24,10 @@ from authz.tokens import issue_token
 from db.engine import open_database
 from db.migrate import upgrade_async
 from db.models import Customer, Partner, User
+from kernel.clock import FrozenClock
+from kernel.settings import Settings
 from ownergraph.app import create_app
-from ownergraph.clock import FrozenClock
 from ownergraph.seed import seed_demo
-from ownergraph.settings import Settings
 
 SEED_TIME = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get(

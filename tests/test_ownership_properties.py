@@ -27,9 +27,9 @@ from sqlalchemy import select
 from authz.tokens import issue_token
 from db.events import OWNER_KINDS, replay
 from db.models import Collaborator, Customer, Dispute, OwnershipEvent, Team, User
+from kernel.clock import FrozenClock
+from kernel.settings import Settings
 from ownergraph.app import create_app
-from ownergraph.clock import FrozenClock
-from ownergraph.settings import Settings
 from tests.conftest import BACKENDS, DEMO_USERS, SECRET, SEED_TIME, _pg_admin, _pg_url
 
 USERS = DEMO_USERS

@@ -18,7 +18,7 @@ target_metadata = SQLModel.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if not url:
-        from ownergraph.settings import get_settings
+        from kernel.settings import get_settings
 
         url = get_settings().database_url
     return url

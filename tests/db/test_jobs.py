@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 
 from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, OwnershipEvent, Reminder, User
-from ownergraph.clock import FrozenClock
+from kernel.clock import FrozenClock
 from ownergraph.scheduler import Scheduler, run_jobs_once
 from tests.conftest import Api, errors_of
 

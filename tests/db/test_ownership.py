@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Stage
 from db.models import Customer, Dispute, Reminder, TransferRequest
 from db.ownership import CHANGED_HANDS
-from ownergraph.clock import FrozenClock
+from kernel.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
 from tests.conftest import Api, errors_of
 from tests.db.test_jobs import drain, stale_customers

@@ -21,9 +21,9 @@ from db.models import (
     Reminder,
     User,
 )
-from ownergraph.clock import FrozenClock
+from kernel.clock import FrozenClock
+from kernel.settings import Settings
 from ownergraph.seed import seed_demo
-from ownergraph.settings import Settings
 
 DEMO_ROLES = {
     "admin@demo.test": "ADMIN",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ownergraph.settings import DISPUTE_RULES, Settings
+from kernel.settings import DISPUTE_RULES, Settings
 from resolvers.evidence import RULES
 
 

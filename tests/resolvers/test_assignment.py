@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 
 from db.enums import Role, Stage
 from db.models import AssignmentRule, Customer, Team, User
-from ownergraph.errors import Forbidden
+from kernel.errors import Forbidden
 from resolvers.context import build_context
 from resolvers.rules import list_assignment_rules
 from tests.conftest import Api, errors_of

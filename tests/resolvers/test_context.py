@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from db.models import Customer
-from ownergraph.errors import Conflict
+from kernel.errors import Conflict
 from resolvers.context import Context
 from tests.conftest import Api
 

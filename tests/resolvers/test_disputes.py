@@ -15,7 +15,7 @@ from db.enums import DisputeStatus, EventKind, Stage
 from db.events import record_event
 from db.models import Collaborator, Customer, Dispute, FollowUp, OwnershipEvent, Reminder
 from db.outbox import take_messages
-from ownergraph.errors import Validation
+from kernel.errors import Validation
 from resolvers.awards import Share, credit_after
 from resolvers.evidence import Evidence, Side, decide
 from tests.conftest import SEED_TIME, errors_of

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 
 from db.enums import Role
 from db.models import Collaborator, Customer, OwnershipEvent, Team, TransferRequest, User
-from ownergraph.clock import FrozenClock
+from kernel.clock import FrozenClock
 from tests.conftest import Api, errors_of
 
 FIELDS = "id version inPool owner { email } team { name }"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 
 from db.models import Customer, Partner, PartnerCustomer
-from ownergraph.clock import FrozenClock
+from kernel.clock import FrozenClock
 from tests.conftest import SEED_TIME, Api, errors_of
 
 ISSUE = """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
+from kernel.settings import Settings
 from ownergraph.app import create_app
-from ownergraph.settings import Settings
 from tests.conftest import SECRET, Api, errors_of
 
 

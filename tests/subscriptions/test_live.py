@@ -24,9 +24,9 @@ from authz.tokens import token_hash
 from db.jobs import fire_due_reminders
 from db.models import ApiToken, Customer, Reminder
 from db.outbox import take_messages
+from kernel.clock import FrozenClock
+from kernel.settings import Settings
 from ownergraph.app import create_app
-from ownergraph.clock import FrozenClock
-from ownergraph.settings import Settings
 from schema.pagination import encode_cursor
 from subscriptions.bus import OWNERSHIP, REVOCATIONS
 from tests.conftest import SECRET, Api

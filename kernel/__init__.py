@@ -1,0 +1,1 @@
+"""The shared kernel: domain errors, the clock and settings types, below every layer."""
