@@ -1,12 +1,15 @@
 """Input checks shared by every way data comes in (API, import).
 
 Text widths come from the tables themselves, so a long value is a VALIDATION error naming
-the field on every backend, never a database error."""
+the field on every backend, never a database error. Lists a caller writes have caps (from
+settings), so no customer carries 20,000 contacts into every page that shows it."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlmodel import SQLModel
 
@@ -15,6 +18,37 @@ from db.models import Contact, Customer
 from kernel.errors import Validation
 
 TAG_LENGTH = 40
+T = TypeVar("T")
+# No encoding stores a lone surrogate; PostgreSQL refuses NUL in text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class ListCaps(Protocol):
+    """The caps a caller's lists are held to (kernel.settings.Settings has them)."""
+
+    max_contacts: int
+    max_tags: int
+
+
+def text_problem(value: str, limit: int) -> str | None:
+    """Why `value` cannot be taken as text from a caller, or None."""
+    if len(value) > limit:
+        return f"A text value is at most {limit:,} characters."
+    if found := _UNSTORABLE.search(value):
+        what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
+        return f"A text value contains {what} at position {found.start()}."
+    return None
+
+
+def within(items: Sequence[T], cap: int, field: str) -> Sequence[T]:
+    """A list a caller writes, refused whole when it is longer than its cap."""
+    if len(items) > cap:
+        raise Validation(
+            f"`{field}` takes at most {cap:,} items; {len(items):,} were given.",
+            field=field,
+            limit=cap,
+        )
+    return items
 
 
 def camel(name: str) -> str:
@@ -27,9 +61,13 @@ def check_widths(model: type[SQLModel], values: dict[str, Any], prefix: str = ""
     for key, value in values.items():
         column = columns.get(key)
         limit = getattr(column.type, "length", None) if column is not None else None
-        if isinstance(value, str) and limit and len(value) > limit:
-            field = prefix + camel(key)
+        if not isinstance(value, str):
+            continue
+        field = prefix + camel(key)
+        if limit and len(value) > limit:
             raise Validation(f"`{field}` is at most {limit} characters.", field=field)
+        if problem := text_problem(value, limit or len(value)):
+            raise Validation(f"`{field}`: {problem}", field=field)
 
 
 def company_name(name: str | None) -> str:
@@ -39,21 +77,35 @@ def company_name(name: str | None) -> str:
     return name
 
 
-def customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Checked customer fields (any subset: creation or an edit)."""
+def room_for(count: int, cap: int, field: str) -> None:
+    """One more item for a stored list that holds `count` of at most `cap`."""
+    if count >= cap:
+        raise Validation(
+            f"`{field}` holds at most {cap:,} items; remove one first.", field=field, limit=cap
+        )
+
+
+def customer_fields(fields: dict[str, Any], caps: ListCaps | None = None) -> dict[str, Any]:
+    """Checked customer fields (any subset: creation or an edit); lists held to `caps`
+    when given (the use cases give them; the CSV reader checks the rest early)."""
     if "name" in fields:
         fields = {**fields, "name": company_name(fields["name"])}
     check_widths(Customer, fields)
     value = fields.get("deal_value")
     if value is not None and (not math.isfinite(value) or value < 0):
         raise Validation("The deal value must be a number of zero or more.", field="dealValue")
-    for tag in fields.get("tags") or []:
-        if not tag.strip() or len(tag) > TAG_LENGTH:
+    tags = fields.get("tags") or []
+    if caps is not None:
+        within(tags, caps.max_tags, "tags")
+    for tag in tags:
+        if not tag.strip() or len(tag) > TAG_LENGTH or text_problem(tag, TAG_LENGTH):
             raise Validation(f"Tags are 1 to {TAG_LENGTH} characters.", field="tags")
     return fields
 
 
-def contacts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def contacts(items: list[dict[str, Any]], caps: ListCaps | None = None) -> list[dict[str, Any]]:
+    if caps is not None:
+        within(items, caps.max_contacts, "contacts")
     for contact in items:
         if not (contact.get("name") or "").strip():
             raise Validation("Every contact needs a name.", field="contacts")
@@ -78,6 +130,19 @@ def text(
         return None
     if len(value) > limit:
         raise Validation(f"The {field} is longer than {limit} characters.", field=field)
+    if problem := text_problem(value, limit):
+        raise Validation(f"The {field}: {problem}", field=field)
+    return value
+
+
+# As wide as a customer's name: a longer search could match nothing, and a pattern of
+# ~50k characters is more than SQLite's LIKE accepts.
+SEARCH_LENGTH = 200
+
+
+def search_term(value: str | None, field: str) -> str | None:
+    if value is not None and len(value) > SEARCH_LENGTH:
+        raise Validation(f"`{field}` is at most {SEARCH_LENGTH} characters.", field=field)
     return value
 
 

@@ -26,6 +26,12 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if original is None:
         # Syntax and validation errors from graphql-core: the client's query is wrong.
         return _with(error, error.message, {**(error.extensions or {}), "code": _code_for(error)})
+    if isinstance(original, GraphQLError) or (
+        error.path is None and isinstance(original, ValueError | TypeError)
+    ):
+        # graphql-core refusing a value the client sent ("x" for Int!, null for a non-null
+        # argument), wrapped once more on its way out; the message is about that value.
+        return _with(error, error.message, {"code": "VALIDATION"})
     log.error("unexpected error at %s", error.path, exc_info=original)
     return _with(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
 

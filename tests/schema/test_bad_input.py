@@ -4,6 +4,7 @@ argument filled with over-long text, huge numbers and odd ids, answers with a do
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -82,3 +83,76 @@ async def test_no_operation_turns_bad_input_into_an_internal_error(api: Api, ema
             continue  # would sign the caller out half-way through the sweep
         body = await api.gql(doc, variables, token=token)
         assert "INTERNAL" not in errors_of(body), (name, variables, body["errors"])
+
+
+# Values that once reached the database or graphql-core's internals as INTERNAL / 500.
+PAGE = "query($n: Int!) { customers(first: $n) { totalCount } }"
+PAGE_WITH_DEFAULT = "query($n: Int = 20) { customers(first: $n) { totalCount } }"
+SEARCH = "query($s: String) { customers(filter: {search: $s}) { totalCount } }"
+SEARCH_LITERAL = '{ customers(filter: {search: "x\\u0000y"}) { totalCount } }'
+DUPLICATE_CHECK = "query($name: String) { duplicateCheck(input: {name: $name}) { name } }"
+CREATE = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { id tags } }"
+CUSTOMER = "query($id: ID!) { customer(id: $id) { id } }"
+BAD_DATETIME = 'mutation { snoozeReminder(id: "1", until: "not a time") { id } }'
+
+
+async def post_raw(api: Api, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """As a client sends it: JSON with \\u escapes (lone surrogates survive them)."""
+    response = await api.client.post(
+        "/graphql",
+        content=json.dumps({"query": query, "variables": variables}),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    assert response.status_code in (200, 400), response.text
+    return response.json()
+
+
+def assert_refused(body: dict[str, Any], *words: str) -> None:
+    codes = errors_of(body)
+    assert codes and not set(codes) - {"VALIDATION", "GRAPHQL_VALIDATION_FAILED"}, body
+    message = body["errors"][0]["message"]
+    assert all(w in message for w in words), message
+
+
+async def test_a_variable_of_the_wrong_type_is_a_validation_error(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    assert_refused(await post_raw(api, token, PAGE, {"n": "x"}), "Int")
+    assert_refused(await post_raw(api, token, BAD_DATETIME, {}))
+
+
+async def test_an_explicit_null_page_size_is_a_validation_error(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    body = await post_raw(api, token, PAGE_WITH_DEFAULT, {"n": None})
+    assert_refused(body, "first")
+
+
+@pytest.mark.parametrize("bad", ["x\ud800y", "x\udfff", "a\x00b"])
+async def test_unstorable_text_is_refused_in_any_string(api: Api, bad: str) -> None:
+    token = await api.token("alice@demo.test")
+    assert_refused(await post_raw(api, token, SEARCH, {"s": bad}), "$s")
+    contact = {"name": "Ann", "phone": bad}
+    body = await post_raw(api, token, CREATE, {"input": {"name": "Odd Co", "contacts": [contact]}})
+    assert_refused(body, "$input.contacts[0].phone")
+    assert_refused(await post_raw(api, token, SEARCH_LITERAL, {}), "NUL")
+
+
+async def test_very_long_search_and_duplicate_names_are_refused(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    for doc, variables in (
+        (SEARCH, {"s": "界" * 60_000}),
+        (DUPLICATE_CHECK, {"name": "a%" * 30_000}),
+    ):
+        assert_refused(await post_raw(api, token, doc, variables), "10,000")
+    for doc, variables, field in (
+        (SEARCH, {"s": "x" * 201}, "`search`"),
+        (DUPLICATE_CHECK, {"name": "界" * 5_000}, "`name`"),
+    ):
+        assert_refused(await post_raw(api, token, doc, variables), field, "200")
+
+
+@pytest.mark.parametrize("ident", ["1_2", " 12", "12 ", "+12", "１２", "0x0c", "12.0"])
+async def test_an_id_is_plain_decimal_digits(api: Api, ident: str) -> None:
+    token = await api.token("admin@demo.test")
+    assert (await api.ok(CUSTOMER, {"id": "12"}, token=token))["customer"]["id"] == "12"
+    body = await post_raw(api, token, CUSTOMER, {"id": ident})
+    assert errors_of(body) == ["NOT_FOUND"], body
