@@ -35,10 +35,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         raise Validation("The cursor is not one this server gave out.", argument="after") from exc
 
 
-def page_size(first: int | None, limit: int) -> int:
-    # `first: Int! = 20` still takes null through a variable declared with a default.
-    if first is None:
-        raise Validation("`first` cannot be null; give a page size or leave it out.", argument="first")
+def page_size(first: int, limit: int) -> int:
     if first < 0:
         raise Validation("`first` cannot be negative.", argument="first")
     return min(first, limit)
