@@ -5,6 +5,7 @@ argument filled with over-long text, huge numbers and odd ids, answers with a do
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from graphql import (
     GraphQLScalarType,
 )
 
+from kernel.clock import FrozenClock
 from schema.root import schema
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, errors_of, serve
 
 LONG = "界" * 5000
 SCALARS: dict[str, list[Any]] = {
@@ -156,3 +158,53 @@ async def test_an_id_is_plain_decimal_digits(api: Api, ident: str) -> None:
     assert (await api.ok(CUSTOMER, {"id": "12"}, token=token))["customer"]["id"] == "12"
     body = await post_raw(api, token, CUSTOMER, {"id": ident})
     assert errors_of(body) == ["NOT_FOUND"], body
+
+
+ADD_COLLABORATOR = """
+mutation($c: ID!, $u: ID!) { addCollaborator(customerId: $c, userId: $u, role: SUPPORT,
+  creditShare: 0) { collaborators { user { id } } } }
+"""
+UPDATE_TAGS = (
+    "mutation($id: ID!, $tags: [String!]) { updateCustomer(id: $id, input: {tags: $tags}) { id } }"
+)
+TRANSFER = """
+mutation($ids: [ID!]!, $to: ID!) { requestTransfer(input: {customerIds: $ids, toUserId: $to,
+  kind: REASSIGNMENT, reason: "cap test"}) { id } }
+"""
+
+
+async def test_every_list_a_caller_writes_has_a_cap(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    contacts = [{"name": f"C{i}"} for i in range(51)]
+    body = await post_raw(api, token, CREATE, {"input": {"name": "Crowd Co", "contacts": contacts}})
+    assert_refused(body, "`contacts` takes at most 50 items")
+    tags = [f"t{i}" for i in range(51)]
+    body = await post_raw(api, token, CREATE, {"input": {"name": "Tag Co", "tags": tags}})
+    assert_refused(body, "`tags` takes at most 50 items")
+    (own,) = await api.owned("alice@demo.test")
+    assert_refused(await post_raw(api, token, UPDATE_TAGS, {"id": own, "tags": tags}), "`tags`")
+    # Any list at all, before any field's own check.
+    body = await post_raw(api, token, UPDATE_TAGS, {"id": own, "tags": ["t"] * 1001})
+    assert_refused(body, "$tags", "1,000 items")
+    body = await post_raw(api, token, TRANSFER, {"ids": [str(own)] * 101, "to": "1"})
+    assert_refused(body, "`customerIds` takes at most 100")
+    # At the cap, it is taken.
+    data = await api.ok(UPDATE_TAGS, {"id": own, "tags": tags[:50]}, token=token)
+    assert data["updateCustomer"]["id"] == str(own)
+
+
+async def test_collaborators_have_a_cap(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serve(database_url, clock, tmp_path, max_collaborators=2) as api:
+        token = await api.token("admin@demo.test")
+        (own,) = await api.owned("alice@demo.test")
+        others = [
+            await api.user_id(e) for e in ("bob@demo.test", "dan@demo.test", "carol@demo.test")
+        ]
+        for user in others[:2]:
+            await api.ok(ADD_COLLABORATOR, {"c": own, "u": user}, token=token)
+        body = await post_raw(api, token, ADD_COLLABORATOR, {"c": own, "u": others[2]})
+        assert_refused(body, "`collaborators` holds at most 2 items")
+        # Changing an existing collaborator is not adding one.
+        await api.ok(ADD_COLLABORATOR, {"c": own, "u": others[0]}, token=token)
