@@ -136,6 +136,9 @@ async def test_unstorable_text_is_refused_in_any_string(api: Api, bad: str) -> N
     body = await post_raw(api, token, CREATE, {"input": {"name": "Odd Co", "contacts": [contact]}})
     assert_refused(body, "$input.contacts[0].phone")
     assert_refused(await post_raw(api, token, SEARCH_LITERAL, {}), "NUL")
+    # As a raw character inside the document, not an escape.
+    literal = SEARCH_LITERAL.replace("\\u0000", bad)
+    assert_refused(await post_raw(api, token, literal, {}))
 
 
 async def test_very_long_search_and_duplicate_names_are_refused(api: Api) -> None:
