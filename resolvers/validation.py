@@ -13,8 +13,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlmodel import SQLModel
 
-from db.keys import company_key
-from db.models import Contact, Customer
+from db.keys import company_key, email_domain_key, phone_key, tax_key
+from db.models import Contact, Customer, CustomerKey
 from kernel.errors import Validation
 
 TAG_LENGTH = 40
@@ -70,10 +70,25 @@ def check_widths(model: type[SQLModel], values: dict[str, Any], prefix: str = ""
             raise Validation(f"`{field}`: {problem}", field=field)
 
 
+# Folding (NFKC) can make a key far longer than what it came from ("ﷺ" gives 18
+# characters); a key must fit its column on every backend.
+KEY_LENGTH: int = CustomerKey.__table__.c.value.type.length  # type: ignore[attr-defined]
+
+
+def _fits_key(key: str | None, field: str) -> None:
+    if key and len(key) > KEY_LENGTH:
+        raise Validation(
+            f"`{field}` is too long once folded for duplicate checks ({len(key)} characters; "
+            f"at most {KEY_LENGTH}).",
+            field=field,
+        )
+
+
 def company_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or not company_key(name):
         raise Validation("A customer needs a company name.", field="name")
+    _fits_key(company_key(name), "name")
     return name
 
 
@@ -91,6 +106,8 @@ def customer_fields(fields: dict[str, Any], caps: ListCaps | None = None) -> dic
     if "name" in fields:
         fields = {**fields, "name": company_name(fields["name"])}
     check_widths(Customer, fields)
+    if fields.get("tax_id"):
+        _fits_key(tax_key(fields["tax_id"]), "taxId")
     value = fields.get("deal_value")
     if value is not None and (not math.isfinite(value) or value < 0):
         raise Validation("The deal value must be a number of zero or more.", field="dealValue")
@@ -112,6 +129,10 @@ def contacts(items: list[dict[str, Any]], caps: ListCaps | None = None) -> list[
         email = contact.get("email")
         if email and "@" not in email:
             raise Validation(f"{email!r} is not an email address.", field="contacts.email")
+        if email:
+            _fits_key(email_domain_key(email), "contacts.email")
+        if phone := contact.get("phone"):
+            _fits_key(phone_key(phone), "contacts.phone")
         check_widths(Contact, contact, prefix="contacts.")
     return items
 

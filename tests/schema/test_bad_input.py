@@ -211,3 +211,17 @@ async def test_collaborators_have_a_cap(
         assert_refused(body, "`collaborators` holds at most 2 items")
         # Changing an existing collaborator is not adding one.
         await api.ok(ADD_COLLABORATOR, {"c": own, "u": others[0]}, token=token)
+
+
+async def test_values_that_grow_when_folded_still_fit_their_keys(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    # "ﷺ" folds (NFKC) to 18 characters: within the name's width, far beyond its key's.
+    for value in (
+        {"name": "ﷺ" * 100},
+        {
+            "name": "Long Domain Co",
+            "contacts": [{"name": "Ann", "email": "a@" + "b" * 240 + ".cn"}],
+        },
+    ):
+        body = await post_raw(api, token, CREATE, {"input": value})
+        assert_refused(body)
