@@ -16,15 +16,20 @@ from strawberry.schema.schema import validate_document
 from kernel.settings import Settings
 from resolvers.context import Context
 from schema.cost import cost_rule
-from schema.errors import format_error
+from schema.errors import format_error, without_suggestions
 from schema.limits import expanded_size, too_large, value_rule, variable_errors
 
 
 class FormatErrors(MaskErrors):
     """Every error passes through schema.errors.format_error (codes, no internals)."""
 
+    def __init__(self, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.hide_suggestions = hide_suggestions
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return format_error(error)
+        formatted = format_error(error)
+        return without_suggestions(formatted) if self.hide_suggestions else formatted
 
 
 class ReportMaskedFields(SchemaExtension):
@@ -119,7 +124,7 @@ def extensions_for(
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
         Validator(settings),
-        FormatErrors,
+        lambda: FormatErrors(hide_suggestions=not settings.introspection_enabled),
         ReportMaskedFields,
         AuditSensitiveReads,
         CloseSession,

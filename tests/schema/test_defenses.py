@@ -20,6 +20,14 @@ from tests.conftest import SECRET, Api, errors_of
 
 INTROSPECTION = "{ __schema { types { name } } }"
 TYPO = "{ customr { id } }"
+# Every kind of suggestion graphql-core makes: argument, input field, type, enum value.
+SUGGESTING = [
+    ("{ customers(filtr: {}) { totalCount } }", {}),
+    ('{ customers(filter: {serch: "a"}) { totalCount } }', {}),
+    ("query($f: CustomerFiltr) { customers(filter: $f) { totalCount } }", {}),
+    ("query($t: Tier) { customers(filter: {tier: $t}) { totalCount } }", {"t": "a"}),
+    ("{ customers(filter: {tier: a}) { totalCount } }", {}),
+]
 ME = "{ me { id name } }"
 
 
@@ -100,8 +108,11 @@ async def test_the_schema_cannot_be_mapped(
                 await client.post("/graphql", json={"query": INTROSPECTION}, headers=headers)
             ).json()
             assert body.get("errors") and not body.get("data")
-            body = (await client.post("/graphql", json={"query": TYPO}, headers=headers)).json()
-            assert "Did you mean" not in body["errors"][0]["message"]
+            for query, variables in [(TYPO, {}), *SUGGESTING]:
+                sent = {"query": query, "variables": variables}
+                body = (await client.post("/graphql", json=sent, headers=headers)).json()
+                assert body["errors"], query
+                assert "Did you mean" not in body["errors"][0]["message"], body
             assert (
                 await client.get("/graphql", headers={"accept": "text/html"})
             ).status_code != 200
@@ -114,6 +125,9 @@ async def test_development_mode_helps_developers(api: Api) -> None:
     body = await api.gql(TYPO, token=token)
     assert "Did you mean" in body["errors"][0]["message"]
     assert errors_of(body) == ["GRAPHQL_VALIDATION_FAILED"]
+    for query, variables in SUGGESTING:
+        body = await api.gql(query, variables, token=token)
+        assert "Did you mean" in body["errors"][0]["message"], body
     assert not (await api.gql(INTROSPECTION, token=token)).get("errors")
     response = await api.client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()
