@@ -175,6 +175,11 @@ mutation($ids: [ID!]!, $to: ID!) { requestTransfer(input: {customerIds: $ids, to
   kind: REASSIGNMENT, reason: "cap test"}) { id } }
 """
 
+RESOLVE = """
+mutation($split: [CreditShareInput!]) { resolveDispute(id: "1", awardToUserId: "1",
+  creditSplit: $split) { id } }
+"""
+
 
 async def test_every_list_a_caller_writes_has_a_cap(api: Api) -> None:
     token = await api.token("alice@demo.test")
@@ -191,6 +196,9 @@ async def test_every_list_a_caller_writes_has_a_cap(api: Api) -> None:
     assert_refused(body, "$tags", "1,000 items")
     body = await post_raw(api, token, TRANSFER, {"ids": [str(own)] * 101, "to": "1"})
     assert_refused(body, "`customerIds` takes at most 100")
+    split = [{"userId": str(i), "percent": 1} for i in range(1, 23)]
+    body = await post_raw(api, await api.token("judge@demo.test"), RESOLVE, {"split": split})
+    assert_refused(body, "`creditSplit` takes at most 21 items")
     # At the cap, it is taken.
     data = await api.ok(UPDATE_TAGS, {"id": own, "tags": tags[:50]}, token=token)
     assert data["updateCustomer"]["id"] == str(own)
