@@ -61,6 +61,9 @@ class CloseSession(SchemaExtension):
             await ctx.close()
 
 
+_SPECIFIED = frozenset(specified_rules)
+
+
 class Validator:
     """Validation for one schema, its rules built once: the expansion check first (linear
     in the document, so a fragment bomb never reaches the rules that walk the expanded
@@ -85,14 +88,17 @@ class Validator:
         self.errors_for = lru_cache(maxsize=maxsize)(self._errors_for)
 
     def _errors_for(
-        self, schema: GraphQLSchema, document: DocumentNode
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        extra: tuple[type[ASTValidationRule], ...] = (),
     ) -> tuple[GraphQLError, ...]:
         expansion = expanded_size(document)
         self.visited += expansion.visited
         if expansion.size > self.max_selections:
             return (too_large(expansion, self.max_selections),)
         self.runs += 1
-        return tuple(validate_document(schema, document, self.rules))
+        return tuple(validate_document(schema, document, (*self.rules, *extra)))
 
     def __call__(self) -> SchemaExtension:
         return Validate(self)
@@ -105,7 +111,9 @@ class Validate(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ec = self.execution_context
         assert ec.graphql_document is not None
-        errors = list(self.validator.errors_for(ec.schema._schema, ec.graphql_document))
+        # Rules other extensions added (AddValidationRules) run too, after ours.
+        extra = tuple(r for r in ec.validation_rules if r not in _SPECIFIED)
+        errors = list(self.validator.errors_for(ec.schema._schema, ec.graphql_document, extra))
         if not errors:
             errors = variable_errors(
                 ec.variables, max_string=self.validator.max_string, max_list=self.validator.max_list
