@@ -17,6 +17,7 @@ from schema.extensions import Validator
 from schema.limits import expanded_size
 from schema.root import schema
 from tests.conftest import SECRET, Api, errors_of
+from tests.subscriptions.test_live import connect
 
 INTROSPECTION = "{ __schema { types { name } } }"
 TYPO = "{ customr { id } }"
@@ -31,12 +32,12 @@ SUGGESTING = [
 ME = "{ me { id name } }"
 
 
-def bomb(n: int) -> str:
+def bomb(n: int, root: str = "query { me", on: str = "User", leaves: str = "id name") -> str:
     """`query { me { ...F<n> } }`, each F(i) spreading F(i-1) twice: 2^n fields expanded."""
-    fragments = ["fragment F0 on User { id name }"] + [
-        f"fragment F{i} on User {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n + 1)
+    fragments = [f"fragment F0 on {on} {{ {leaves} }}"] + [
+        f"fragment F{i} on {on} {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n + 1)
     ]
-    return f"query {{ me {{ ...F{n} }} }}\n" + "\n".join(fragments)
+    return f"{root} {{ ...F{n} }} }}\n" + "\n".join(fragments)
 
 
 def validator_of(app: object) -> Validator:
@@ -131,3 +132,20 @@ async def test_development_mode_helps_developers(api: Api) -> None:
     assert not (await api.gql(INTROSPECTION, token=token)).get("errors")
     response = await api.client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()
+
+
+SUBSCRIPTION_BOMB = bomb(30, "subscription { ownershipChanged", "OwnershipEvent", "id cursor")
+
+
+async def test_a_fragment_bomb_over_a_websocket_is_refused_the_same_way(api: Api) -> None:
+    validator = validator_of(api.app)
+    runs = validator.runs
+    token = await api.token("alice@demo.test")
+    async with connect(api.app, token) as live:
+        await live.ws.send_json(
+            {"id": "bomb", "type": "subscribe", "payload": {"query": SUBSCRIPTION_BOMB}}
+        )
+        message = await live.message("bomb")
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert validator.runs == runs
