@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     token_ttl_hours: int = 24 * 30
 
-    # Query defenses.
+    # Query defenses. Production turns off introspection, GraphiQL and field suggestions.
+    production: bool = False
     introspection: bool = True
     max_depth: int = 12
     max_aliases: int = 30
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     # Objects a query could make us build (schema/cost.py).
     max_cost: int = 50_000
+    # Fields a document asks for once its fragments are expanded (schema/limits.py).
+    max_selections: int = 2_000
+    # Any string argument or variable, and any list in one (schema/limits.py).
+    max_string_length: int = 10_000
+    max_list_length: int = 1_000
+    # Lists a caller writes (resolvers/validation.py); the query cost counts them at these.
+    max_contacts: int = 50
+    max_tags: int = 50
+    max_collaborators: int = 20
+    max_transfer_customers: int = 100
 
     # Ownership rules.
     recycle_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_RECYCLE_DAYS))
@@ -60,6 +71,10 @@ class Settings(BaseSettings):
         if set(value) != {"A", "B", "C"} or any(days <= 0 for days in value.values()):
             raise ValueError("give a positive number of days for each tier A, B and C")
         return value
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection and not self.production
 
     def secret(self) -> str:
         """The JWT signing secret: configured, or generated once and kept in `data_dir`."""

@@ -89,7 +89,7 @@ def create_app(
     services = make_services(settings, clock=clock, bus=bus)
     view = OwnergraphView(
         services,
-        graphql_ide="graphiql" if settings.introspection else None,
+        graphql_ide="graphiql" if settings.introspection_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
     )
 

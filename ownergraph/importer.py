@@ -288,6 +288,12 @@ async def _check(
             Duplicate(row.line, row.name, earlier.name, earlier_line=earlier.line, written=False)
         )
         return
+    try:  # the caps create_customer would apply
+        validation.customer_fields(row.fields, ctx.settings)
+        validation.contacts(row.contacts, ctx.settings)
+    except Validation as exc:
+        report.invalid.append((row.line, exc.message))
+        return
     contact = row.contacts[0] if row.contacts else {}
     found = await duplicate_check(
         ctx,

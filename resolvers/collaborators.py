@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -11,6 +11,7 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, User
 from kernel.errors import NotFound, Validation, VersionConflict
+from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -51,6 +52,13 @@ async def add_collaborator(
         if user.id == customer.owner_id:
             raise Validation("The owner cannot also be a collaborator.", field="userId")
         existing = await session.get(Collaborator, (customer.id, user.id))
+        if existing is None:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(Collaborator)
+                .where(col(Collaborator.customer_id) == customer.id)
+            )
+            validation.room_for(count or 0, ctx.settings.max_collaborators, "collaborators")
         previous = existing.credit_share if existing else 0
         owner_share = customer.owner_credit_share + previous - credit_share
         if owner_share < 0:

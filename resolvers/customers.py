@@ -43,7 +43,7 @@ def customer_filter(
     raw = dict(raw or {})
     now = ctx.now()
     overdue = raw.pop("overdue", None)
-    search = raw.pop("search", None)
+    search = validation.search_term(raw.pop("search", None), "search")
     return CustomerFilter(
         owner_id=parse_optional_id(raw.get("owner_id"), "user"),
         team_id=parse_optional_id(raw.get("team_id"), "team"),
@@ -143,8 +143,8 @@ async def create_customer(
     plan.require("customer", "create")
     principal = plan.principal
     fields = {k: v for k, v in fields.items() if k in EDITABLE and v is not None}
-    fields = validation.customer_fields({"name": None, **fields})
-    contacts = validation.contacts(contacts or [])
+    fields = validation.customer_fields({"name": None, **fields}, ctx.settings)
+    contacts = validation.contacts(contacts or [], ctx.settings)
     keys = customer_keys(
         name=fields["name"],
         tax_id=fields.get("tax_id"),
@@ -227,7 +227,7 @@ async def update_customer(
             raise Validation(f"`{required}` cannot be null.", field=required)
     if "tags" in changes and changes["tags"] is None:
         changes["tags"] = []
-    changes = validation.customer_fields(changes)
+    changes = validation.customer_fields(changes, ctx.settings)
     now = ctx.now()
     async with ctx.transaction() as session:
         scoped = await customer_for(ctx, session, customer_id, "update")
@@ -302,6 +302,7 @@ async def duplicate_check(
     plan = ctx.plan
     if plan.principal.is_partner:
         raise Forbidden("Partners cannot run duplicate checks.")
+    name = validation.search_term(name, "name")
     keys = customer_keys(
         name=name, tax_id=tax_id, phones=[phone] if phone else [], emails=[email] if email else []
     )

@@ -194,6 +194,8 @@ async def resolve_dispute(
     plan = ctx.plan
     actor_id = plan.principal.user_id
     winner = user_id_of(award_to_user_id, "awardToUserId")
+    if credit_split is not None:
+        validation.within(credit_split, ctx.settings.max_collaborators + 1, "creditSplit")
     shares = parse_split(credit_split, winner)
     note = validation.text(note, "note", required=False)
     now = ctx.now()

@@ -13,6 +13,9 @@ from kernel.errors import Forbidden, NotFound, Validation
 from resolvers.context import Context
 from resolvers.ids import parse_id
 
+# The most reminders one `myReminders` answer lists.
+MAX_REMINDERS = 500
+
 
 async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder]:
     user_id = ctx.plan.principal.user_id
@@ -21,7 +24,7 @@ async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder
     stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
     if status is not None:
         stmt = stmt.where(col(Reminder.status) == str(status))
-    stmt = stmt.order_by(col(Reminder.due_at), col(Reminder.id)).limit(500)
+    stmt = stmt.order_by(col(Reminder.due_at), col(Reminder.id)).limit(MAX_REMINDERS)
     return list((await (await ctx.session()).execute(stmt)).scalars())
 
 

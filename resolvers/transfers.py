@@ -35,7 +35,8 @@ from resolvers.context import Context
 from resolvers.ids import parse_id
 from resolvers.portfolio import check_owner, move_marked
 
-MAX_CUSTOMERS_PER_REQUEST = 1000
+# The most requests one `transferRequests` answer lists.
+MAX_LISTED_REQUESTS = 200
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,8 @@ async def list_transfers(ctx: Context, status: str | None = None) -> list[Transf
     if status is not None:
         stmt = stmt.where(col(TransferRequest.status) == str(status))
     session = await ctx.session()
-    rows = list(
-        (await session.execute(stmt.order_by(col(TransferRequest.id).desc()).limit(200))).scalars()
-    )
+    stmt = stmt.order_by(col(TransferRequest.id).desc()).limit(MAX_LISTED_REQUESTS)
+    rows = list((await session.execute(stmt)).scalars())
     return await load_transfers(session, rows)
 
 
@@ -156,16 +156,18 @@ async def _approvers(
 # Requesting.
 
 
-def _clean_ids(customer_ids: list[object]) -> list[int]:
+def _clean_ids(customer_ids: list[object], cap: int) -> list[int]:
+    # The cap holds for the list as sent, repeats included.
+    if len(customer_ids) > cap:
+        raise Validation(
+            f"`customerIds` takes at most {cap} customers per request; for a whole "
+            "portfolio use handOverPortfolio.",
+            field="customerIds",
+            limit=cap,
+        )
     ids = list(dict.fromkeys(parse_id(i) for i in customer_ids))
     if not ids:
         raise Validation("Name at least one customer to transfer.", field="customerIds")
-    if len(ids) > MAX_CUSTOMERS_PER_REQUEST:
-        raise Validation(
-            f"At most {MAX_CUSTOMERS_PER_REQUEST} customers per request; for a whole "
-            "portfolio use handOverPortfolio.",
-            field="customerIds",
-        )
     return ids
 
 
@@ -212,7 +214,7 @@ async def request_transfer(
     requester = plan.principal.user_id
     if requester is None:
         raise Forbidden("Transfers are requested by people, not partner tokens.")
-    ids = _clean_ids(customer_ids)
+    ids = _clean_ids(customer_ids, ctx.settings.max_transfer_customers)
     reason = validation.reason(reason)
     now = ctx.now()
     async with ctx.transaction() as session:

@@ -1,20 +1,54 @@
 """Input checks shared by every way data comes in (API, import).
 
 Text widths come from the tables themselves, so a long value is a VALIDATION error naming
-the field on every backend, never a database error."""
+the field on every backend, never a database error. Lists a caller writes have caps (from
+settings), so no customer carries 20,000 contacts into every page that shows it."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlmodel import SQLModel
 
-from db.keys import company_key
-from db.models import Contact, Customer
+from db.keys import company_key, email_domain_key, phone_key, tax_key
+from db.models import Contact, Customer, CustomerKey
 from kernel.errors import Validation
 
 TAG_LENGTH = 40
+T = TypeVar("T")
+# No encoding stores a lone surrogate; PostgreSQL refuses NUL in text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class ListCaps(Protocol):
+    """The caps a caller's lists are held to (kernel.settings.Settings has them)."""
+
+    max_contacts: int
+    max_tags: int
+
+
+def text_problem(value: str, limit: int) -> str | None:
+    """Why `value` cannot be taken as text from a caller, or None."""
+    if len(value) > limit:
+        return f"A text value is at most {limit:,} characters."
+    if found := _UNSTORABLE.search(value):
+        what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
+        return f"A text value contains {what} at position {found.start()}."
+    return None
+
+
+def within(items: Sequence[T], cap: int, field: str) -> Sequence[T]:
+    """A list a caller writes, refused whole when it is longer than its cap."""
+    if len(items) > cap:
+        raise Validation(
+            f"`{field}` takes at most {cap:,} items; {len(items):,} were given.",
+            field=field,
+            limit=cap,
+        )
+    return items
 
 
 def camel(name: str) -> str:
@@ -27,39 +61,78 @@ def check_widths(model: type[SQLModel], values: dict[str, Any], prefix: str = ""
     for key, value in values.items():
         column = columns.get(key)
         limit = getattr(column.type, "length", None) if column is not None else None
-        if isinstance(value, str) and limit and len(value) > limit:
-            field = prefix + camel(key)
+        if not isinstance(value, str):
+            continue
+        field = prefix + camel(key)
+        if limit and len(value) > limit:
             raise Validation(f"`{field}` is at most {limit} characters.", field=field)
+        if problem := text_problem(value, limit or len(value)):
+            raise Validation(f"`{field}`: {problem}", field=field)
+
+
+# Folding (NFKC) can make a key far longer than what it came from ("ﷺ" gives 18
+# characters); a key must fit its column on every backend.
+KEY_LENGTH: int = CustomerKey.__table__.c.value.type.length  # type: ignore[attr-defined]
+
+
+def _fits_key(key: str | None, field: str) -> None:
+    if key and len(key) > KEY_LENGTH:
+        raise Validation(
+            f"`{field}` is too long once folded for duplicate checks ({len(key)} characters; "
+            f"at most {KEY_LENGTH}).",
+            field=field,
+        )
 
 
 def company_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or not company_key(name):
         raise Validation("A customer needs a company name.", field="name")
+    _fits_key(company_key(name), "name")
     return name
 
 
-def customer_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Checked customer fields (any subset: creation or an edit)."""
+def room_for(count: int, cap: int, field: str) -> None:
+    """One more item for a stored list that holds `count` of at most `cap`."""
+    if count >= cap:
+        raise Validation(
+            f"`{field}` holds at most {cap:,} items; remove one first.", field=field, limit=cap
+        )
+
+
+def customer_fields(fields: dict[str, Any], caps: ListCaps | None = None) -> dict[str, Any]:
+    """Checked customer fields (any subset: creation or an edit); lists held to `caps`
+    when given (the use cases give them; the CSV reader checks the rest early)."""
     if "name" in fields:
         fields = {**fields, "name": company_name(fields["name"])}
     check_widths(Customer, fields)
+    if fields.get("tax_id"):
+        _fits_key(tax_key(fields["tax_id"]), "taxId")
     value = fields.get("deal_value")
     if value is not None and (not math.isfinite(value) or value < 0):
         raise Validation("The deal value must be a number of zero or more.", field="dealValue")
-    for tag in fields.get("tags") or []:
-        if not tag.strip() or len(tag) > TAG_LENGTH:
+    tags = fields.get("tags") or []
+    if caps is not None:
+        within(tags, caps.max_tags, "tags")
+    for tag in tags:
+        if not tag.strip() or len(tag) > TAG_LENGTH or text_problem(tag, TAG_LENGTH):
             raise Validation(f"Tags are 1 to {TAG_LENGTH} characters.", field="tags")
     return fields
 
 
-def contacts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def contacts(items: list[dict[str, Any]], caps: ListCaps | None = None) -> list[dict[str, Any]]:
+    if caps is not None:
+        within(items, caps.max_contacts, "contacts")
     for contact in items:
         if not (contact.get("name") or "").strip():
             raise Validation("Every contact needs a name.", field="contacts")
         email = contact.get("email")
         if email and "@" not in email:
             raise Validation(f"{email!r} is not an email address.", field="contacts.email")
+        if email:
+            _fits_key(email_domain_key(email), "contacts.email")
+        if phone := contact.get("phone"):
+            _fits_key(phone_key(phone), "contacts.phone")
         check_widths(Contact, contact, prefix="contacts.")
     return items
 
@@ -78,6 +151,19 @@ def text(
         return None
     if len(value) > limit:
         raise Validation(f"The {field} is longer than {limit} characters.", field=field)
+    if problem := text_problem(value, limit):
+        raise Validation(f"The {field}: {problem}", field=field)
+    return value
+
+
+# As wide as a customer's name: a longer search could match nothing, and a pattern of
+# ~50k characters is more than SQLite's LIKE accepts.
+SEARCH_LENGTH = 200
+
+
+def search_term(value: str | None, field: str) -> str | None:
+    if value is not None and len(value) > SEARCH_LENGTH:
+        raise Validation(f"`{field}` is at most {SEARCH_LENGTH} characters.", field=field)
     return value
 
 

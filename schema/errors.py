@@ -8,6 +8,7 @@ trace or SQL.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -26,8 +27,23 @@ def format_error(error: GraphQLError) -> GraphQLError:
     if original is None:
         # Syntax and validation errors from graphql-core: the client's query is wrong.
         return _with(error, error.message, {**(error.extensions or {}), "code": _code_for(error)})
+    if isinstance(original, GraphQLError) or (
+        error.path is None and isinstance(original, ValueError | TypeError)
+    ):
+        # graphql-core refusing a value the client sent ("x" for Int!, null for a non-null
+        # argument), wrapped once more on its way out; the message is about that value.
+        return _with(error, error.message, {"code": "VALIDATION"})
     log.error("unexpected error at %s", error.path, exc_info=original)
     return _with(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
+
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+def without_suggestions(error: GraphQLError) -> GraphQLError:
+    """graphql-core's "Did you mean 'name'?" maps a schema whose introspection is off."""
+    error.message = _SUGGESTION.sub("", error.message)
+    return error
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -36,7 +36,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions_for(settings),
         # Suggestions would let a caller map the schema with introspection turned off.
-        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+        config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )
 
 

@@ -308,3 +308,19 @@ async def test_exit_codes(db: Database, database_url: str, tmp_path: Path) -> No
     no_file = await invoke("import-customers", "--as", "admin@demo.test")
     assert no_file.exit_code == 2
     assert await counts(db) == before
+
+
+async def test_imported_lists_are_held_to_the_same_caps(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    tags = ";".join(f"t{i}" for i in range(51))
+    path = write_csv(tmp_path / "in.csv", ["name,tags", f"Many Tags Co,{tags}", "Few Tags Co,a;b"])
+    for dry_run in (["--dry-run"], []):
+        result = await invoke("import-customers", str(path), "--as", "admin@demo.test",
+                              "--database-url", database_url, *dry_run)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "line 2: `tags` takes at most 50 items; 51 were given." in result.stdout
+        assert "Invalid 1." in result.stdout
+    async with db.read() as session:
+        names = select(Customer.name).where(Customer.name.in_(["Many Tags Co", "Few Tags Co"]))
+        assert list((await session.execute(names)).scalars()) == ["Few Tags Co"]
