@@ -11,6 +11,9 @@ from kernel.errors import Forbidden, NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_id
 
+# Actions whose name is not a verb that takes "this customer".
+PHRASES = {"collaborate": "change the collaborators of", "follow_up": "log follow-ups on"}
+
 
 async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
     """A customer the caller may see (fresh after a write), or NOT_FOUND."""
@@ -32,7 +35,7 @@ async def customer_for(
     if scoped is None:
         raise NotFound("customer", customer_id)
     if not plan.allows("customer", act, scoped.relations):
-        raise Forbidden(f"You may not {act.replace('_', ' ')} this customer.")
+        raise Forbidden(f"You may not {PHRASES.get(act, act)} this customer.")
     return scoped
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from db import models
+from resolvers import disputes
 from resolvers.context import Context
 from schema.enums import DisputeStatus
 from schema.followup import load_customer
@@ -17,6 +19,30 @@ from schema.user import User, load_user
 
 if TYPE_CHECKING:
     from schema.customer import Customer
+
+
+# What a minimal customer view shows: id and name, the non-null scalars, and the sensitive
+# fields, which mask (and list) themselves.
+SHOWN = frozenset(
+    {"__typename", "id", "name", "tier", "stage", "inPool", "ownerCreditShare", "createdAt"}
+    | {"version", "databaseId", "taxId", "dealValue"}
+)
+
+
+def _selected(info: Info[Context, None]) -> list[str]:
+    """Response names of the fields selected on this field's value, through fragments."""
+    names: list[str] = []
+
+    def walk(selections: list[Any]) -> None:
+        for s in selections:
+            if isinstance(s, SelectedField):
+                names.append(s.alias or s.name)
+            else:
+                walk(s.selections)
+
+    for field in info.selected_fields:
+        walk(field.selections)
+    return names
 
 
 @strawberry.type
@@ -33,11 +59,26 @@ class Dispute:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(
+        description="To a party who may no longer see the customer (the dispute ended): "
+        "its id and name only, every other field null or empty and listed in "
+        "`extensions.maskedFields` (non-null scalars keep their values)."
+    )
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        return await load_customer(info, self.row.customer_id)
+        from schema.customer import Customer
+
+        ctx = info.context
+        scoped = await ctx.loaders.customer_by_id.load(self.row.customer_id)
+        if scoped is not None:
+            return Customer(scoped=scoped)
+        view = await disputes.party_view(ctx, self.row)
+        if view is None:
+            return await load_customer(info, self.row.customer_id)  # NOT_FOUND
+        path = ".".join(str(p) for p in info.path.as_list())
+        ctx.masked.extend(f"{path}.{name}" for name in _selected(info) if name not in SHOWN)
+        return Customer(scoped=view, minimal=True)
 
     @strawberry.field
     async def claimant(self, info: Info[Context, None]) -> User:

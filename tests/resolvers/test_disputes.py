@@ -1,6 +1,7 @@
 """Disputes (DESIGN.md rule 6) through the real API: auto-resolution by each rule,
 escalation with its reminder, the arbiter's award with a credit split, withdrawal,
-visibility, the error codes, and two arbiters at once."""
+visibility, the error codes, two arbiters at once; and the dispute right (who may open
+one at all), the claimant's view once a dispute ends, and the pool's cooldown."""
 
 from __future__ import annotations
 
@@ -123,9 +124,19 @@ async def seeded_dispute(api: Any) -> dict[str, Any]:
     return edges[0]["node"]
 
 
+async def told(api: Any, email: str, name: str) -> dict[str, Any]:
+    """`email` tries to enter `name` and hears DUPLICATE_CUSTOMER: a right to dispute it."""
+    body = await api.gql(CREATE, {"name": name}, as_user=email)
+    assert errors_of(body) == ["DUPLICATE_CUSTOMER"]
+    return body["errors"][0]
+
+
 async def undecidable(api: Any, name: str) -> str:
-    """Alice's customer that no rule can settle: imported, no deal, no recent follow-up."""
-    return await create(api, ALICE, name, created_by_id=None)
+    """Alice's customer that no rule can settle: imported, no deal, no recent follow-up.
+    Bob has just been told it exists, so he may dispute it."""
+    cid = await create(api, ALICE, name, created_by_id=None)
+    await told(api, BOB, name)
+    return cid
 
 
 # Auto-resolution, one rule at a time.
@@ -149,19 +160,16 @@ async def test_rep_disputes_after_duplicate_customer(api: Any) -> None:
     assert dispute["evidence"][-1].startswith("Decided by rule first_entry: Alice Wang")
     # Nothing changed hands, so nothing was written to the ownership history.
     assert await events(api, cid) == []
-    # The claimant now sees the customer, but none of its sensitive fields.
-    body = await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)
-    seen = body["data"]["customer"]
-    assert seen["name"] == "Quillon Robotics Co., Ltd." and seen["owner"] == {"email": ALICE}
-    assert seen["taxId"] is None and seen["dealValue"] is None
-    assert body["extensions"]["maskedFields"]
-    # A rep with nothing to do with it still cannot.
+    # The dispute is over: the claimant sees its outcome, never the customer's data.
+    assert dispute["customer"] == {"id": cid, "name": "Quillon Robotics Co., Ltd."}
+    assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)) == ["NOT_FOUND"]
     assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=CAROL)) == ["NOT_FOUND"]
 
 
 async def test_first_entry_awards_the_claimant_and_moves_ownership(api: Any) -> None:
     alice = await api.user_id(ALICE)
     cid = await create(api, BOB, "Marrow Freight", owner_id=alice)  # bob entered it first
+    await told(api, BOB, "Marrow Freight")
 
     dispute = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
 
@@ -191,8 +199,9 @@ async def test_closed_deal_keeps_the_owner_without_an_event(api: Any) -> None:
 
     assert (dispute["status"], dispute["rule"]) == ("AUTO_RESOLVED", "closed_deal")
     assert dispute["awardedTo"] == {"email": ALICE}
+    # No record of the moment it became ACTIVE: it counts as entered so, for alice.
     assert (
-        "Closed deal: Alice Wang (respondent) owns it, ACTIVE with a deal value."
+        "Closed deal: Alice Wang (respondent) owned it when it was entered ACTIVE."
         in dispute["evidence"]
     )
     # Evidence is for the claimant's eyes too: never the deal value itself.
@@ -222,7 +231,10 @@ async def test_closed_deal_before_a_handoff_awards_the_claimant(api: Any) -> Non
 
     assert (dispute["status"], dispute["rule"]) == ("AUTO_RESOLVED", "closed_deal")
     assert dispute["awardedTo"] == {"email": BOB}
-    assert "Closed deal: Bob Li (claimant) owned it when it became ACTIVE." in dispute["evidence"]
+    assert (
+        "Closed deal: Bob Li (claimant) owned it when it became ACTIVE on 2026-05-29."
+        in dispute["evidence"]
+    )
     assert dispute["evidence"][3] == (
         "Ownership history (2 events): 2026-06-01 created: pool → Alice Wang (first_entry); "
         "2026-05-29 stage handoff: Bob Li → Alice Wang (lifecycle_handoff)."
@@ -260,9 +272,8 @@ def test_rules_apply_in_the_configured_order() -> None:
         created_by_name="Alice Wang",
         created_at=now - timedelta(days=90),
         stage=Stage.ACTIVE,
-        owner_id=1,
-        has_deal_value=True,
-        handoff_from_ids=frozenset({2}),  # both sides have a deal: closed_deal cannot decide
+        closer_id=3,  # neither side closed the deal: closed_deal cannot decide
+        closed_at=now - timedelta(days=10),
         history=(),
         event_count=0,
         now=now,
@@ -545,7 +556,10 @@ async def test_claimant_withdraws(api: Any) -> None:
     assert errors_of(
         await api.gql(RESOLVE, {"id": dispute["id"], "to": str(bob)}, as_user=JUDGE)
     ) == ["CONFLICT"]
-    # With the old one withdrawn, bob may open a new one.
+    # With the old one withdrawn, bob sees nothing of the customer, and may open a new one
+    # only with a fresh right to.
+    assert errors_of(await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)) == ["NOT_FOUND"]
+    await told(api, BOB, (await row(api, Customer, cid)).name)
     again = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
     assert again["status"] == "ESCALATED" and again["id"] != dispute["id"]
 
