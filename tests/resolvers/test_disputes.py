@@ -637,6 +637,9 @@ MY_DISPUTES = """
              followUps { edges { node { id } } } ownershipHistory { edges { node { id } } } }
 } } } }
 """
+DISPUTE_UPDATED = """
+subscription { disputeUpdated { id status customer { id name owner { email } } } }
+"""
 
 
 async def dispute_count(api: Any) -> int:
@@ -805,3 +808,26 @@ async def test_messages_agree_on_what_to_do(api: Any) -> None:
     body = await api.gql(ADD_COLLABORATOR, {"c": owned, "u": str(carol)}, as_user=BOB)
     assert errors_of(body) == ["FORBIDDEN"]
     assert body["errors"][0]["message"] == "You may not change the collaborators of this customer."
+
+
+async def test_the_claimant_hears_the_end_of_a_dispute_without_the_customer(api: Any) -> None:
+    from tests.subscriptions.test_live import connect, listening
+
+    cid = await undecidable(api, "Bittern Acoustics")
+    await follow_up(api, cid, ALICE, days_ago=50)
+    opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+    async with connect(api.app, await api.token(BOB)) as bob:
+        listeners = api.services.bus.subscriber_count("disputes")
+        op = await bob.subscribe(DISPUTE_UPDATED)
+        await listening(api.services.bus, "disputes", listeners)
+
+        await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
+        message = await bob.message(op)
+
+    assert message["type"] == "next" and "errors" not in message["payload"]
+    assert message["payload"]["data"]["disputeUpdated"] == {
+        "id": opened["id"],
+        "status": "WITHDRAWN",
+        "customer": {"id": cid, "name": "Bittern Acoustics", "owner": None},
+    }
+    assert message["payload"]["extensions"]["maskedFields"] == ["disputeUpdated.customer.owner"]
