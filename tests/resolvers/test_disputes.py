@@ -769,6 +769,20 @@ async def test_a_released_customer_cannot_be_won_back_by_a_dispute(api: Any, clo
     assert opened["awardedTo"] == {"email": BOB}
 
 
+async def test_seeing_the_customer_does_not_lift_the_cooldown(api: Any) -> None:
+    manager = await api.user_id(MANAGER)
+    # The manager entered and owned it, gave it up, and a rep of his team claimed it.
+    cid = await create(api, ALICE, "Quarry Lane Foods", owner_id=manager, created_by_id=manager)
+    await api.ok(RELEASE, {"c": cid}, as_user=MANAGER)
+    await api.ok(CLAIM, {"c": cid}, as_user=BOB)
+
+    body = await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=MANAGER)
+
+    assert errors_of(body) == ["COOLDOWN_ACTIVE"]
+    assert body["errors"][0]["extensions"]["until"] == "2026-07-01"
+    assert (await row(api, Customer, cid)).owner_id == await api.user_id(BOB)
+
+
 # closed_deal reads the history at the moment of the stage change.
 
 
