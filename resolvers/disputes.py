@@ -25,7 +25,7 @@ from db.outbox import queue_message
 from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
 from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
-from resolvers.access import audit
+from resolvers.access import audit, minimal_view
 from resolvers.awards import award_customer, parse_split, user_id_of
 from resolvers.context import Context
 from resolvers.evidence import decide, gather_evidence
@@ -75,27 +75,12 @@ async def get_dispute(ctx: Context, dispute_id: object) -> Dispute:
 
 async def party_view(ctx: Context, dispute: Dispute) -> ScopedRow | None:
     """The customer of a dispute the caller was a party to but may no longer see (it
-    ended, and the customer stayed with or went to the other side): a minimal view, its id
-    and name (which the party knew) and the values non-null fields must have, nothing
-    else, no relation to it. None for anyone else: the customer answers as missing."""
+    ended, and the customer stayed with or went to the other side): a minimal view (its id
+    and name, which the party knew). None for anyone else: it answers as missing."""
     if not is_party(ctx, dispute):
         return None
     row = await (await ctx.session()).get(Customer, dispute.customer_id)
-    if row is None:
-        return None
-    stub = Customer(
-        id=row.id,
-        name=row.name,
-        name_key="",
-        tier=row.tier,
-        stage=row.stage,
-        owner_credit_share=row.owner_credit_share,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        recycle_clock_at=row.recycle_clock_at,
-        version=row.version,
-    )
-    return ScopedRow(stub, 0)
+    return minimal_view(row) if row is not None else None
 
 
 async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Dispute:

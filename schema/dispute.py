@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from db import models
 from resolvers import disputes
 from resolvers.context import Context
 from schema.enums import DisputeStatus
 from schema.followup import load_customer
+from schema.masking import minimal_customer
 from schema.pagination import PageInfo, encode_cursor
 from schema.user import User, load_user
 
 if TYPE_CHECKING:
     from schema.customer import Customer
-
-
-# What a minimal customer view shows: id and name, the non-null scalars, and the sensitive
-# fields, which mask (and list) themselves.
-SHOWN = frozenset(
-    {"__typename", "id", "name", "tier", "stage", "inPool", "ownerCreditShare", "createdAt"}
-    | {"version", "databaseId", "taxId", "dealValue"}
-)
-
-
-def _selected(info: Info[Context, None]) -> list[str]:
-    """Response names of the fields selected on this field's value, through fragments."""
-    names: list[str] = []
-
-    def walk(selections: list[Any]) -> None:
-        for s in selections:
-            if isinstance(s, SelectedField):
-                names.append(s.alias or s.name)
-            else:
-                walk(s.selections)
-
-    for field in info.selected_fields:
-        walk(field.selections)
-    return names
 
 
 @strawberry.type
@@ -76,9 +52,7 @@ class Dispute:
         view = await disputes.party_view(ctx, self.row)
         if view is None:
             return await load_customer(info, self.row.customer_id)  # NOT_FOUND
-        path = ".".join(str(p) for p in info.path.as_list())
-        ctx.masked.extend(f"{path}.{name}" for name in _selected(info) if name not in SHOWN)
-        return Customer(scoped=view, minimal=True)
+        return minimal_customer(info, view)
 
     @strawberry.field
     async def claimant(self, info: Info[Context, None]) -> User:
