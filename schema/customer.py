@@ -77,7 +77,7 @@ class Collaborator:
 @strawberry.type
 class Customer:
     scoped: strawberry.Private[ScopedRow]
-    # A minimal view (schema/dispute.py): only id and name are the customer's; nothing
+    # A minimal view (schema/masking.minimal_customer): only id and name are its own; nothing
     # nested is loaded for it.
     minimal: strawberry.Private[bool] = False
 
