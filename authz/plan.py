@@ -14,6 +14,7 @@ token's scopes). It answers three questions without calling Casbin again:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import reduce
 
 import casbin
@@ -21,7 +22,7 @@ from sqlalchemy import ColumnElement, case, false, literal, or_, true
 
 from authz.enforcer import permissions_for
 from authz.principal import Principal
-from authz.relations import BIT, SQL, Facts
+from authz.relations import BIT, SCOPE_ONLY, SQL, Facts, Windows
 from db.models import Team, User
 from kernel.errors import Forbidden
 
@@ -36,7 +37,15 @@ class Plan:
     table: dict[tuple[str, str], int]
 
     @classmethod
-    def build(cls, enforcer: casbin.Enforcer, principal: Principal, teams: list[Team]) -> Plan:
+    def build(
+        cls,
+        enforcer: casbin.Enforcer,
+        principal: Principal,
+        teams: list[Team],
+        *,
+        now: datetime | None = None,
+        windows: Windows | None = None,
+    ) -> Plan:
         table: dict[tuple[str, str], int] = {}
         for (obj, act), rels in permissions_for(enforcer, principal.role).items():
             if principal.scope_allows(obj, act):
@@ -48,7 +57,9 @@ class Plan:
         subtree = frozenset(
             t.id for t in teams if t.id is not None and any(t.path.startswith(p) for p in prefixes)
         )
-        facts = Facts(principal.user_id, principal.partner_id, team_ids, subtree)
+        facts = Facts(
+            principal.user_id, principal.partner_id, team_ids, subtree, now, windows or Windows()
+        )
         return cls(principal, facts, table)
 
     # Questions without a row.
@@ -59,7 +70,9 @@ class Plan:
 
     def require(self, obj: str, act: str) -> None:
         if not self.may(obj, act):
-            raise Forbidden(f"You may not {act.replace('_', ' ')} {obj.split('.')[0]}s.")
+            noun = obj.split(".")[0]
+            noun += "" if noun.endswith("s") else "s"
+            raise Forbidden(f"You may not {act.replace('_', ' ')} {noun}.")
 
     # Customer rows, as SQL.
 
@@ -71,7 +84,8 @@ class Plan:
         return or_(*conds) if conds else false()
 
     def relation_mask(self) -> ColumnElement[int]:
-        """Bits of every relation this role's customer lines mention, as one SQL column."""
+        """Bits of every relation this role's customer lines mention, as one SQL column;
+        not the scope-only ones (history lookups no per-row check reads)."""
         used = reduce(
             lambda m, k: m | self.table[k],
             (k for k in self.table if k[0].startswith("customer")),
@@ -80,7 +94,7 @@ class Plan:
         terms = [
             case((SQL[r](self.facts), literal(bit)), else_=literal(0))
             for r, bit in BIT.items()
-            if used & bit and bit != ANY
+            if used & bit and bit != ANY and r not in SCOPE_ONLY
         ]
         expr: ColumnElement[int] = reduce(lambda a, b: a + b, terms) if terms else literal(0)
         return expr

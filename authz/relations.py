@@ -1,20 +1,24 @@
 """What each relation of policy.csv means, as SQL over the customer table.
 
 One function per relation; `Plan` ORs them into a row scope and sums them into a bitmask.
+Some relations read the recorded history (audit entries, ownership events) as of the
+request's time: they widen a row scope for one action and are never needed per row
+(`SCOPE_ONLY`), so the relation mask of every listed row leaves them out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from db import models
-from db.enums import CollaboratorRole, TransferStatus
+from db.enums import CollaboratorRole, DisputeStatus, EventKind, TransferStatus
 from db.models import Customer
 
 # Subqueries use their own aliases and correlate only with the customer row, so a
@@ -26,6 +30,9 @@ PartnerCustomer = aliased(models.PartnerCustomer)
 TransferItem = aliased(models.TransferItem)
 TransferRequest = aliased(models.TransferRequest)
 Approval = aliased(models.Approval)
+AuditEntry = aliased(models.AuditEntry)
+Event = aliased(models.OwnershipEvent)
+Loss = aliased(models.OwnershipEvent)
 
 RELATIONS = (
     "any",
@@ -40,8 +47,42 @@ RELATIONS = (
     "claimant",
     "approver",
     "self",
+    "duplicate_notice",
+    "former_owner",
 )
 BIT = {name: 1 << i for i, name in enumerate(RELATIONS)}
+SCOPE_ONLY = frozenset({"duplicate_notice", "former_owner"})
+
+# The audit action recorded when createCustomer answers DUPLICATE_CUSTOMER naming a
+# customer: the caller now knows it exists and may dispute it for a while.
+DUPLICATE_NOTICE = "customer.duplicate"
+# Ways an owner loses a customer (their ownership events name them in `from_user_id`)...
+LOSSES = (
+    EventKind.ASSIGNED,
+    EventKind.TRANSFERRED,
+    EventKind.RECYCLED,
+    EventKind.DISPUTE_RESOLVED,
+    EventKind.STAGE_HANDOFF,
+    EventKind.RELEASED,
+)
+# ...and those that leave them a right to dispute it. Giving it up (RELEASED) does not: the
+# pool's reclaim cooldown must not be undone by a dispute.
+INVOLUNTARY = (
+    EventKind.ASSIGNED,
+    EventKind.TRANSFERRED,
+    EventKind.RECYCLED,
+    EventKind.DISPUTE_RESOLVED,
+)
+UNDECIDED = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How long the history-reading relations look back (settings of the same names)."""
+
+    duplicate_notice_hours: float = 1
+    former_owner_days: float = 90
+    reclaim_cooldown_days: float = 30
 
 
 @dataclass(frozen=True)
@@ -52,6 +93,9 @@ class Facts:
     partner_id: int | None
     team_ids: frozenset[int]
     subtree_ids: frozenset[int]
+    # The request's time, for relations that read history; without it they never hold.
+    now: datetime | None = None
+    windows: Windows = field(default_factory=Windows)
 
 
 def _owner(f: Facts) -> ColumnElement[bool]:
@@ -86,12 +130,59 @@ def _partner(f: Facts) -> ColumnElement[bool]:
     return or_(col(Customer.referred_by_partner_id) == f.partner_id, shared)
 
 
-def _dispute(f: Facts, column: Any) -> ColumnElement[bool]:
+def _dispute(f: Facts, column: Any, *status: str) -> ColumnElement[bool]:
     if not f.user_id:
         return false()
-    return exists(
-        select(1).where(col(Dispute.customer_id) == col(Customer.id), column == f.user_id)
+    cond = [col(Dispute.customer_id) == col(Customer.id), column == f.user_id]
+    if status:
+        cond.append(col(Dispute.status).in_(status))
+    return exists(select(1).where(*cond))
+
+
+def _last_loss(f: Facts, kinds: tuple[str, ...], since: datetime) -> ColumnElement[bool]:
+    """The caller's latest loss of the customer is one of `kinds`, at `since` or later."""
+    latest = (
+        select(func.max(col(Loss.id)))
+        .where(
+            col(Loss.customer_id) == col(Customer.id),
+            col(Loss.from_user_id) == f.user_id,
+            col(Loss.kind).in_(LOSSES),
+        )
+        .scalar_subquery()
     )
+    return exists(
+        select(1).where(col(Event.id) == latest, col(Event.kind).in_(kinds), col(Event.at) >= since)
+    )
+
+
+def _cooling_down(f: Facts) -> ColumnElement[bool]:
+    """The caller gave the customer up themselves, and its reclaim cooldown still runs."""
+    assert f.now is not None
+    since = f.now - timedelta(days=f.windows.reclaim_cooldown_days)
+    return _last_loss(f, (EventKind.RELEASED,), since)
+
+
+def _former_owner(f: Facts) -> ColumnElement[bool]:
+    """The caller owned it until recently and lost it without giving it up."""
+    if not f.user_id or f.now is None:
+        return false()
+    return _last_loss(f, INVOLUNTARY, f.now - timedelta(days=f.windows.former_owner_days))
+
+
+def _duplicate_notice(f: Facts) -> ColumnElement[bool]:
+    """A DUPLICATE_CUSTOMER answer named it to the caller a moment ago (not during their
+    own reclaim cooldown: see `_cooling_down`)."""
+    if not f.user_id or f.now is None:
+        return false()
+    told = exists(
+        select(1).where(
+            col(AuditEntry.customer_id) == col(Customer.id),
+            col(AuditEntry.actor_id) == f.user_id,
+            col(AuditEntry.action) == DUPLICATE_NOTICE,
+            col(AuditEntry.at) >= f.now - timedelta(hours=f.windows.duplicate_notice_hours),
+        )
+    )
+    return and_(told, not_(_cooling_down(f)))
 
 
 def _approver(f: Facts) -> ColumnElement[bool]:
@@ -122,7 +213,10 @@ SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "pool": lambda f: col(Customer.owner_id).is_(None),
     "partner": _partner,
     "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id)),
-    "claimant": lambda f: _dispute(f, col(Dispute.claimant_id)),
+    # While the dispute is undecided only: a claimant sees nothing once it ends.
+    "claimant": lambda f: _dispute(f, col(Dispute.claimant_id), *UNDECIDED),
     "approver": _approver,
     "self": lambda f: false(),  # a relation to users and tokens, never to a customer
+    "duplicate_notice": _duplicate_notice,
+    "former_owner": _former_owner,
 }

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     cadence_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
     dispute_priority: list[str] = Field(default_factory=lambda: list(DISPUTE_RULES))
     dispute_recent_days: int = 30
+    # How long a DUPLICATE_CUSTOMER answer lets its receiver dispute the customer it names,
+    # and how long a former owner who lost a customer (not by releasing it) may dispute it.
+    dispute_duplicate_notice_hours: float = 1
+    dispute_former_owner_days: int = 90
     handoff_on_active: bool = False
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"

@@ -6,10 +6,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.customers import ScopedRow, customers_by_ids
-from db.models import AuditEntry
+from db.models import AuditEntry, Customer
 from kernel.errors import Forbidden, NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_id
+
+# Actions whose name is not a verb that takes "this customer".
+PHRASES = {"collaborate": "change the collaborators of", "follow_up": "log follow-ups on"}
 
 
 async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
@@ -32,8 +35,27 @@ async def customer_for(
     if scoped is None:
         raise NotFound("customer", customer_id)
     if not plan.allows("customer", act, scoped.relations):
-        raise Forbidden(f"You may not {act.replace('_', ' ')} this customer.")
+        raise Forbidden(f"You may not {PHRASES.get(act, act)} this customer.")
     return scoped
+
+
+def minimal_view(row: Customer) -> ScopedRow:
+    """A customer the caller may not see but is entitled to hear of (a dispute they were a
+    party to): its id and name, the values its non-null fields must have, nothing else, and
+    no relation to it. schema/masking.minimal_customer turns it into the GraphQL object."""
+    stub = Customer(
+        id=row.id,
+        name=row.name,
+        name_key="",
+        tier=row.tier,
+        stage=row.stage,
+        owner_credit_share=row.owner_credit_share,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        recycle_clock_at=row.recycle_clock_at,
+        version=row.version,
+    )
+    return ScopedRow(stub, 0)
 
 
 def audit(

@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from authz.plan import Plan
 from authz.principal import Principal
+from authz.relations import Windows
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
 from db.models import AuditEntry, Team, User
@@ -206,7 +207,7 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         ctx.auth_error = exc
         return ctx
     ctx.principal = principal
-    ctx._plan = Plan.build(services.enforcer, principal, teams)
+    ctx._plan = build_plan(services, principal, teams)
     return ctx
 
 
@@ -221,6 +222,17 @@ async def context_for_user(services: Services, email: str) -> Context:
     if user is None or not user.active:
         raise Unauthenticated(f"No active user with email {email!r}.")
     principal = Principal.of_user(user)
-    return Context(
-        services, principal=principal, _plan=Plan.build(services.enforcer, principal, teams)
+    return Context(services, principal=principal, _plan=build_plan(services, principal, teams))
+
+
+def build_plan(services: Services, principal: Principal, teams: list[Team]) -> Plan:
+    """The plan as of now, with the windows the history-reading relations look back."""
+    settings = services.settings
+    windows = Windows(
+        duplicate_notice_hours=settings.dispute_duplicate_notice_hours,
+        former_owner_days=settings.dispute_former_owner_days,
+        reclaim_cooldown_days=settings.reclaim_cooldown_days,
+    )
+    return Plan.build(
+        services.enforcer, principal, teams, now=services.clock.now(), windows=windows
     )

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from authz.relations import DUPLICATE_NOTICE
 from db.customers import CustomerFilter, ScopedRow, customers_by_ids, page_customers
 from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
@@ -105,9 +106,12 @@ async def _duplicate_error(
         )
     ).one()
     name, owner, team = row
-    owner_text = f"owned by {owner}" if owner else "in the public pool"
+    # The same advice openDispute gives: a pool customer is claimed, an owned one disputed.
+    advice = (
+        f"owned by {owner}: you may open a dispute" if owner else "in the public pool: claim it"
+    )
     return DuplicateCustomer(
-        f"This customer already exists as '{name}', {owner_text}. You may open a dispute instead.",
+        f"This customer already exists as '{name}', {advice} instead.",
         customerId=str(customer_id),
         customerName=name,
         ownerName=owner,
@@ -203,8 +207,13 @@ async def create_customer(
         # Another request entered the same company between our check and our insert.
         async with ctx.services.db.read() as session:
             matches = await find_duplicates(session, keys)
-            if matches:
-                raise await _duplicate_error(session, matches) from None
+            raced = await _duplicate_error(session, matches) if matches else None
+        if raced is None:
+            raise
+        await _note_duplicate(ctx, raced)
+        raise raced from None
+    except DuplicateCustomer as duplicate:
+        await _note_duplicate(ctx, duplicate)
         raise
     scoped = await ctx.loaders.customer_by_id.load(customer.id)
     if scoped is None:
@@ -215,6 +224,16 @@ async def create_customer(
         )
         scoped = found[customer.id]
     return scoped
+
+
+async def _note_duplicate(ctx: Context, duplicate: DuplicateCustomer) -> None:
+    """The caller was just told this customer exists: recorded (after the failed creation
+    rolled back), and for a while it gives them a right to dispute it (authz relation
+    `duplicate_notice`)."""
+    if ctx.user_id is None:
+        return
+    async with ctx.services.db.write() as session, session.begin():
+        audit(ctx, session, DUPLICATE_NOTICE, int(duplicate.extensions["customerId"]))
 
 
 async def update_customer(

@@ -9,38 +9,54 @@ exactly one DISPUTE_RESOLVED event in the same transaction.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import ColumnElement, case, false, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from authz.relations import LOSSES
 from db.customers import ScopedRow, customers_by_ids
-from db.enums import DisputeStatus, ReminderKind, ReminderStatus, Role
-from db.models import Customer, Dispute, Reminder, Team, User
+from db.enums import DisputeStatus, EventKind, ReminderKind, ReminderStatus, Role
+from db.models import Customer, Dispute, OwnershipEvent, Reminder, Team, User
 from db.outbox import queue_message
 from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
-from kernel.errors import Conflict, Forbidden, NotFound, Validation
+from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
-from resolvers.access import audit
+from resolvers.access import audit, minimal_view
 from resolvers.awards import award_customer, parse_split, user_id_of
 from resolvers.context import Context
 from resolvers.evidence import decide, gather_evidence
 from resolvers.ids import parse_id
 
 
+def _party(ctx: Context, dispute: Any) -> ColumnElement[bool]:
+    """The caller is a party to `dispute` (the model or an alias of it)."""
+    me = ctx.plan.principal.user_id
+    if me is None:
+        return false()
+    return or_(col(dispute.claimant_id) == me, col(dispute.respondent_id) == me)
+
+
+def is_party(ctx: Context, dispute: Dispute) -> bool:
+    me = ctx.plan.principal.user_id
+    return me is not None and me in (dispute.claimant_id, dispute.respondent_id)
+
+
 async def list_disputes(
     ctx: Context, *, status: str | None, first: int, after_id: int | None
 ) -> tuple[list[Dispute], bool]:
-    """Disputes about customers the caller may see, newest first."""
+    """Disputes about customers the caller may see, and their own (the outcome stays theirs
+    to read once the customer is not), newest first."""
     # Aliased: the claimant and arbiter relations look into `dispute` themselves, and must
     # not correlate with the rows listed here.
     listed = aliased(Dispute)
     stmt = (
         select(listed)
         .join(Customer, col(Customer.id) == col(listed.customer_id))
-        .where(ctx.plan.customer_scope())
+        .where(or_(ctx.plan.customer_scope(), _party(ctx, listed)))
     )
     if status is not None:
         stmt = stmt.where(col(listed.status) == str(status))
@@ -57,9 +73,21 @@ async def get_dispute(ctx: Context, dispute_id: object) -> Dispute:
     return dispute
 
 
+async def party_view(ctx: Context, dispute: Dispute) -> ScopedRow | None:
+    """The customer of a dispute the caller was a party to but may no longer see (it
+    ended, and the customer stayed with or went to the other side): a minimal view (its id
+    and name, which the party knew). None for anyone else: it answers as missing."""
+    if not is_party(ctx, dispute):
+        return None
+    row = await (await ctx.session()).get(Customer, dispute.customer_id)
+    return minimal_view(row) if row is not None else None
+
+
 async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Dispute:
-    """Claim a customer someone else owns. Any rep may, even for a customer it cannot see
-    (the id comes from DUPLICATE_CUSTOMER); the rules may settle it at once."""
+    """Claim a customer someone else owns. The caller needs a dispute right to it (policy
+    `customer, dispute`: one they can see, one a DUPLICATE_CUSTOMER answer just named to
+    them, one they lost lately); without one it answers as a missing id. The rules may
+    settle it at once."""
     plan = ctx.plan
     plan.require("customer", "dispute")
     claimant_id = plan.principal.user_id
@@ -83,6 +111,7 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
             raise Validation("This customer is in the public pool: claim it instead.")
         if customer.owner_id == claimant_id:
             raise Validation("You own this customer already.")
+        await _check_cooldown(ctx, session, customer.id, claimant_id, now)
         existing = await session.scalar(
             select(col(Dispute.id)).where(
                 col(Dispute.customer_id) == customer.id,
@@ -162,6 +191,36 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
         queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
     return dispute
+
+
+async def _check_cooldown(
+    ctx: Context, session: AsyncSession, customer_id: int, claimant_id: int, now: datetime
+) -> None:
+    """A dispute does not undo the pool's rules: whoever gave a customer up waits out the
+    reclaim cooldown, whoever holds it now. (Reached only when the caller sees the customer
+    through another relation; the history-reading dispute rights exclude this already.)"""
+    last = (
+        await session.execute(
+            select(col(OwnershipEvent.kind), col(OwnershipEvent.at))
+            .where(
+                col(OwnershipEvent.customer_id) == customer_id,
+                col(OwnershipEvent.from_user_id) == claimant_id,
+                col(OwnershipEvent.kind).in_(LOSSES),
+            )
+            .order_by(col(OwnershipEvent.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if last is None or last.kind != EventKind.RELEASED:
+        return
+    until = last.at + timedelta(days=ctx.settings.reclaim_cooldown_days)
+    if now < until:
+        day = until.date().isoformat()
+        raise CooldownActive(
+            f"You released this customer on {last.at.date().isoformat()}; you may not "
+            f"dispute it before {day}.",
+            until=day,
+        )
 
 
 async def choose_arbiter(session: AsyncSession, respondent: User, claimant_id: int) -> User | None:
@@ -266,7 +325,8 @@ async def withdraw_dispute(ctx: Context, dispute_id: object) -> Dispute:
 async def _visible(
     ctx: Context, session: AsyncSession, dispute_id: object, *, lock: bool
 ) -> tuple[Dispute, ScopedRow]:
-    """A dispute is as visible as its customer: NOT_FOUND exactly like a missing id."""
+    """A dispute is as visible as its customer, or to its parties: NOT_FOUND exactly like
+    a missing id otherwise. (A party's relation bits to the customer stay as they are.)"""
     plan = ctx.plan
     ident = parse_id(dispute_id, "dispute")
     dispute = await session.get(Dispute, ident)
@@ -275,7 +335,7 @@ async def _visible(
     found = await customers_by_ids(
         session,
         [dispute.customer_id],
-        scope=plan.customer_scope(),
+        scope=true() if is_party(ctx, dispute) else plan.customer_scope(),
         mask=plan.relation_mask(),
         lock=lock,
     )

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.enums import EventKind, Stage
-from db.models import Customer, FollowUp, OwnershipEvent, User
+from db.models import AuditEntry, Customer, FollowUp, OwnershipEvent, User
+from resolvers.assignment import WON_ACTION
 
 HISTORY_SHOWN = 8
 
@@ -43,10 +44,11 @@ class Evidence:
     created_by_name: str | None
     created_at: datetime
     stage: str
-    owner_id: int | None
-    has_deal_value: bool
-    # Whoever owned the customer when it became ACTIVE and was handed to service.
-    handoff_from_ids: frozenset[int]
+    # Whoever owned the customer when it last became ACTIVE, from the record of that
+    # moment (the win, or the lifecycle handoff it caused), never from who owns it now;
+    # `closed_at` None: no such record, and it was entered ACTIVE with a deal value.
+    closer_id: int | None
+    closed_at: datetime | None
     history: tuple[str, ...]
     event_count: int
     now: datetime
@@ -60,12 +62,8 @@ class Evidence:
         return [s for s in self.sides if s.user_id == self.created_by_id]
 
     def closers(self) -> list[Side]:
-        """Sides with a closed deal: owner when it became ACTIVE, or owner of it while it is
-        ACTIVE with a deal value."""
-        ids = set(self.handoff_from_ids)
-        if self.stage == Stage.ACTIVE and self.has_deal_value and self.owner_id is not None:
-            ids.add(self.owner_id)
-        return [s for s in self.sides if s.user_id in ids]
+        """The side that owned it when the deal closed, if either did."""
+        return [s for s in self.sides if s.user_id == self.closer_id]
 
     def recent_since(self) -> datetime:
         return self.now - timedelta(days=self.recent_days)
@@ -103,18 +101,14 @@ class Evidence:
 
     def _deal_line(self) -> str:
         if closers := self.closers():
+            if self.closed_at is None:
+                return f"Closed deal: {closers[0].who} owned it when it was entered ACTIVE."
             return (
-                "Closed deal: "
-                + "; ".join(
-                    f"{s.who} owned it when it became ACTIVE"
-                    if s.user_id in self.handoff_from_ids
-                    else f"{s.who} owns it, ACTIVE with a deal value"
-                    for s in closers
-                )
-                + "."
+                f"Closed deal: {closers[0].who} owned it when it became ACTIVE "
+                f"on {_day(self.closed_at)}."
             )
-        if self.stage == Stage.ACTIVE:
-            return "Closed deal: ACTIVE, but neither party owned it when the deal closed."
+        if self.closer_id is not None or self.stage == Stage.ACTIVE:
+            return "Closed deal: neither party owned it when the deal closed."
         return f"Closed deal: none (stage {self.stage})."
 
 
@@ -181,7 +175,8 @@ async def gather_evidence(
     now: datetime,
     recent_days: int,
 ) -> Evidence:
-    """Read what the system recorded about the customer and both sides: four statements."""
+    """Read what the system recorded about the customer and both sides: five to seven
+    statements."""
     assert customer.id is not None and claimant.id is not None and respondent.id is not None
     parties = [claimant.id, respondent.id]
     follow_ups = {
@@ -214,18 +209,7 @@ async def gather_evidence(
             )
         ).scalars()
     )[::-1]
-    handoffs = frozenset(
-        i
-        for i in (
-            await session.execute(
-                select(col(OwnershipEvent.from_user_id)).where(
-                    col(OwnershipEvent.customer_id) == customer.id,
-                    col(OwnershipEvent.kind) == EventKind.STAGE_HANDOFF,
-                )
-            )
-        ).scalars()
-        if i is not None
-    )
+    closer_id, closed_at = await _closer(session, customer)
     names = {claimant.id: claimant.name, respondent.id: respondent.name}
     wanted = {i for e in recent for i in (e.from_user_id, e.to_user_id) if i is not None}
     if customer.created_by_id is not None:
@@ -250,14 +234,57 @@ async def gather_evidence(
         created_by_name=names.get(customer.created_by_id or 0),
         created_at=customer.created_at,
         stage=str(customer.stage),
-        owner_id=customer.owner_id,
-        has_deal_value=bool(customer.deal_value),
-        handoff_from_ids=handoffs,
+        closer_id=closer_id,
+        closed_at=closed_at,
         history=tuple(_history_item(e, names) for e in recent),
         event_count=event_count,
         now=now,
         recent_days=recent_days,
     )
+
+
+async def _closer(session: AsyncSession, customer: Customer) -> tuple[int | None, datetime | None]:
+    """Who owned the customer the last time it became ACTIVE, and when: the win recorded
+    at that moment names its owner then, as does a lifecycle handoff it caused. With
+    neither on record (imported or entered ACTIVE), whoever it was entered for, if it is
+    ACTIVE with a deal value."""
+    assert customer.id is not None
+    won = (
+        await session.execute(
+            select(col(AuditEntry.at), col(AuditEntry.detail))
+            .where(col(AuditEntry.customer_id) == customer.id, col(AuditEntry.action) == WON_ACTION)
+            .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+            .limit(1)
+        )
+    ).first()
+    handoff = (
+        await session.execute(
+            select(col(OwnershipEvent.at), col(OwnershipEvent.from_user_id))
+            .where(
+                col(OwnershipEvent.customer_id) == customer.id,
+                col(OwnershipEvent.kind) == EventKind.STAGE_HANDOFF,
+            )
+            .order_by(col(OwnershipEvent.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if won is not None and (handoff is None or won.at >= handoff.at):
+        owner = (won.detail or {}).get("owner_id")
+        return (int(owner) if owner is not None else None), won.at
+    if handoff is not None:
+        return handoff.from_user_id, handoff.at
+    if customer.stage != Stage.ACTIVE or not customer.deal_value:
+        return None, None
+    entered = await session.scalar(
+        select(col(OwnershipEvent.to_user_id))
+        .where(
+            col(OwnershipEvent.customer_id) == customer.id,
+            col(OwnershipEvent.kind) == EventKind.CREATED,
+        )
+        .order_by(col(OwnershipEvent.id))
+        .limit(1)
+    )
+    return entered, None
 
 
 def _history_item(event: OwnershipEvent, names: dict[int, str]) -> str:

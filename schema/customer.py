@@ -77,10 +77,18 @@ class Collaborator:
 @strawberry.type
 class Customer:
     scoped: strawberry.Private[ScopedRow]
+    # A minimal view (schema/masking.minimal_customer): only id and name are its own; nothing
+    # nested is loaded for it.
+    minimal: strawberry.Private[bool] = False
 
     @property
     def row(self) -> models.Customer:
         return self.scoped.customer
+
+    @property
+    def key(self) -> int:
+        """The id nested loaders use: none for a minimal view."""
+        return 0 if self.minimal else self.row.id or 0
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -128,7 +136,7 @@ class Customer:
 
     @strawberry.field
     def in_pool(self) -> bool:
-        return self.row.owner_id is None
+        return self.row.owner_id is None and not self.minimal
 
     @strawberry.field
     def owner_credit_share(self) -> int:
@@ -136,12 +144,12 @@ class Customer:
 
     @strawberry.field
     async def collaborators(self, info: Ctx) -> list[Collaborator]:
-        rows = await info.context.loaders.collaborators_by_customer_id.load(self.row.id or 0)
+        rows = await info.context.loaders.collaborators_by_customer_id.load(self.key)
         return [Collaborator(row=r) for r in rows]
 
     @strawberry.field
     async def contacts(self, info: Ctx) -> list[Contact]:
-        rows = await info.context.loaders.contacts_by_customer_id.load(self.row.id or 0)
+        rows = await info.context.loaders.contacts_by_customer_id.load(self.key)
         return [Contact(row=r, relations=self.scoped.relations) for r in rows]
 
     @strawberry.field(description="Sensitive.")
@@ -174,7 +182,7 @@ class Customer:
     ) -> Annotated[FollowUp, strawberry.lazy("schema.followup")] | None:
         from schema.followup import FollowUp
 
-        row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.row.id or 0)
+        row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.key)
         return FollowUp(row=row) if row else None
 
     @strawberry.field
@@ -184,7 +192,7 @@ class Customer:
         from schema.followup import FollowUpConnection
 
         key = (
-            self.row.id or 0,
+            self.key,
             page_size(first, info.context.settings.max_page_size),
             decode_cursor(after),
         )
@@ -198,7 +206,7 @@ class Customer:
         from schema.event import OwnershipEventConnection
 
         key = (
-            self.row.id or 0,
+            self.key,
             page_size(first, info.context.settings.max_page_size),
             decode_cursor(after),
         )
@@ -211,7 +219,7 @@ class Customer:
     ) -> list[Annotated[Dispute, strawberry.lazy("schema.dispute")]]:
         from schema.dispute import Dispute
 
-        rows = await info.context.loaders.open_disputes_by_customer_id.load(self.row.id or 0)
+        rows = await info.context.loaders.open_disputes_by_customer_id.load(self.key)
         return [Dispute(row=r) for r in rows]
 
     @strawberry.field

@@ -9,9 +9,11 @@ import strawberry
 from strawberry.types import Info
 
 from db import models
+from resolvers import disputes
 from resolvers.context import Context
 from schema.enums import DisputeStatus
 from schema.followup import load_customer
+from schema.masking import minimal_customer
 from schema.pagination import PageInfo, encode_cursor
 from schema.user import User, load_user
 
@@ -33,11 +35,24 @@ class Dispute:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
+    @strawberry.field(
+        description="To a party who may no longer see the customer (the dispute ended): "
+        "its id and name only, every other field null or empty and listed in "
+        "`extensions.maskedFields` (non-null scalars keep their values)."
+    )
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        return await load_customer(info, self.row.customer_id)
+        from schema.customer import Customer
+
+        ctx = info.context
+        scoped = await ctx.loaders.customer_by_id.load(self.row.customer_id)
+        if scoped is not None:
+            return Customer(scoped=scoped)
+        view = await disputes.party_view(ctx, self.row)
+        if view is None:
+            return await load_customer(info, self.row.customer_id)  # NOT_FOUND
+        return minimal_customer(info, view)
 
     @strawberry.field
     async def claimant(self, info: Info[Context, None]) -> User:

@@ -9,6 +9,7 @@ from authz.plan import Plan
 from authz.principal import Principal
 from db.enums import Role
 from db.models import Team
+from kernel.errors import Forbidden
 
 R, S = "customer", "customer.sensitive"
 
@@ -58,6 +59,25 @@ TABLE = [
     ("PARTNER", R, "read", "pool", False),
     ("PARTNER", S, "read", "partner", False),
     ("PARTNER", R, "update", "partner", False),
+    # A dispute right: what the caller sees, what a duplicate answer just named, what they
+    # lost lately; never any customer at all. A claimant never reads sensitive fields.
+    ("REP", R, "dispute", "any", False),
+    ("REP", R, "dispute", "owner", True),
+    ("REP", R, "dispute", "collaborator", True),
+    ("REP", R, "dispute", "pool", True),
+    ("REP", R, "dispute", "team", False),
+    ("REP", R, "dispute", "duplicate_notice", True),
+    ("REP", R, "dispute", "former_owner", True),
+    ("REP", R, "read", "duplicate_notice", False),
+    ("REP", R, "read", "former_owner", False),
+    ("REP", R, "read", "claimant", True),
+    ("REP", S, "read", "claimant", False),
+    ("MANAGER", R, "dispute", "any", False),
+    ("MANAGER", R, "dispute", "team", True),
+    ("MANAGER", R, "dispute", "duplicate_notice", True),
+    ("MANAGER", R, "dispute", "former_owner", True),
+    ("SERVICE", R, "dispute", "owner", False),
+    ("ADMIN", R, "dispute", "any", False),
 ]
 
 
@@ -106,3 +126,38 @@ def test_token_scopes_narrow_the_plan() -> None:
     assert plan.may("customer", "read")
     assert not plan.may("customer", "create")
     assert not plan.may("token", "issue")
+
+
+def test_a_dispute_right_covers_what_a_role_sees() -> None:
+    """Each disputing role may dispute whatever its row scope shows it (and more, from the
+    history-reading relations): `customer, dispute` lines include every `customer, read` one."""
+    enforcer = load_enforcer()
+    for role in (Role.REP, Role.MANAGER):
+        table = permissions_for(enforcer, role)
+        assert table[(R, "read")] <= table[(R, "dispute")]
+
+
+def test_history_relations_stay_out_of_the_row_mask() -> None:
+    """Scope-only relations widen one action's scope; listing rows never pays for them."""
+    from datetime import UTC, datetime
+
+    from authz.relations import SCOPE_ONLY
+
+    principal = Principal(Role.REP, "r", user_id=5, team_id=2)
+    plan = Plan.build(load_enforcer(), principal, TEAMS, now=datetime(2026, 6, 1, tzinfo=UTC))
+    mask = str(plan.relation_mask().compile())
+    scope = str(plan.customer_scope("dispute").compile())
+    assert "audit_entry" not in mask and "ownership_event" not in mask
+    assert "audit_entry" in scope and "ownership_event" in scope
+    assert SCOPE_ONLY == {"duplicate_notice", "former_owner"}
+    # Without a time the history relations never hold.
+    timeless = Plan.build(load_enforcer(), principal, TEAMS)
+    assert "audit_entry" not in str(timeless.customer_scope("dispute").compile())
+
+
+def test_forbidden_messages_read_as_english() -> None:
+    plan = Plan.build(load_enforcer(), Principal(Role.REP, "r", user_id=5), TEAMS)
+    with pytest.raises(Forbidden, match=r"^You may not read stats\.$"):
+        plan.require("stats", "read")
+    with pytest.raises(Forbidden, match=r"^You may not manage rules\.$"):
+        plan.require("rule", "manage")

@@ -1,6 +1,7 @@
 """Disputes (DESIGN.md rule 6) through the real API: auto-resolution by each rule,
 escalation with its reminder, the arbiter's award with a credit split, withdrawal,
-visibility, the error codes, and two arbiters at once."""
+visibility, the error codes, two arbiters at once; and the dispute right (who may open
+one at all), the claimant's view once a dispute ends, and the pool's cooldown."""
 
 from __future__ import annotations
 
@@ -123,9 +124,19 @@ async def seeded_dispute(api: Any) -> dict[str, Any]:
     return edges[0]["node"]
 
 
+async def told(api: Any, email: str, name: str) -> dict[str, Any]:
+    """`email` tries to enter `name` and hears DUPLICATE_CUSTOMER: a right to dispute it."""
+    body = await api.gql(CREATE, {"name": name}, as_user=email)
+    assert errors_of(body) == ["DUPLICATE_CUSTOMER"]
+    return body["errors"][0]
+
+
 async def undecidable(api: Any, name: str) -> str:
-    """Alice's customer that no rule can settle: imported, no deal, no recent follow-up."""
-    return await create(api, ALICE, name, created_by_id=None)
+    """Alice's customer that no rule can settle: imported, no deal, no recent follow-up.
+    Bob has just been told it exists, so he may dispute it."""
+    cid = await create(api, ALICE, name, created_by_id=None)
+    await told(api, BOB, name)
+    return cid
 
 
 # Auto-resolution, one rule at a time.
@@ -149,19 +160,16 @@ async def test_rep_disputes_after_duplicate_customer(api: Any) -> None:
     assert dispute["evidence"][-1].startswith("Decided by rule first_entry: Alice Wang")
     # Nothing changed hands, so nothing was written to the ownership history.
     assert await events(api, cid) == []
-    # The claimant now sees the customer, but none of its sensitive fields.
-    body = await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)
-    seen = body["data"]["customer"]
-    assert seen["name"] == "Quillon Robotics Co., Ltd." and seen["owner"] == {"email": ALICE}
-    assert seen["taxId"] is None and seen["dealValue"] is None
-    assert body["extensions"]["maskedFields"]
-    # A rep with nothing to do with it still cannot.
+    # The dispute is over: the claimant sees its outcome, never the customer's data.
+    assert dispute["customer"] == {"id": cid, "name": "Quillon Robotics Co., Ltd."}
+    assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)) == ["NOT_FOUND"]
     assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=CAROL)) == ["NOT_FOUND"]
 
 
 async def test_first_entry_awards_the_claimant_and_moves_ownership(api: Any) -> None:
     alice = await api.user_id(ALICE)
     cid = await create(api, BOB, "Marrow Freight", owner_id=alice)  # bob entered it first
+    await told(api, BOB, "Marrow Freight")
 
     dispute = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
 
@@ -191,8 +199,9 @@ async def test_closed_deal_keeps_the_owner_without_an_event(api: Any) -> None:
 
     assert (dispute["status"], dispute["rule"]) == ("AUTO_RESOLVED", "closed_deal")
     assert dispute["awardedTo"] == {"email": ALICE}
+    # No record of the moment it became ACTIVE: it counts as entered so, for alice.
     assert (
-        "Closed deal: Alice Wang (respondent) owns it, ACTIVE with a deal value."
+        "Closed deal: Alice Wang (respondent) owned it when it was entered ACTIVE."
         in dispute["evidence"]
     )
     # Evidence is for the claimant's eyes too: never the deal value itself.
@@ -222,7 +231,10 @@ async def test_closed_deal_before_a_handoff_awards_the_claimant(api: Any) -> Non
 
     assert (dispute["status"], dispute["rule"]) == ("AUTO_RESOLVED", "closed_deal")
     assert dispute["awardedTo"] == {"email": BOB}
-    assert "Closed deal: Bob Li (claimant) owned it when it became ACTIVE." in dispute["evidence"]
+    assert (
+        "Closed deal: Bob Li (claimant) owned it when it became ACTIVE on 2026-05-29."
+        in dispute["evidence"]
+    )
     assert dispute["evidence"][3] == (
         "Ownership history (2 events): 2026-06-01 created: pool → Alice Wang (first_entry); "
         "2026-05-29 stage handoff: Bob Li → Alice Wang (lifecycle_handoff)."
@@ -260,9 +272,8 @@ def test_rules_apply_in_the_configured_order() -> None:
         created_by_name="Alice Wang",
         created_at=now - timedelta(days=90),
         stage=Stage.ACTIVE,
-        owner_id=1,
-        has_deal_value=True,
-        handoff_from_ids=frozenset({2}),  # both sides have a deal: closed_deal cannot decide
+        closer_id=3,  # neither side closed the deal: closed_deal cannot decide
+        closed_at=now - timedelta(days=10),
         history=(),
         event_count=0,
         now=now,
@@ -545,7 +556,10 @@ async def test_claimant_withdraws(api: Any) -> None:
     assert errors_of(
         await api.gql(RESOLVE, {"id": dispute["id"], "to": str(bob)}, as_user=JUDGE)
     ) == ["CONFLICT"]
-    # With the old one withdrawn, bob may open a new one.
+    # With the old one withdrawn, bob sees nothing of the customer, and may open a new one
+    # only with a fresh right to.
+    assert errors_of(await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)) == ["NOT_FOUND"]
+    await told(api, BOB, (await row(api, Customer, cid)).name)
     again = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
     assert again["status"] == "ESCALATED" and again["id"] != dispute["id"]
 
@@ -597,3 +611,237 @@ async def test_every_step_is_published(api: Any) -> None:
         await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
         received = [await asyncio.wait_for(anext(messages), 1) for _ in range(2)]
     assert received == [{"id": int(opened["id"]), "customer_id": int(cid)}] * 2
+
+
+# The dispute right: a dispute opens no window onto a customer.
+
+UPDATE = """
+mutation($id: ID!, $stage: Stage) { updateCustomer(id: $id, input: {stage: $stage}) { id } }
+"""
+ASSIGN = """
+mutation($c: ID!, $to: ID!) {
+  assignCustomer(customerId: $c, toUserId: $to, reason: "Rebalancing the book.") { id }
+}
+"""
+RELEASE = 'mutation($c: ID!) { releaseToPool(customerId: $c, reason: "No budget.") { id } }'
+CLAIM = "mutation($c: ID!) { claimCustomer(customerId: $c) { id } }"
+ADD_COLLABORATOR = """
+mutation($c: ID!, $u: ID!) {
+  addCollaborator(customerId: $c, userId: $u, role: CLOSER, creditShare: 10) { id }
+}
+"""
+MY_DISPUTES = """
+{ disputes { edges { node {
+  id status awardedTo { email }
+  customer { id name owner { email } team { name } tags contacts { name } taxId
+             followUps { edges { node { id } } } ownershipHistory { edges { node { id } } } }
+} } } }
+"""
+DISPUTE_UPDATED = """
+subscription { disputeUpdated { id status customer { id name owner { email } } } }
+"""
+
+
+async def dispute_count(api: Any) -> int:
+    async with api.services.db.read() as session:
+        return len(list((await session.execute(select(Dispute.id))).scalars()))
+
+
+async def test_no_dispute_right_answers_as_a_missing_id(api: Any) -> None:
+    cid = await create(api, ALICE, "Ivory Gate Instruments")
+    before = await dispute_count(api)
+
+    hidden = await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=CAROL)
+    missing = await api.gql(OPEN, {"c": "424242", "r": REASON}, as_user=CAROL)
+
+    assert hidden["data"] is None and missing["data"] is None
+    [error], [absent] = hidden["errors"], missing["errors"]
+    assert error["message"] == f"No customer {cid} exists."
+    assert absent["message"] == "No customer 424242 exists."
+    assert {**error, "message": None} == {**absent, "message": None}
+    assert await dispute_count(api) == before
+
+
+async def test_a_duplicate_answer_gives_a_dispute_right_for_an_hour(api: Any, clock: Any) -> None:
+    cid = await create(api, ALICE, "Juniper Kilns", created_by_id=None)
+    told_once = await told(api, BOB, "Juniper Kilns")
+    assert told_once["extensions"]["customerId"] == cid
+    assert told_once["message"] == (
+        "This customer already exists as 'Juniper Kilns', owned by Alice Wang: you may open "
+        "a dispute instead."
+    )
+    clock.advance(minutes=61)
+
+    assert errors_of(await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)) == ["NOT_FOUND"]
+
+    await told(api, BOB, "Juniper Kilns")
+    clock.advance(minutes=59)
+    opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+    assert opened["status"] == "ESCALATED"
+    # While it is undecided the claimant sees the customer, never its sensitive fields.
+    body = await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)
+    seen = body["data"]["customer"]
+    assert seen["owner"] == {"email": ALICE} and seen["openDisputes"] == [{"id": opened["id"]}]
+    assert seen["taxId"] is None and seen["dealValue"] is None
+    assert "customer.taxId" in body["extensions"]["maskedFields"]
+
+
+async def test_a_former_owner_may_dispute_for_90_days(api: Any, clock: Any) -> None:
+    alice = await api.user_id(ALICE)
+    first = await create(api, BOB, "Osprey Marine", created_by_id=None)
+    second = await create(api, BOB, "Plover Marine", created_by_id=None)
+    for cid in (first, second):
+        await api.ok(ASSIGN, {"c": cid, "to": str(alice)}, as_user=MANAGER)
+    assert errors_of(await api.gql(CUSTOMER, {"id": first}, as_user=BOB)) == ["NOT_FOUND"]
+
+    opened = (await api.ok(OPEN, {"c": first, "r": REASON}, as_user=BOB))["openDispute"]
+    assert opened["status"] == "ESCALATED" and opened["respondent"] == {"email": ALICE}
+    clock.advance(days=91)
+    body = await api.gql(OPEN, {"c": second, "r": REASON}, as_user=BOB)
+
+    assert errors_of(body) == ["NOT_FOUND"]
+    # A rep who never owned it has no right either.
+    assert errors_of(await api.gql(OPEN, {"c": first, "r": REASON}, as_user=CAROL)) == ["NOT_FOUND"]
+
+
+async def test_the_claimant_sees_nothing_of_the_customer_once_the_dispute_ends(
+    api: Any,
+) -> None:
+    cid = await undecidable(api, "Wrenfield Glass")
+    await follow_up(api, cid, ALICE, days_ago=50)
+    opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+    assert (await api.ok(CUSTOMER, {"id": cid}, as_user=BOB))["customer"]["name"] == (
+        "Wrenfield Glass"
+    )
+
+    await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
+
+    assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)) == ["NOT_FOUND"]
+    # The dispute and its outcome stay his to read, with the customer's id and name only.
+    body = await api.gql(MY_DISPUTES, as_user=BOB)
+    assert "errors" not in body
+    [edge] = [e for e in body["data"]["disputes"]["edges"] if e["node"]["id"] == opened["id"]]
+    assert edge["node"]["status"] == "WITHDRAWN"
+    assert edge["node"]["customer"] == {
+        "id": cid,
+        "name": "Wrenfield Glass",
+        "owner": None,
+        "team": None,
+        "tags": [],
+        "contacts": [],
+        "taxId": None,
+        "followUps": {"edges": []},
+        "ownershipHistory": {"edges": []},
+    }
+    i = body["data"]["disputes"]["edges"].index(edge)
+    masked = set(body["extensions"]["maskedFields"])
+    for name in ("owner", "team", "tags", "contacts", "taxId", "followUps", "ownershipHistory"):
+        assert f"disputes.edges.{i}.node.customer.{name}" in masked
+    # Nor may he act on it as a party any more.
+    assert errors_of(await api.gql(WITHDRAW, {"id": opened["id"]}, as_user=BOB)) == ["CONFLICT"]
+
+
+# The pool's cooldown holds against disputes.
+
+
+async def test_a_released_customer_cannot_be_won_back_by_a_dispute(api: Any, clock: Any) -> None:
+    carol = await api.user_id(CAROL)
+    cid = await create(api, BOB, "Pinecrest Tooling")  # bob entered it: first_entry is his
+    await api.ok(RELEASE, {"c": cid}, as_user=BOB)
+    in_pool = await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)
+    assert errors_of(in_pool) == ["VALIDATION"]
+    assert in_pool["errors"][0]["message"].endswith("claim it instead.")
+    assert errors_of(await api.gql(CLAIM, {"c": cid}, as_user=BOB)) == ["COOLDOWN_ACTIVE"]
+    await api.ok(CLAIM, {"c": cid}, as_user=CAROL)
+
+    body = await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)
+
+    assert errors_of(body) == ["NOT_FOUND"]
+    # Hearing it exists does not open the way either, while the cooldown runs.
+    await told(api, BOB, "Pinecrest Tooling")
+    assert errors_of(await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=BOB)) == ["NOT_FOUND"]
+    assert (await row(api, Customer, cid)).owner_id == carol
+    # Once it has run out, a dispute is an ordinary one again.
+    clock.advance(days=31)
+    await told(api, BOB, "Pinecrest Tooling")
+    opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+    assert (opened["status"], opened["rule"]) == ("AUTO_RESOLVED", "first_entry")
+    assert opened["awardedTo"] == {"email": BOB}
+
+
+async def test_seeing_the_customer_does_not_lift_the_cooldown(api: Any) -> None:
+    manager = await api.user_id(MANAGER)
+    # The manager entered and owned it, gave it up, and a rep of his team claimed it.
+    cid = await create(api, ALICE, "Quarry Lane Foods", owner_id=manager, created_by_id=manager)
+    await api.ok(RELEASE, {"c": cid}, as_user=MANAGER)
+    await api.ok(CLAIM, {"c": cid}, as_user=BOB)
+
+    body = await api.gql(OPEN, {"c": cid, "r": REASON}, as_user=MANAGER)
+
+    assert errors_of(body) == ["COOLDOWN_ACTIVE"]
+    assert body["errors"][0]["extensions"]["until"] == "2026-07-01"
+    assert (await row(api, Customer, cid)).owner_id == await api.user_id(BOB)
+
+
+# closed_deal reads the history at the moment of the stage change.
+
+
+async def test_closed_deal_awards_whoever_owned_it_when_it_became_active(api: Any) -> None:
+    alice, bob = await api.user_id(ALICE), await api.user_id(BOB)
+    cid = await create(api, BOB, "Lanternfish Media", created_by_id=None)  # imported for bob
+    await api.ok(UPDATE, {"id": cid, "stage": "ACTIVE"}, as_user=BOB)  # bob closes the deal
+    await api.ok(ASSIGN, {"c": cid, "to": str(alice)}, as_user=MANAGER)
+
+    dispute = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+
+    assert (dispute["status"], dispute["rule"]) == ("AUTO_RESOLVED", "closed_deal")
+    assert dispute["awardedTo"] == {"email": BOB}
+    assert (
+        "Closed deal: Bob Li (claimant) owned it when it became ACTIVE on 2026-06-01."
+        in dispute["evidence"]
+    )
+    assert (await row(api, Customer, cid)).owner_id == bob
+
+
+# Messages that agree.
+
+
+async def test_messages_agree_on_what_to_do(api: Any) -> None:
+    pooled = await create(api, ALICE, "Saffron Looms", owner_id=None, team_id=None)
+    error = await told(api, BOB, "Saffron Looms")
+    assert error["message"] == (
+        "This customer already exists as 'Saffron Looms', in the public pool: claim it instead."
+    )
+    opened = await api.gql(OPEN, {"c": pooled, "r": REASON}, as_user=BOB)
+    assert (
+        opened["errors"][0]["message"] == "This customer is in the public pool: claim it instead."
+    )
+    owned = await create(api, ALICE, "Thistle Audio")
+    bob, carol = await api.user_id(BOB), await api.user_id(CAROL)
+    await api.ok(ADD_COLLABORATOR, {"c": owned, "u": str(bob)}, as_user=ALICE)
+    body = await api.gql(ADD_COLLABORATOR, {"c": owned, "u": str(carol)}, as_user=BOB)
+    assert errors_of(body) == ["FORBIDDEN"]
+    assert body["errors"][0]["message"] == "You may not change the collaborators of this customer."
+
+
+async def test_the_claimant_hears_the_end_of_a_dispute_without_the_customer(api: Any) -> None:
+    from tests.subscriptions.test_live import connect, listening
+
+    cid = await undecidable(api, "Bittern Acoustics")
+    await follow_up(api, cid, ALICE, days_ago=50)
+    opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
+    async with connect(api.app, await api.token(BOB)) as bob:
+        listeners = api.services.bus.subscriber_count("disputes")
+        op = await bob.subscribe(DISPUTE_UPDATED)
+        await listening(api.services.bus, "disputes", listeners)
+
+        await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
+        message = await bob.message(op)
+
+    assert message["type"] == "next" and "errors" not in message["payload"]
+    assert message["payload"]["data"]["disputeUpdated"] == {
+        "id": opened["id"],
+        "status": "WITHDRAWN",
+        "customer": {"id": cid, "name": "Bittern Acoustics", "owner": None},
+    }
+    assert message["payload"]["extensions"]["maskedFields"] == ["disputeUpdated.customer.owner"]

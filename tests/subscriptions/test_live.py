@@ -170,6 +170,15 @@ async def create(api: Api, email: str, label: str) -> int:
     return int(data["createCustomer"]["id"])
 
 
+async def told(api: Api, email: str, customer_id: int) -> None:
+    """`email` hears DUPLICATE_CUSTOMER about the customer: a right to dispute it."""
+    async with api.services.db.read() as session:
+        customer = await session.get(Customer, customer_id)
+    assert customer is not None
+    body = await api.gql(CREATE, {"name": customer.name}, as_user=email)
+    assert body["errors"][0]["extensions"]["code"] == "DUPLICATE_CUSTOMER"
+
+
 async def last_event(api: Api, customer_id: int) -> tuple[int, str]:
     data = await api.ok(EVENTS, {"customerId": customer_id}, as_user="admin@demo.test")
     edge = data["ownershipEvents"]["edges"][-1]
@@ -440,6 +449,7 @@ async def test_dispute_updates_reach_the_owner_and_not_outsiders(api: Api) -> No
         mine = await alice.subscribe(DISPUTE_UPDATED, {"customerId": customer})
         theirs = await carol.subscribe(DISPUTE_UPDATED)
         await listening(api.services.bus, "disputes", listeners + 1)
+        await told(api, "bob@demo.test", customer)
         opened = await api.ok(OPEN_DISPUTE, {"customerId": customer}, as_user="bob@demo.test")
         dispute = (await alice.next(mine))["disputeUpdated"]
         assert dispute["id"] == opened["openDispute"]["id"]
@@ -447,6 +457,7 @@ async def test_dispute_updates_reach_the_owner_and_not_outsiders(api: Api) -> No
         assert dispute["claimant"] == {"email": "bob@demo.test"}
         # Carol's own customer's dispute reaches her; the earlier one did not.
         carols = await create(api, "carol@demo.test", "contested west")
+        await told(api, "bob@demo.test", carols)
         other = await api.ok(OPEN_DISPUTE, {"customerId": carols}, as_user="bob@demo.test")
         assert (await carol.next(theirs))["disputeUpdated"]["id"] == other["openDispute"]["id"]
 
