@@ -19,6 +19,7 @@ from authz.plan import Plan
 from authz.principal import Principal
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
+from db.enums import Role
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from kernel.clock import Clock
@@ -223,4 +224,17 @@ async def context_for_user(services: Services, email: str) -> Context:
     principal = Principal.of_user(user)
     return Context(
         services, principal=principal, _plan=Plan.build(services.enforcer, principal, teams)
+    )
+
+
+# Who the audit log names for what the command line does (no user, no partner).
+OPERATOR = "command line"
+
+
+def context_for_operator(services: Services) -> Context:
+    """A context for the trusted local operator (CLI `token` commands): ADMIN's plan with
+    no user behind it, so audit entries name no actor and say `by: command line`."""
+    principal = Principal(role=Role.ADMIN, name=OPERATOR)
+    return Context(
+        services, principal=principal, _plan=Plan.build(services.enforcer, principal, [])
     )

@@ -134,3 +134,42 @@ async def test_a_revoked_token_stops_working_at_once(api: Api) -> None:
     assert (await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test"))["revokeApiToken"]
     assert (await api.ok(REVOKE, {"id": other["id"]}, as_user="admin@demo.test"))["revokeApiToken"]
     assert errors_of(await api.gql(ME, token=other["token"])) == ["UNAUTHENTICATED"]
+
+
+API_TOKENS = """
+query T($revoked: Boolean!) {
+  apiTokens(includeRevoked: $revoked) {
+    id databaseId partnerName user { email } scopes createdAt expiresAt lastUsedAt revokedAt
+  }
+}
+"""
+
+
+async def test_admins_list_every_token_and_others_their_own(api: Api) -> None:
+    alice = str(await api.user_id("alice@demo.test"))
+    kept = (await issue(api, "alice@demo.test", user=alice))["data"]["issueApiToken"]
+    gone = (await issue(api, "alice@demo.test", user=alice))["data"]["issueApiToken"]
+    partner = (await issue(api, "admin@demo.test", partner="acme-channel"))["data"]
+    await api.ok(REVOKE, {"id": gone["id"]}, as_user="alice@demo.test")
+
+    token = await api.token("alice@demo.test")
+    mine = (await api.ok(API_TOKENS, {"revoked": False}, token=token))["apiTokens"]
+    assert {t["user"]["email"] for t in mine} == {"alice@demo.test"}
+    ids = [t["id"] for t in mine]
+    assert kept["id"] in ids and gone["id"] not in ids
+    assert ids == sorted(ids, key=int, reverse=True)  # newest first
+    listed = next(t for t in mine if t["id"] == kept["id"])
+    assert listed["scopes"] == ["customer:read"] and listed["databaseId"] == int(kept["id"])
+    assert listed["revokedAt"] is None and listed["expiresAt"] == kept["expiresAt"]
+    with_revoked = (await api.ok(API_TOKENS, {"revoked": True}, token=token))["apiTokens"]
+    assert next(t for t in with_revoked if t["id"] == gone["id"])["revokedAt"]
+
+    everyone = await api.ok(API_TOKENS, {"revoked": False}, as_user="admin@demo.test")
+    holders = {t["partnerName"] or t["user"]["email"] for t in everyone["apiTokens"]}
+    assert {"alice@demo.test", "admin@demo.test", "acme-channel"} <= holders
+    assert partner["issueApiToken"]["id"] in [t["id"] for t in everyone["apiTokens"]]
+    # The listed id is the one revokeApiToken takes.
+    await api.ok(REVOKE, {"id": listed["id"]}, as_user="admin@demo.test")
+
+    acme = await api.token(partner="acme-channel", scopes=["customer:read"])
+    assert errors_of(await api.gql(API_TOKENS, {"revoked": False}, token=acme)) == ["FORBIDDEN"]

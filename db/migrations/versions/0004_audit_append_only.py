@@ -1,0 +1,58 @@
+"""audit entries are append-only, enforced by the database
+
+Revision ID: 0004
+Revises: 0001
+Create Date: 2026-12-01 10:20:00
+
+A trigger refuses every UPDATE and DELETE of `audit_entry` (and TRUNCATE on PostgreSQL),
+so no code path, present or future, can rewrite who read or changed what.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+MESSAGE = "audit entries are append-only"
+
+SQLITE_UP = [
+    f"""
+    CREATE TRIGGER audit_entry_no_{verb.lower()} BEFORE {verb} ON audit_entry
+    BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END
+    """
+    for verb in ("UPDATE", "DELETE")
+]
+POSTGRES_UP = [
+    f"""
+    CREATE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION '{MESSAGE}' USING ERRCODE = 'insufficient_privilege'; END $$
+    """,
+    """
+    CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry
+    FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()
+    """,
+    """
+    CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()
+    """,
+]
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRES_UP if postgres else SQLITE_UP:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry")
+        op.execute("DROP TRIGGER IF EXISTS audit_entry_no_change ON audit_entry")
+        op.execute("DROP FUNCTION IF EXISTS audit_entry_append_only()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_entry_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_entry_no_delete")
