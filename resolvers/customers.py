@@ -93,8 +93,12 @@ async def find_duplicates(
 
 
 async def _duplicate_error(
-    session: AsyncSession, matches: dict[int, list[str]]
+    session: AsyncSession, matches: dict[int, list[str]], *, partner: bool = False
 ) -> DuplicateCustomer:
+    if partner:
+        # A partner learns the fact and nothing else: no id, name, owner, team or key,
+        # or createCustomer would tell it about customers it may not see.
+        return DuplicateCustomer("This customer already exists.")
     customer_id, matched_on = next(iter(sorted(matches.items())))
     row = (
         await session.execute(
@@ -157,7 +161,7 @@ async def create_customer(
     try:
         async with ctx.transaction() as session:
             if matches := await find_duplicates(session, keys):
-                raise await _duplicate_error(session, matches)
+                raise await _duplicate_error(session, matches, partner=principal.is_partner)
             customer = Customer(
                 **fields,
                 name_key=company_key(fields["name"]),
@@ -204,7 +208,9 @@ async def create_customer(
         async with ctx.services.db.read() as session:
             matches = await find_duplicates(session, keys)
             if matches:
-                raise await _duplicate_error(session, matches) from None
+                raise await _duplicate_error(
+                    session, matches, partner=principal.is_partner
+                ) from None
         raise
     scoped = await ctx.loaders.customer_by_id.load(customer.id)
     if scoped is None:
