@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import casbin
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -149,17 +149,22 @@ class Context:
         if not self.audited or self.principal is None:
             return
         customer_ids, self.audited = sorted(self.audited), set()
+        now, principal = self.now(), self.principal
         async with self.services.db.write() as session, session.begin():
-            session.add_all(
-                AuditEntry(
-                    at=self.now(),
-                    actor_id=self.principal.user_id,
-                    partner_id=self.principal.partner_id,
-                    action="customer.read_sensitive",
-                    customer_id=customer_id,
-                    detail={"operation": operation},
-                )
-                for customer_id in customer_ids
+            # One executemany, however many customers were read (no per-row RETURNING).
+            await session.execute(
+                insert(AuditEntry),
+                [
+                    {
+                        "at": now,
+                        "actor_id": principal.user_id,
+                        "partner_id": principal.partner_id,
+                        "action": "customer.read_sensitive",
+                        "customer_id": customer_id,
+                        "detail": {"operation": operation},
+                    }
+                    for customer_id in customer_ids
+                ],
             )
 
     async def refresh(self) -> None:
