@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AuditEntry, OwnershipEvent
+from db.models import OwnershipEvent
 from db.outbox import queue_message
 
 OWNERSHIP_CHANNEL = "ownership"
@@ -59,25 +59,6 @@ async def record_event(
     )
     session.add(event)
     await session.flush()
-    # The audit log names every change of owner or collaborators too, beside the rest.
-    session.add(
-        AuditEntry(
-            at=at,
-            actor_id=actor_id,
-            action=f"ownership.{str(kind).lower()}",
-            customer_id=customer_id,
-            detail={
-                k: v
-                for k, v in (
-                    ("event_id", event.id),
-                    ("from_user_id", from_user_id),
-                    ("to_user_id", to_user_id),
-                    ("rule", rule),
-                )
-                if v is not None
-            },
-        )
-    )
     queue_message(
         session,
         OWNERSHIP_CHANNEL,

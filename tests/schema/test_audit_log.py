@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from db.models import AuditEntry, Customer
+from db.models import AuditEntry, Customer, OwnershipEvent
 from kernel.clock import FrozenClock
 from tests.conftest import SEED_TIME, Api, errors_of
 
@@ -106,11 +106,15 @@ async def test_rule_changes_and_deactivations_are_written_down(
     carol = await api.user_id("carol@demo.test")
     await api.ok(DEACTIVATE, {"id": str(carol)}, as_user="admin@demo.test")
     admin = str(await api.user_id("admin@demo.test"))
-    page = await log(api, actor=admin, since=since)
-    assert actions(page)[-1] == "rules.set"
-    assert "user.deactivate" in actions(page)
-    entry = next(e["node"] for e in page["edges"] if e["node"]["action"] == "user.deactivate")
+    rules = await log(api, actor=admin, since=since, action="rules.set")
+    assert rules["totalCount"] == 1
+    deactivated = await log(api, actor=admin, since=since, action="user.deactivate")
+    entry = deactivated["edges"][0]["node"]
     assert json.loads(entry["details"])["user_id"] == carol
+    # Her customers went to the pool in one statement; each has its own entry.
+    moved = json.loads(entry["details"])["moved"]
+    released = await log(api, actor=admin, since=since, action="ownership.released", first=1)
+    assert moved and released["totalCount"] == moved
 
 
 async def test_filters_by_time_and_pages_newest_first(api: Api, clock: FrozenClock) -> None:
@@ -181,3 +185,22 @@ async def test_audit_entries_cannot_be_changed_or_deleted(api: Api) -> None:
     async with api.services.db.read() as session:
         kept = (await session.execute(select(AuditEntry.action).distinct())).scalars().all()
     assert "customer.read_sensitive" in kept and "nothing" not in kept
+
+
+async def test_every_ownership_event_has_its_entry_whichever_path_wrote_it(
+    api: Api, clock: FrozenClock
+) -> None:
+    from ownergraph.scheduler import run_jobs_once
+
+    start = clock.advance(days=200)  # every owned customer is due for recycling
+    report = await run_jobs_once(api.services)
+    assert report.recycled > 0
+    page = await log(api, action="ownership.recycled", since=start.isoformat(), first=1)
+    assert page["totalCount"] == report.recycled
+    assert page["edges"][0]["node"]["actor"] is None  # the system did it
+    async with api.services.db.read() as s:
+        events = await s.scalar(select(func.count()).select_from(OwnershipEvent))
+        entries = await s.scalar(
+            select(func.count()).where(AuditEntry.action.startswith("ownership."))
+        )
+    assert entries == events
