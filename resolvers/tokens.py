@@ -161,15 +161,18 @@ async def revoke_api_token(ctx: Context, token_id: object) -> bool:
 
 
 async def list_api_tokens(ctx: Context, *, include_revoked: bool = False) -> list[Listed]:
-    """ADMIN lists every token, others their own, newest first; a token's secret is never
-    shown again."""
+    """ADMIN lists every token, others their own (a partner token: its partner's), newest
+    first; a token's secret is never shown again."""
     plan = ctx.plan
     plan.require("token", "read")
+    principal = plan.principal
     stmt = select(ApiToken, col(Partner.name)).outerjoin(
         Partner, col(Partner.id) == col(ApiToken.partner_id)
     )
-    if not plan.allows("token", "read", 0):
-        stmt = stmt.where(col(ApiToken.user_id) == plan.principal.user_id)
+    if principal.is_partner:
+        stmt = stmt.where(col(ApiToken.partner_id) == principal.partner_id)
+    elif not plan.allows("token", "read", 0):
+        stmt = stmt.where(col(ApiToken.user_id) == principal.user_id)
     if not include_revoked:
         stmt = stmt.where(col(ApiToken.revoked_at).is_(None))
     stmt = stmt.order_by(col(ApiToken.id).desc()).limit(MAX_LISTED)

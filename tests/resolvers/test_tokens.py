@@ -173,6 +173,11 @@ async def test_admins_list_every_token_and_others_their_own(api: Api) -> None:
 
     acme = await api.token(partner="acme-channel", scopes=["customer:read"])
     assert errors_of(await api.gql(API_TOKENS, {"revoked": False}, token=acme)) == ["FORBIDDEN"]
+    # With the scope, a partner's token lists its partner's tokens and nobody else's.
+    acme = await api.token(partner="acme-channel", scopes=["token:read"])
+    theirs = (await api.ok(API_TOKENS, {"revoked": True}, token=acme))["apiTokens"]
+    assert theirs and {t["partnerName"] for t in theirs} == {"acme-channel"}
+    assert all(t["user"] is None for t in theirs)
 
 
 PARTNER_CREATE = """
