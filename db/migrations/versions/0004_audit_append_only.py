@@ -72,6 +72,7 @@ POSTGRES_UP = [
 
 
 def upgrade() -> None:
+    op.create_index("ix_audit_entry_action_id", "audit_entry", ["action", "id"])
     postgres = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRES_UP if postgres else SQLITE_UP:
         op.execute(statement)
@@ -88,3 +89,4 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS ownership_event_audited")
         op.execute("DROP TRIGGER IF EXISTS audit_entry_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_entry_no_delete")
+    op.drop_index("ix_audit_entry_action_id", table_name="audit_entry")
