@@ -204,3 +204,16 @@ async def test_every_ownership_event_has_its_entry_whichever_path_wrote_it(
             select(func.count()).where(AuditEntry.action.startswith("ownership."))
         )
     assert entries == events
+
+
+async def test_a_customer_a_partner_entered_names_the_partner(api: Api) -> None:
+    token = await api.token(partner="acme-channel", scopes=["customer:*"])
+    made = await api.ok('mutation { createCustomer(input: {name: "Referred Ltd"}) { id } }',
+                        token=token)  # fmt: skip
+    page = await log(api, customer=made["createCustomer"]["id"], action="ownership.created")
+    node = page["edges"][0]["node"]
+    assert node["partnerName"] == "acme-channel" and node["actor"] is None
+    mine = await api.ok('mutation { createCustomer(input: {name: "Own Ltd"}) { id } }',
+                        as_user="alice@demo.test")  # fmt: skip
+    page = await log(api, customer=mine["createCustomer"]["id"], action="ownership.created")
+    assert page["edges"][0]["node"]["partnerName"] is None

@@ -21,6 +21,12 @@ branch_labels = None
 depends_on = None
 
 MESSAGE = "audit entries are append-only"
+# A customer a partner entered names no user as actor: the entry names the partner.
+# Written `(PARTNER)` in the statements below (which have JSON braces of their own).
+PARTNER = """
+    SELECT referred_by_partner_id FROM customer
+    WHERE id = NEW.customer_id AND NEW.kind = 'CREATED' AND NEW.actor_id IS NULL
+"""
 
 SQLITE_UP = [
     *(
@@ -34,8 +40,8 @@ SQLITE_UP = [
     """
     CREATE TRIGGER ownership_event_audited AFTER INSERT ON ownership_event
     BEGIN
-        INSERT INTO audit_entry (at, actor_id, action, customer_id, detail)
-        VALUES (NEW.at, NEW.actor_id, 'ownership.' || lower(NEW.kind), NEW.customer_id,
+        INSERT INTO audit_entry (at, actor_id, partner_id, action, customer_id, detail)
+        VALUES (NEW.at, NEW.actor_id, (PARTNER), 'ownership.' || lower(NEW.kind), NEW.customer_id,
                 json_patch('{}', json_object('event_id', NEW.id, 'from_user_id',
                     NEW.from_user_id, 'to_user_id', NEW.to_user_id, 'rule', NEW.rule)));
     END
@@ -57,8 +63,8 @@ POSTGRES_UP = [
     """
     CREATE FUNCTION ownership_event_audited() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        INSERT INTO audit_entry (at, actor_id, action, customer_id, detail)
-        VALUES (NEW.at, NEW.actor_id, 'ownership.' || lower(NEW.kind), NEW.customer_id,
+        INSERT INTO audit_entry (at, actor_id, partner_id, action, customer_id, detail)
+        VALUES (NEW.at, NEW.actor_id, (PARTNER), 'ownership.' || lower(NEW.kind), NEW.customer_id,
                 json_strip_nulls(json_build_object('event_id', NEW.id, 'from_user_id',
                     NEW.from_user_id, 'to_user_id', NEW.to_user_id, 'rule', NEW.rule)));
         RETURN NULL;
@@ -75,7 +81,7 @@ def upgrade() -> None:
     op.create_index("ix_audit_entry_action_id", "audit_entry", ["action", "id"])
     postgres = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRES_UP if postgres else SQLITE_UP:
-        op.execute(statement)
+        op.execute(statement.replace("(PARTNER)", f"({PARTNER})"))
 
 
 def downgrade() -> None:
