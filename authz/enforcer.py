@@ -1,4 +1,5 @@
-"""Loads the Casbin model and policy from the top level of the project."""
+"""Loads the Casbin model and policy from the top level of the project, with the audit
+lines the settings ask for."""
 
 from __future__ import annotations
 
@@ -7,14 +8,33 @@ from pathlib import Path
 
 import casbin
 
+from db.enums import Role
+from kernel.settings import DEFAULT_AUDITED_ROLES
+
 ROOT = Path(__file__).resolve().parent.parent
+SENSITIVE = "customer.sensitive"
 
 
 @lru_cache
 def load_enforcer(
-    model: Path = ROOT / "model.conf", policy: Path = ROOT / "policy.csv"
+    model: Path = ROOT / "model.conf",
+    policy: Path = ROOT / "policy.csv",
+    audited_roles: tuple[str, ...] = DEFAULT_AUDITED_ROLES,
 ) -> casbin.Enforcer:
-    return casbin.Enforcer(str(model), str(policy))
+    enforcer = casbin.Enforcer(str(model), str(policy))
+    audit_sensitive_reads(enforcer, audited_roles)
+    return enforcer
+
+
+def audit_sensitive_reads(enforcer: casbin.Enforcer, roles: tuple[str, ...]) -> None:
+    """Every sensitive read by these roles is written down: each gets a
+    `customer.sensitive, audit` line under each relation it may read them under, so the
+    plan's field table decides reading and auditing together (schema/masking.py)."""
+    if unknown := sorted(set(roles) - {str(r) for r in Role}):
+        raise ValueError(f"audited_roles: unknown roles {unknown}")
+    for role in roles:
+        for rel in sorted(permissions_for(enforcer, role).get((SENSITIVE, "read"), ())):
+            enforcer.add_policy(role, SENSITIVE, "audit", rel)
 
 
 def permissions_for(enforcer: casbin.Enforcer, role: str) -> dict[tuple[str, str], frozenset[str]]:

@@ -27,6 +27,20 @@ from db.models import Team, User
 from kernel.errors import Forbidden
 
 ANY = BIT["any"]
+# How a refusal reads, "You may not <phrase>.", where "<act> <obj>s" would read wrong.
+PHRASES = {
+    ("stats", "read"): "read ownership statistics",
+    ("audit", "read"): "read the audit log",
+    ("user", "hand_over"): "hand over portfolios",
+    ("customer", "collaborate"): "change collaborators",
+    ("customer", "follow_up"): "log follow-ups",
+}
+
+
+def refusal(obj: str, act: str) -> str:
+    base = obj.split(".")[0]
+    phrase = PHRASES.get((base, act)) or act.replace("_", " ") + f" {base}s"
+    return f"You may not {phrase}."
 
 
 @dataclass(frozen=True)
@@ -70,9 +84,7 @@ class Plan:
 
     def require(self, obj: str, act: str) -> None:
         if not self.may(obj, act):
-            noun = obj.split(".")[0]
-            noun += "" if noun.endswith("s") else "s"
-            raise Forbidden(f"You may not {act.replace('_', ' ')} {noun}.")
+            raise Forbidden(refusal(obj, act))
 
     # Customer rows, as SQL.
 

@@ -269,7 +269,11 @@ class ApiToken(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
+    """Append-only: a trigger refuses UPDATE and DELETE (migration 0004)."""
+
     __tablename__ = "audit_entry"
+    # auditLog filters by action, newest first.
+    __table_args__ = (Index("ix_audit_entry_action_id", "action", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _time(nullable=False, index=True)

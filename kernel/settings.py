@@ -13,6 +13,8 @@ DEFAULT_RECYCLE_DAYS = {"A": 30, "B": 60, "C": 90}
 DEFAULT_CADENCE_DAYS = {"A": 30, "B": 90, "C": 180}
 # The dispute rules resolvers/evidence.py knows, in their default order.
 DISPUTE_RULES = ("first_entry", "closed_deal", "recent_follow_up")
+# Roles whose every read of a sensitive field is written to the audit log.
+DEFAULT_AUDITED_ROLES = ("AUDITOR", "ADMIN", "DIRECTOR")
 
 
 class Settings(BaseSettings):
@@ -24,6 +26,7 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     jwt_algorithm: str = "HS256"
     token_ttl_hours: int = 24 * 30
+    audited_roles: list[str] = Field(default_factory=lambda: list(DEFAULT_AUDITED_ROLES))
 
     # Query defenses. Production turns off introspection, GraphiQL and field suggestions.
     production: bool = False

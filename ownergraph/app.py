@@ -78,7 +78,7 @@ def make_services(
         settings=settings,
         clock=clock or SystemClock(),
         bus=bus or make_bus(settings),
-        enforcer=load_enforcer(),
+        enforcer=load_enforcer(audited_roles=tuple(settings.audited_roles)),
     )
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from kernel.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from ownergraph.importer import ImportReport, Row
+    from resolvers.context import Context
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -129,7 +132,10 @@ def token_issue(
     ttl: str | None = typer.Option(None, "--ttl", help="Lifetime: 30d, 12h or 90m."),
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Issue a token for a user or a partner and print the JWT (shown only once)."""
+    """Issue a token for a user or a partner and print the JWT (shown only once).
+
+    The token's id, for `token revoke` and revokeApiToken, goes to stderr.
+    """
     if (user is None) == (partner is None):
         raise _fail("Pass exactly one of --user EMAIL or --partner NAME.")
     scope_list = [s.strip() for s in (scopes or "").split(",") if s.strip()]
@@ -137,8 +143,32 @@ def token_issue(
         raise _fail("A partner token needs explicit --scopes, e.g. customer:read.")
     settings = _settings(database_url)
     lifetime = _ttl(ttl) if ttl else timedelta(hours=settings.token_ttl_hours)
-    token = asyncio.run(_issue(settings, user, partner, scope_list or ["*"], lifetime))
+    token_id, token = asyncio.run(_issue(settings, user, partner, scope_list or ["*"], lifetime))
+    err.print(f"Token id {token_id} (revoke with: ownergraph token revoke {token_id})")
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    all_: bool = typer.Option(False, "--all", help="Revoked tokens too."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """List tokens, newest first: id, holder, scopes, created, expires, last used, revoked."""
+    rows = asyncio.run(_list(_settings(database_url), all_))
+    typer.echo("\t".join(("ID", "HOLDER", "SCOPES", "CREATED", "EXPIRES", "LAST_USED", "REVOKED")))
+    for line in rows:
+        typer.echo("\t".join(line))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., metavar="ID", help="The id `token issue` or `list` shows."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Revoke a token at once; its live connections close (through the broadcast URL, if
+    the servers use one)."""
+    asyncio.run(_revoke(_settings(database_url), token_id))
+    typer.echo(f"Token {token_id} is revoked.")
 
 
 def _ttl(value: str) -> timedelta:
@@ -148,46 +178,88 @@ def _ttl(value: str) -> timedelta:
     return timedelta(**{TTL_UNITS[match[2]]: int(match[1])})
 
 
+@asynccontextmanager
+async def _operator(settings: Settings) -> AsyncIterator[Context]:
+    """The command line acts through the same use cases as the API, as the operator, so
+    what it does is checked and audited the same way."""
+    from kernel.errors import DomainError
+    from ownergraph.app import make_services
+    from resolvers.context import context_for_operator
+
+    services = make_services(settings)
+    ctx = context_for_operator(services)
+    try:
+        yield ctx
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        await ctx.close()
+        await services.bus.close()
+        await services.db.dispose()
+
+
 async def _issue(
     settings: Settings,
     email: str | None,
     partner_name: str | None,
     scopes: list[str],
     lifetime: timedelta,
-) -> str:
-    from authz.tokens import issue_token
-    from db.engine import open_database
-    from db.models import Partner, User
-    from kernel.clock import SystemClock
+) -> tuple[int, str]:
+    from db.models import User
+    from resolvers.tokens import issue_api_token
 
-    db = open_database(settings.database_url)
-    now = SystemClock().now()
-    try:
-        async with db.write.begin() as session:
-            user = partner = None
-            if email is not None:
-                user = await session.scalar(select(User).where(col(User.email) == email.strip()))
-                if user is None or not user.active:
-                    raise _fail(f"No active user with email {email!r}.")
-            else:
-                partner = await session.scalar(
-                    select(Partner).where(col(Partner.name) == partner_name)
-                )
-                if partner is None or not partner.active:
-                    raise _fail(f"No active partner named {partner_name!r}.")
-            _row, token = await issue_token(
-                session=session,
-                secret=settings.secret(),
-                algorithm=settings.jwt_algorithm,
-                now=now,
-                scopes=scopes,
-                expires_at=now + lifetime,
-                user=user,
-                partner=partner,
+    async with _operator(settings) as ctx:
+        user_id = None
+        if email is not None:
+            session = await ctx.session()
+            user_id = await session.scalar(
+                select(User.id).where(col(User.email) == email.strip(), col(User.active))
             )
-            return token
-    finally:
-        await db.dispose()
+            if user_id is None:
+                raise _fail(f"No active user with email {email!r}.")
+        issued = await issue_api_token(
+            ctx,
+            scopes=scopes,
+            partner_name=partner_name,
+            user_id=user_id,
+            expires_at=ctx.now() + lifetime,
+        )
+        assert issued.row.id is not None
+        return issued.row.id, issued.token
+
+
+async def _list(settings: Settings, include_revoked: bool) -> list[tuple[str, ...]]:
+    from db.models import User
+    from resolvers.tokens import list_api_tokens
+
+    def when(value: datetime | None) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+    async with _operator(settings) as ctx:
+        listed = await list_api_tokens(ctx, include_revoked=include_revoked)
+        ids = {t.row.user_id for t in listed if t.row.user_id is not None}
+        session = await ctx.session()
+        found = await session.execute(select(User.id, User.email).where(col(User.id).in_(ids)))
+        emails: dict[int | None, str] = {uid: email for uid, email in found.all()}
+        return [
+            (
+                str(t.row.id),
+                f"partner:{t.partner_name}" if t.partner_name else str(emails.get(t.row.user_id)),
+                ",".join(t.row.scopes or []),
+                when(t.row.created_at),
+                when(t.row.expires_at),
+                when(t.row.last_used_at),
+                when(t.row.revoked_at),
+            )
+            for t in listed
+        ]
+
+
+async def _revoke(settings: Settings, token_id: str) -> None:
+    from resolvers.tokens import revoke_api_token
+
+    async with _operator(settings) as ctx:
+        await revoke_api_token(ctx, token_id)
 
 
 @app.command("import-customers")

@@ -11,8 +11,8 @@ from kernel.errors import Forbidden, NotFound
 from resolvers.context import Context
 from resolvers.ids import parse_id
 
-# Actions whose name is not a verb that takes "this customer".
-PHRASES = {"collaborate": "change the collaborators of", "follow_up": "log follow-ups on"}
+# "You may not <phrase> this customer." where the bare action reads wrong.
+ROW_PHRASES = {"collaborate": "change the collaborators of", "follow_up": "log follow-ups on"}
 
 
 async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
@@ -35,7 +35,8 @@ async def customer_for(
     if scoped is None:
         raise NotFound("customer", customer_id)
     if not plan.allows("customer", act, scoped.relations):
-        raise Forbidden(f"You may not {PHRASES.get(act, act)} this customer.")
+        phrase = ROW_PHRASES.get(act) or act.replace("_", " ")
+        raise Forbidden(f"You may not {phrase} this customer.")
     return scoped
 
 
@@ -62,6 +63,8 @@ def audit(
     ctx: Context, session: AsyncSession, action: str, customer_id: int | None, **detail: object
 ) -> None:
     principal = ctx.principal
+    if principal is not None and principal.user_id is None and principal.partner_id is None:
+        detail = {"by": principal.name, **detail}  # the operator, on the command line
     session.add(
         AuditEntry(
             at=ctx.now(),

@@ -87,6 +87,8 @@ async def add_collaborator(
             at=ctx.now(),
             actor_id=ctx.plan.principal.user_id,
             team_id=customer.team_id,
+            reason=f"{user.name} joined as {role} with {credit_share}% of the credit; "
+            f"the owner keeps {owner_share}%.",
             details={
                 "user_id": user.id,
                 "role": str(role),
@@ -113,6 +115,7 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
         if row is None:
             raise NotFound("collaborator", user_id)
         owner_share = customer.owner_credit_share + row.credit_share
+        name = await session.scalar(select(col(User.name)).where(col(User.id) == ident))
         await _set_share(ctx, session, customer, owner_share)
         await session.execute(
             delete(Collaborator).where(
@@ -126,6 +129,8 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
             at=ctx.now(),
             actor_id=ctx.plan.principal.user_id,
             team_id=customer.team_id,
+            reason=f"{name} ({row.role}, {row.credit_share}%) removed; "
+            f"the owner has {owner_share}% of the credit.",
             details={
                 "user_id": ident,
                 "role": row.role,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import casbin
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -20,6 +20,7 @@ from authz.principal import Principal
 from authz.relations import Windows
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
+from db.enums import Role
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from kernel.clock import Clock
@@ -149,17 +150,22 @@ class Context:
         if not self.audited or self.principal is None:
             return
         customer_ids, self.audited = sorted(self.audited), set()
+        now, principal = self.now(), self.principal
         async with self.services.db.write() as session, session.begin():
-            session.add_all(
-                AuditEntry(
-                    at=self.now(),
-                    actor_id=self.principal.user_id,
-                    partner_id=self.principal.partner_id,
-                    action="customer.read_sensitive",
-                    customer_id=customer_id,
-                    detail={"operation": operation},
-                )
-                for customer_id in customer_ids
+            # One executemany, however many customers were read (no per-row RETURNING).
+            await session.execute(
+                insert(AuditEntry),
+                [
+                    {
+                        "at": now,
+                        "actor_id": principal.user_id,
+                        "partner_id": principal.partner_id,
+                        "action": "customer.read_sensitive",
+                        "customer_id": customer_id,
+                        "detail": {"operation": operation},
+                    }
+                    for customer_id in customer_ids
+                ],
             )
 
     async def refresh(self) -> None:
@@ -235,4 +241,17 @@ def build_plan(services: Services, principal: Principal, teams: list[Team]) -> P
     )
     return Plan.build(
         services.enforcer, principal, teams, now=services.clock.now(), windows=windows
+    )
+
+
+# Who the audit log names for what the command line does (no user, no partner).
+OPERATOR = "command line"
+
+
+def context_for_operator(services: Services) -> Context:
+    """A context for the trusted local operator (CLI `token` commands): ADMIN's plan with
+    no user behind it, so audit entries name no actor and say `by: command line`."""
+    principal = Principal(role=Role.ADMIN, name=OPERATOR)
+    return Context(
+        services, principal=principal, _plan=Plan.build(services.enforcer, principal, [])
     )

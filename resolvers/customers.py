@@ -94,8 +94,12 @@ async def find_duplicates(
 
 
 async def _duplicate_error(
-    session: AsyncSession, matches: dict[int, list[str]]
+    session: AsyncSession, matches: dict[int, list[str]], *, partner: bool = False
 ) -> DuplicateCustomer:
+    if partner:
+        # A partner learns the fact and nothing else: no id, name, owner, team or key,
+        # or createCustomer would tell it about customers it may not see.
+        return DuplicateCustomer("This customer already exists.")
     customer_id, matched_on = next(iter(sorted(matches.items())))
     row = (
         await session.execute(
@@ -161,7 +165,7 @@ async def create_customer(
     try:
         async with ctx.transaction() as session:
             if matches := await find_duplicates(session, keys):
-                raise await _duplicate_error(session, matches)
+                raise await _duplicate_error(session, matches, partner=principal.is_partner)
             customer = Customer(
                 **fields,
                 name_key=company_key(fields["name"]),
@@ -207,7 +211,11 @@ async def create_customer(
         # Another request entered the same company between our check and our insert.
         async with ctx.services.db.read() as session:
             matches = await find_duplicates(session, keys)
-            raced = await _duplicate_error(session, matches) if matches else None
+            raced = (
+                await _duplicate_error(session, matches, partner=principal.is_partner)
+                if matches
+                else None
+            )
         if raced is None:
             raise
         await _note_duplicate(ctx, raced)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import col
 
-from db.enums import ReminderStatus
+from db.enums import ReminderKind, ReminderStatus
 from db.models import Reminder
 from kernel.errors import Forbidden, NotFound, Validation
 from resolvers.context import Context
@@ -15,6 +15,34 @@ from resolvers.ids import parse_id
 
 # The most reminders one `myReminders` answer lists.
 MAX_REMINDERS = 500
+
+# What a reminder says once its reader can no longer see its customer: what it was about,
+# never which customer (the text written with it names the customer).
+UNSEEN: dict[str, str] = {
+    ReminderKind.FOLLOW_UP_DUE: "A follow-up fell due on a customer you can no longer see.",
+    ReminderKind.CADENCE_DUE: "A follow-up fell due on a customer you can no longer see.",
+    ReminderKind.RECYCLE_WARNING: (
+        "A customer you owned was due to return to the public pool; you can no longer see it."
+    ),
+    ReminderKind.TRANSFER_APPROVAL: (
+        "A transfer you were asked to decide concerns a customer you can no longer see."
+    ),
+    ReminderKind.DISPUTE_ASSIGNED: (
+        "A dispute assigned to you concerns a customer you can no longer see."
+    ),
+}
+UNSEEN_OTHER = "This reminder concerns a customer you can no longer see."
+
+
+async def reminder_message(ctx: Context, reminder: Reminder) -> str:
+    """The message as its reader may read it now: as written while the reader sees its
+    customer, without the customer once they do not (rendered at read time, so a reminder
+    fired before a transfer does not keep naming the customer afterwards)."""
+    if reminder.customer_id is None:
+        return reminder.message
+    if await ctx.loaders.customer_by_id.load(reminder.customer_id) is not None:
+        return reminder.message
+    return UNSEEN.get(reminder.kind, UNSEEN_OTHER)
 
 
 async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder]:

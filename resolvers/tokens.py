@@ -21,12 +21,20 @@ from subscriptions.bus import REVOCATIONS
 # "*", "object:*" or "object:action" (see authz.principal.Principal.scope_allows).
 SCOPE = re.compile(r"^(\*|[a-z][a-z_]*:(\*|[a-z][a-z_]*))$")
 MAX_SCOPES = 50
+# apiTokens is a plain list: the newest this many.
+MAX_LISTED = 1000
 
 
 @dataclass(frozen=True)
 class Issued:
     row: ApiToken
     token: str
+
+
+@dataclass(frozen=True)
+class Listed:
+    row: ApiToken
+    partner_name: str | None
 
 
 def _clean_scopes(scopes: list[str]) -> list[str]:
@@ -150,3 +158,23 @@ async def revoke_api_token(ctx: Context, token_id: object) -> bool:
             audit(ctx, session, "token.revoke", None, token_id=ident)
             queue_message(session, REVOCATIONS, {"token_id": ident})
     return True
+
+
+async def list_api_tokens(ctx: Context, *, include_revoked: bool = False) -> list[Listed]:
+    """ADMIN lists every token, others their own (a partner token: its partner's), newest
+    first; a token's secret is never shown again."""
+    plan = ctx.plan
+    plan.require("token", "read")
+    principal = plan.principal
+    stmt = select(ApiToken, col(Partner.name)).outerjoin(
+        Partner, col(Partner.id) == col(ApiToken.partner_id)
+    )
+    if principal.is_partner:
+        stmt = stmt.where(col(ApiToken.partner_id) == principal.partner_id)
+    elif not plan.allows("token", "read", 0):
+        stmt = stmt.where(col(ApiToken.user_id) == principal.user_id)
+    if not include_revoked:
+        stmt = stmt.where(col(ApiToken.revoked_at).is_(None))
+    stmt = stmt.order_by(col(ApiToken.id).desc()).limit(MAX_LISTED)
+    rows = (await (await ctx.session()).execute(stmt)).all()
+    return [Listed(row, partner) for row, partner in rows]

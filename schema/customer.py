@@ -13,7 +13,7 @@ from db import models
 from db.customers import CustomerFilter, ScopedRow, count_customers
 from resolvers.context import Context
 from schema.enums import CollaboratorRole, Stage, Tier
-from schema.masking import sensitive
+from schema.masking import permitted, sensitive
 from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from schema.user import Team, User, load_team, load_user
 
@@ -182,6 +182,8 @@ class Customer:
     ) -> Annotated[FollowUp, strawberry.lazy("schema.followup")] | None:
         from schema.followup import FollowUp
 
+        if not permitted(info, "followup", "read"):
+            return None
         row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.key)
         return FollowUp(row=row) if row else None
 
@@ -191,6 +193,8 @@ class Customer:
     ) -> Annotated[FollowUpConnection, strawberry.lazy("schema.followup")]:
         from schema.followup import FollowUpConnection
 
+        if not permitted(info, "followup", "read"):
+            return FollowUpConnection.of([], False)
         key = (
             self.key,
             page_size(first, info.context.settings.max_page_size),

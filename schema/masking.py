@@ -19,6 +19,15 @@ T = TypeVar("T")
 SENSITIVE = "customer.sensitive"
 
 
+def permitted(info: Info[Context, None], obj: str, act: str) -> bool:
+    """A field the caller's role or token scopes leave out whatever the row (a partner
+    token without `followup:read`): False, and the field is listed as masked."""
+    if info.context.plan.may(obj, act):
+        return True
+    _mask(info)
+    return False
+
+
 def sensitive(info: Info[Context, None], customer_id: int, relations: int, value: T) -> T | None:
     ctx = info.context
     plan = ctx.plan
@@ -26,8 +35,12 @@ def sensitive(info: Info[Context, None], customer_id: int, relations: int, value
         if value is not None and plan.allows(SENSITIVE, "audit", relations):
             ctx.audited.add(customer_id)
         return value
-    ctx.masked.append(".".join(str(p) for p in info.path.as_list()))
+    _mask(info)
     return None
+
+
+def _mask(info: Info[Context, None]) -> None:
+    info.context.masked.append(".".join(str(p) for p in info.path.as_list()))
 
 
 # What a minimal customer view shows: id and name, the non-null scalars, and the sensitive

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from db import models
+from resolvers import reminders
 from resolvers.context import Context
 from schema.enums import ReminderKind, ReminderStatus
 from schema.pagination import encode_cursor
@@ -48,9 +49,9 @@ class Reminder:
     def due_at(self) -> datetime:
         return self.row.due_at
 
-    @strawberry.field
-    def message(self) -> str:
-        return self.row.message
+    @strawberry.field(description="Names the customer only while you may see it.")
+    async def message(self, info: Info[Context, None]) -> str:
+        return await reminders.reminder_message(info.context, self.row)
 
     @strawberry.field
     def status(self) -> ReminderStatus:

@@ -9,16 +9,18 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from kernel.settings import Settings, get_settings
+from schema.audit import AuditQuery
 from schema.dispute_mutations import DisputeMutation
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
 from schema.pool import PoolMutation, RulesQuery
 from schema.query import CustomerQuery
 from schema.subscription import Subscription
+from schema.token import TokenQuery
 from schema.transfer_mutations import TransferMutation
 
 # One class per group of use cases, each in its own module.
-Query = merge_types("Query", (CustomerQuery, RulesQuery))
+Query = merge_types("Query", (CustomerQuery, RulesQuery, AuditQuery, TokenQuery))
 Mutation = merge_types(
     "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation)
 )

@@ -86,10 +86,16 @@ def test_policy_table(role: str, obj: str, act: str, rel: str, allowed: bool) ->
     assert load_enforcer().enforce(role, obj, act, rel) is allowed
 
 
-def test_nobody_but_auditors_is_audited() -> None:
+def test_audited_roles_are_audited_wherever_they_read() -> None:
     enforcer = load_enforcer()
     audited = [r for r in Role if (S, "audit") in permissions_for(enforcer, r)]
-    assert audited == [Role.AUDITOR]
+    assert audited == [Role.ADMIN, Role.DIRECTOR, Role.AUDITOR]
+    for role in audited:
+        table = permissions_for(enforcer, role)
+        assert table[(S, "audit")] == table[(S, "read")]
+    assert (S, "audit") not in permissions_for(load_enforcer(audited_roles=("REP",)), Role.ADMIN)
+    with pytest.raises(ValueError, match="NOBODY"):
+        load_enforcer(audited_roles=("NOBODY",))
 
 
 def test_every_relation_in_the_policy_is_known() -> None:

@@ -173,3 +173,31 @@ async def test_only_the_owner_and_their_managers_may_share_credit(api: Api) -> N
     assert errors_of(await add(api, "bob@demo.test", cid, "carol@demo.test", 10)) == ["FORBIDDEN"]
     assert not (await add(api, "director@demo.test", cid, "carol@demo.test", 10)).get("errors")
     assert errors_of(await add(api, "judge@demo.test", cid, "carol@demo.test", 5)) == ["NOT_FOUND"]
+
+
+HISTORY = """
+query H($c: ID!) {
+  ownershipEvents(customerId: $c, first: 50) { edges { node { kind reason actor { email } } } }
+}
+"""
+
+
+async def test_collaborator_events_say_who_with_which_role_and_share(api: Api) -> None:
+    cid = await solo_customer(api, "alice@demo.test")
+    assert not (await add(api, "alice@demo.test", cid, "bob@demo.test", 30)).get("errors")
+    bob = await api.user_id("bob@demo.test")
+    await api.ok(REMOVE, {"c": str(cid), "u": str(bob)}, as_user="alice@demo.test")
+    data = await api.ok(HISTORY, {"c": str(cid)}, as_user="alice@demo.test")
+    events = {
+        e["node"]["kind"]: e["node"]
+        for e in data["ownershipEvents"]["edges"]
+        if e["node"]["kind"].startswith("COLLABORATOR")
+    }
+    async with api.services.db.read() as s:
+        name = await s.scalar(select(User.name).where(User.id == bob))
+    added, removed = events["COLLABORATOR_ADDED"], events["COLLABORATOR_REMOVED"]
+    assert (
+        added["reason"] == f"{name} joined as CLOSER with 30% of the credit; the owner keeps 70%."
+    )
+    assert removed["reason"] == f"{name} (CLOSER, 30%) removed; the owner has 100% of the credit."
+    assert added["actor"]["email"] == removed["actor"]["email"] == "alice@demo.test"

@@ -159,7 +159,9 @@ async def test_update_with_versions(api: Api) -> None:
         row = await s.get(Customer, int(other["id"]))
         assert row is not None and row.name == "Osprey Mining" and row.version == 1
         audits = await s.scalar(
-            select(func.count()).where(AuditEntry.customer_id == int(made["id"]))
+            select(func.count()).where(
+                AuditEntry.customer_id == int(made["id"]), AuditEntry.action == "customer.update"
+            )
         )
         events = await s.scalar(
             select(func.count()).where(OwnershipEvent.customer_id == int(made["id"]))

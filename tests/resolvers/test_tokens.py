@@ -134,3 +134,99 @@ async def test_a_revoked_token_stops_working_at_once(api: Api) -> None:
     assert (await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test"))["revokeApiToken"]
     assert (await api.ok(REVOKE, {"id": other["id"]}, as_user="admin@demo.test"))["revokeApiToken"]
     assert errors_of(await api.gql(ME, token=other["token"])) == ["UNAUTHENTICATED"]
+
+
+API_TOKENS = """
+query T($revoked: Boolean!) {
+  apiTokens(includeRevoked: $revoked) {
+    id databaseId partnerName user { email } scopes createdAt expiresAt lastUsedAt revokedAt
+  }
+}
+"""
+
+
+async def test_admins_list_every_token_and_others_their_own(api: Api) -> None:
+    alice = str(await api.user_id("alice@demo.test"))
+    kept = (await issue(api, "alice@demo.test", user=alice))["data"]["issueApiToken"]
+    gone = (await issue(api, "alice@demo.test", user=alice))["data"]["issueApiToken"]
+    partner = (await issue(api, "admin@demo.test", partner="acme-channel"))["data"]
+    await api.ok(REVOKE, {"id": gone["id"]}, as_user="alice@demo.test")
+
+    token = await api.token("alice@demo.test")
+    mine = (await api.ok(API_TOKENS, {"revoked": False}, token=token))["apiTokens"]
+    assert {t["user"]["email"] for t in mine} == {"alice@demo.test"}
+    ids = [t["id"] for t in mine]
+    assert kept["id"] in ids and gone["id"] not in ids
+    assert ids == sorted(ids, key=int, reverse=True)  # newest first
+    listed = next(t for t in mine if t["id"] == kept["id"])
+    assert listed["scopes"] == ["customer:read"] and listed["databaseId"] == int(kept["id"])
+    assert listed["revokedAt"] is None and listed["expiresAt"] == kept["expiresAt"]
+    with_revoked = (await api.ok(API_TOKENS, {"revoked": True}, token=token))["apiTokens"]
+    assert next(t for t in with_revoked if t["id"] == gone["id"])["revokedAt"]
+
+    everyone = await api.ok(API_TOKENS, {"revoked": False}, as_user="admin@demo.test")
+    holders = {t["partnerName"] or t["user"]["email"] for t in everyone["apiTokens"]}
+    assert {"alice@demo.test", "admin@demo.test", "acme-channel"} <= holders
+    assert partner["issueApiToken"]["id"] in [t["id"] for t in everyone["apiTokens"]]
+    # The listed id is the one revokeApiToken takes.
+    await api.ok(REVOKE, {"id": listed["id"]}, as_user="admin@demo.test")
+
+    acme = await api.token(partner="acme-channel", scopes=["customer:read"])
+    assert errors_of(await api.gql(API_TOKENS, {"revoked": False}, token=acme)) == ["FORBIDDEN"]
+    # With the scope, a partner's token lists its partner's tokens and nobody else's.
+    acme = await api.token(partner="acme-channel", scopes=["token:read"])
+    theirs = (await api.ok(API_TOKENS, {"revoked": True}, token=acme))["apiTokens"]
+    assert theirs and {t["partnerName"] for t in theirs} == {"acme-channel"}
+    assert all(t["user"] is None for t in theirs)
+
+
+PARTNER_CREATE = """
+mutation C($name: String!) { createCustomer(input: {name: $name}) { id } }
+"""
+PARTNER_FOLLOW_UPS = """
+{ customers(first: 100) { edges { node {
+    id latestFollowUp { summary } followUps(first: 5) { edges { node { summary } } } } } } }
+"""
+
+
+async def test_a_partners_duplicate_answer_names_nothing_but_the_fact(api: Api) -> None:
+    async with api.services.db.read() as s:
+        partner = await s.scalar(select(Partner.id).where(Partner.name == "acme-channel"))
+        shared = exists().where(
+            PartnerCustomer.customer_id == Customer.id, PartnerCustomer.partner_id == partner
+        )
+        hidden = (
+            await s.execute(
+                select(Customer.id, Customer.name)
+                .where(Customer.owner_id.is_not(None), ~shared)
+                .where(or_(Customer.referred_by_partner_id.is_(None),
+                           Customer.referred_by_partner_id != partner))
+                .limit(1)
+            )
+        ).one()  # fmt: skip
+    token = await api.token(partner="acme-channel", scopes=["customer:*"])
+    body = await api.gql(PARTNER_CREATE, {"name": hidden.name.upper()}, token=token)
+    assert errors_of(body) == ["DUPLICATE_CUSTOMER"]
+    error = body["errors"][0]
+    assert error["extensions"] == {"code": "DUPLICATE_CUSTOMER"}
+    assert error["message"] == "This customer already exists."
+    # A person still learns whose it is (name, owner and team).
+    rep = await api.gql(PARTNER_CREATE, {"name": hidden.name}, as_user="bob@demo.test")
+    assert rep["errors"][0]["extensions"]["customerName"] == hidden.name
+
+
+async def test_a_partner_reads_follow_ups_only_with_the_followup_read_scope(api: Api) -> None:
+    without = await api.token(partner="acme-channel", scopes=["customer:read"])
+    body = await api.gql(PARTNER_FOLLOW_UPS, token=without)
+    nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert nodes and not body.get("errors")
+    assert all(n["latestFollowUp"] is None and n["followUps"]["edges"] == [] for n in nodes)
+    masked = body["extensions"]["maskedFields"]
+    assert "customers.edges.0.node.latestFollowUp" in masked
+    assert "customers.edges.0.node.followUps" in masked
+
+    scoped = await api.token(partner="acme-channel", scopes=["customer:read", "followup:read"])
+    allowed = await api.ok(PARTNER_FOLLOW_UPS, token=scoped)
+    read = [e["node"] for e in allowed["customers"]["edges"]]
+    assert any(n["latestFollowUp"] for n in read)
+    assert any(n["followUps"]["edges"] for n in read)

@@ -1,14 +1,16 @@
-"""Every sensitive read by an AUDITOR is written down, over HTTP and in subscriptions;
-nobody else's reads are."""
+"""Every sensitive read by an audited role (setting `audited_roles`: AUDITOR, ADMIN and
+DIRECTOR by default) is written down, over HTTP and in subscriptions; nobody else's are."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from sqlalchemy import select
 
 from db.models import AuditEntry, User
-from tests.conftest import Api
+from kernel.clock import FrozenClock
+from tests.conftest import Api, serve
 from tests.subscriptions.test_live import connect
 
 SENSITIVE = "{ customers(first: 3) { edges { node { id name taxId contacts { phone } } } } }"
@@ -36,8 +38,26 @@ async def test_auditor_reads_are_audited_per_customer(api: Api) -> None:
     assert await reads_by(api, "audit@demo.test") == seen
     await api.ok(NAMES_ONLY, as_user="audit@demo.test")
     assert await reads_by(api, "audit@demo.test") == seen  # no sensitive field, no entry
-    await api.ok(SENSITIVE, as_user="admin@demo.test")
-    assert await reads_by(api, "admin@demo.test") == []
+    await api.ok(SENSITIVE, as_user="manager.east@demo.test")
+    assert await reads_by(api, "manager.east@demo.test") == []
+    await api.ok(SENSITIVE, as_user="alice@demo.test")
+    assert await reads_by(api, "alice@demo.test") == []
+
+
+async def test_the_audited_roles_are_a_setting(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serve(database_url, clock, tmp_path, audited_roles=["AUDITOR"]) as api:
+        await api.ok(SENSITIVE, as_user="admin@demo.test")
+        await api.ok(SENSITIVE, as_user="director@demo.test")
+        assert await reads_by(api, "admin@demo.test") == []
+        assert await reads_by(api, "director@demo.test") == []
+        await api.ok(SENSITIVE, as_user="audit@demo.test")
+        assert await reads_by(api, "audit@demo.test")
+    async with serve(database_url, clock, tmp_path, audited_roles=["MANAGER"]) as api:
+        data = await api.ok(SENSITIVE, as_user="manager.east@demo.test")
+        seen = {int(e["node"]["id"]) for e in data["customers"]["edges"] if e["node"]["taxId"]}
+        assert seen and seen <= set(await reads_by(api, "manager.east@demo.test"))
 
 
 async def test_auditor_reads_in_a_subscription_are_audited_per_payload(api: Api) -> None:
