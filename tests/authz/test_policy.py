@@ -163,7 +163,7 @@ def test_history_relations_stay_out_of_the_row_mask() -> None:
 
 def test_forbidden_messages_read_as_english() -> None:
     plan = Plan.build(load_enforcer(), Principal(Role.REP, "r", user_id=5), TEAMS)
-    with pytest.raises(Forbidden, match=r"^You may not read stats\.$"):
+    with pytest.raises(Forbidden, match=r"^You may not read ownership statistics\.$"):
         plan.require("stats", "read")
     with pytest.raises(Forbidden, match=r"^You may not manage rules\.$"):
         plan.require("rule", "manage")
