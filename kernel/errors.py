@@ -59,6 +59,12 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class ExportNotReady(DomainError):
+    """An export asked for before it may be downloaded (still waiting for approval)."""
+
+    code = "EXPORT_NOT_READY"
+
+
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
 

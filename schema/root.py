@@ -10,6 +10,7 @@ from strawberry.tools import merge_types
 
 from kernel.settings import Settings, get_settings
 from schema.dispute_mutations import DisputeMutation
+from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
 from schema.pool import PoolMutation, RulesQuery
@@ -18,9 +19,9 @@ from schema.subscription import Subscription
 from schema.transfer_mutations import TransferMutation
 
 # One class per group of use cases, each in its own module.
-Query = merge_types("Query", (CustomerQuery, RulesQuery))
+Query = merge_types("Query", (CustomerQuery, RulesQuery, ExportQuery))
 Mutation = merge_types(
-    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation)
+    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation, ExportMutation)
 )
 
 
