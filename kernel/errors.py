@@ -60,7 +60,8 @@ class Conflict(DomainError):
 
 
 class ExportNotReady(DomainError):
-    """An export asked for before it may be downloaded (still waiting for approval)."""
+    """An export used before it may be (still waiting for approval). GET /exports/{id}.csv
+    does not raise it: there a pending export answers 404 like a missing one."""
 
     code = "EXPORT_NOT_READY"
 

@@ -219,6 +219,8 @@ async def test_each_sees_their_own_those_waiting_for_them_and_those_they_decided
     assert ids(await listed(api, DIRECTOR)) == [m1, c1, b1, a3, a2, a1]
     assert ids(await listed(api, ADMIN)) == [m1, c1, b1, a3, a2, a1]
     assert await listed(api, "dan@demo.test") == [] == await listed(api, "audit@demo.test")
+    partner = await api.token(partner="acme-channel")
+    assert errors_of(await api.gql(LIST, {"first": 5}, token=partner)) == ["FORBIDDEN"]
 
     # Keyset pages.
     page = await api.ok(LIST, {"first": 2}, as_user=MANAGER)
