@@ -103,3 +103,10 @@ class KeyKind(StrEnum):
     TAX_ID = "taxId"
     PHONE = "phone"
     EMAIL_DOMAIN = "emailDomain"
+
+
+class ExportStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"  # never stored: an APPROVED export past its expiry reads as this

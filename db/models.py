@@ -301,3 +301,25 @@ class AssignmentRule(SQLModel, table=True):
     team_id: int | None = Field(default=None, foreign_key="team.id")
     # Round-robin position: the last user this rule assigned to.
     last_user_id: int | None = Field(default=None, foreign_key="users.id")
+
+
+class ExportRequest(SQLModel, table=True):
+    """A CSV export waiting for, or given, approval. The filter is kept as the client sent
+    it and applied again at download time, under the requester's scope of that moment."""
+
+    __tablename__ = "export_request"
+    __table_args__ = (Index("ix_export_request_status_id", "status", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    requested_by_id: int = Field(foreign_key="users.id", index=True)
+    filter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    fields: list[str] = _json()
+    reason: str = Field(max_length=2000)
+    row_count: int
+    # PENDING, APPROVED or REJECTED; EXPIRED is APPROVED past `expires_at`, read as such.
+    status: str = Field(default="PENDING", max_length=16)
+    decided_by_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    decided_at: datetime | None = _time()
+    note: str | None = Field(default=None, max_length=2000)
+    expires_at: datetime | None = _time()
+    created_at: datetime = _time(nullable=False)

@@ -59,6 +59,13 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class ExportNotReady(DomainError):
+    """An export used before it may be (still waiting for approval). GET /exports/{id}.csv
+    does not raise it: there a pending export answers 404 like a missing one."""
+
+    code = "EXPORT_NOT_READY"
+
+
 class RateLimited(DomainError):
     code = "RATE_LIMITED"
 

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     handoff_strategy: str = "least_loaded"
     scheduler_interval_seconds: float = 60.0
 
+    # Export with approval: how long an approved CSV stays downloadable, and rows per fetch.
+    export_ttl_hours: int = Field(default=24, gt=0)
+    export_batch_size: int = Field(default=1000, gt=0)
+
     @field_validator("dispute_priority")
     @classmethod
     def _known_rules(cls, value: list[str]) -> list[str]:

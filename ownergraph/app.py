@@ -20,6 +20,7 @@ from authz.enforcer import load_enforcer
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
+from ownergraph.exports_route import export_routes
 from ownergraph.scheduler import Scheduler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.errors import format_error
@@ -111,6 +112,7 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/health", health),
+            *export_routes(services),
         ],
         lifespan=lifespan,
     )

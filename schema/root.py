@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
 from schema.dispute_mutations import DisputeMutation
+from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
 from schema.pool import PoolMutation, RulesQuery
@@ -20,9 +21,9 @@ from schema.token import TokenQuery
 from schema.transfer_mutations import TransferMutation
 
 # One class per group of use cases, each in its own module.
-Query = merge_types("Query", (CustomerQuery, RulesQuery, AuditQuery, TokenQuery))
+Query = merge_types("Query", (CustomerQuery, RulesQuery, AuditQuery, TokenQuery, ExportQuery))
 Mutation = merge_types(
-    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation)
+    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation, ExportMutation)
 )
 
 
