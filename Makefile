@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The graphql-http audit suite (tests/ownergraph/test_http_audit.py), pinned by its lock file.
+AUDIT := tests/http/node_modules/.package-lock.json
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: venv run test lint bench clean
 
@@ -14,10 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-run: venv
-	$(BIN)/ownergraph migrate && $(BIN)/ownergraph seed --demo && $(BIN)/ownergraph serve
+# npm is optional on a developer's machine (the audit is then skipped); CI=true requires it.
+$(AUDIT): tests/http/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/http && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the graphql-http audit will be skipped"; fi
 
-test: venv
+# Blocks while serving: use a second terminal for anything else.
+run: venv
+	$(BIN)/ownergraph migrate && $(BIN)/ownergraph seed --demo && \
+	$(BIN)/ownergraph serve --host $(HOST) --port $(PORT)
+
+test: venv $(AUDIT)
 	$(BIN)/python -m pytest
 
 lint: venv

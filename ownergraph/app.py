@@ -11,24 +11,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import (
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
+from ownergraph.http import GraphQLOverHTTP
+from ownergraph.origins import OriginPolicy
 from ownergraph.scheduler import Scheduler
 from resolvers.context import Context, Services, authorize, build_context
-from schema.errors import format_error
 from schema.root import build_schema
 from subscriptions.bus import Bus, LocalBus
 from subscriptions.revocation import watching_revocations
 
 
-class OwnergraphView(GraphQL[Context, None]):
+class OwnergraphView(GraphQLOverHTTP):
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(build_schema(services.settings), **kwargs)
         self.services = services
@@ -45,12 +49,6 @@ class OwnergraphView(GraphQL[Context, None]):
         if isinstance(request, WebSocket):
             return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
-
-    async def process_result(self, request: Request, result: Any) -> Any:
-        # Parse errors skip the schema extensions; format them the same way here.
-        if result.errors:
-            result.errors = [format_error(e) for e in result.errors]
-        return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -90,8 +88,14 @@ def create_app(
     view = OwnergraphView(
         services,
         graphql_ide="graphiql" if settings.introspection else None,
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            MULTIPART_SUBSCRIPTION_PROTOCOL,
+        ),
     )
+    origins = OriginPolicy.of(settings)
+    view.origins = origins
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -112,6 +116,7 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/health", health),
         ],
+        middleware=[origins.cors()],
         lifespan=lifespan,
     )
     app.state.services = services

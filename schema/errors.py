@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from kernel.errors import DomainError
 
@@ -51,6 +51,9 @@ _TOO_COMPLEX = (
 
 
 def _code_for(error: GraphQLError) -> str:
+    # The token limit speaks through the parser: checked before the syntax error class.
     if any(marker in error.message for marker in _TOO_COMPLEX):
         return "QUERY_TOO_COMPLEX"
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
     return (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"

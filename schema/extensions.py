@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -29,6 +29,26 @@ class FormatErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return format_error(error)
+
+
+class RequireOperationName(SchemaExtension):
+    """A document with several operations must say which to run (the spec's request
+    error); strawberry would otherwise run the first. Listed after ValidationCache, whose
+    errors are in by then; strawberry reads them before this hook's exit would run."""
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        document = ec.graphql_document
+        if document is not None and ec._provided_operation_name is None:
+            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+            if operations > 1:
+                error = GraphQLError(
+                    f"The document has {operations} operations: "
+                    "name the one to run in `operationName`.",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                )
+                ec.pre_execution_errors = [*(ec.pre_execution_errors or []), error]
+        yield
 
 
 class ReportMaskedFields(SchemaExtension):
@@ -73,6 +93,7 @@ def extensions_for(
         lambda: QueryDepthLimiter(max_depth=settings.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: AddValidationRules([cost]),
+        RequireOperationName,
         FormatErrors,
         ReportMaskedFields,
         AuditSensitiveReads,
