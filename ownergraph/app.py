@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions import (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
@@ -24,7 +25,10 @@ from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
 from ownergraph.http import GraphQLOverHTTP
+from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
+from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
+from ownergraph.probes import Readiness, health
 from ownergraph.scheduler import Scheduler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.root import build_schema
@@ -33,8 +37,13 @@ from subscriptions.revocation import watching_revocations
 
 
 class OwnergraphView(GraphQLOverHTTP):
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(services.settings), **kwargs)
+    def __init__(
+        self,
+        services: Services,
+        extensions: Sequence[Callable[[], SchemaExtension]] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(build_schema(services.settings, extensions), **kwargs)
         self.services = services
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
@@ -85,8 +94,12 @@ def create_app(
 ) -> Starlette:
     settings = settings or get_settings()
     services = make_services(settings, clock=clock, bus=bus)
+    metrics = Metrics()
+    metrics.count_statements(services.db.engine)
+    origins = OriginPolicy.of(settings)
     view = OwnergraphView(
         services,
+        extensions=[metrics.extension],
         graphql_ide="graphiql" if settings.introspection else None,
         subscription_protocols=(
             GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -94,19 +107,17 @@ def create_app(
             MULTIPART_SUBSCRIPTION_PROTOCOL,
         ),
     )
-    origins = OriginPolicy.of(settings)
     view.origins = origins
-
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    readiness = Readiness(services)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        scheduler = Scheduler(services).start()
+        scheduler = Scheduler(services, on_report=metrics.job_report).start()
         try:
             yield
         finally:
             await scheduler.stop()
+            await readiness.close()
             await services.bus.close()
             await services.db.dispose()
 
@@ -115,9 +126,25 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/health", health),
+            Route("/ready", readiness.endpoint),
+            Route("/metrics", metrics.endpoint),
         ],
-        middleware=[origins.cors()],
+        # Outermost first: every line logged and every response carries the request id.
+        middleware=[
+            request_id_middleware(),
+            Middleware(RequestLog),
+            origins.cors(),
+            Middleware(MetricsMiddleware, metrics=metrics),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics
     return app
+
+
+def served() -> Starlette:
+    """The app as `ownergraph serve` runs it in each worker: logging configured first."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

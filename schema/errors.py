@@ -30,6 +30,14 @@ def format_error(error: GraphQLError) -> GraphQLError:
     return _with(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
 
 
+def code_of(error: GraphQLError) -> str:
+    """The `extensions.code` format_error gives `error` (without logging anything)."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return original.code
+    return _code_for(error) if original is None else "INTERNAL"
+
+
 def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(
         message,
