@@ -3,6 +3,12 @@
 #   docker build -t ownergraph .
 #   docker run --rm -e OWNERGRAPH_DATABASE_URL=... ownergraph ownergraph migrate
 #   docker run -p 8000:8000 -e OWNERGRAPH_DATABASE_URL=... -e OWNERGRAPH_JWT_SECRET=... ownergraph
+# GraphiQL's browser files, from the npm registry, pinned by web/graphiql/package-lock.json.
+FROM node:20-slim AS graphiql
+WORKDIR /web
+COPY web/graphiql/package.json web/graphiql/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,6 +37,10 @@ COPY subscriptions subscriptions
 COPY resolvers resolvers
 COPY schema schema
 COPY ownergraph ownergraph
+# Only the four files ownergraph/graphiql.py serves.
+COPY --from=graphiql /web/node_modules/react/umd/react.production.min.js web/graphiql/node_modules/react/umd/
+COPY --from=graphiql /web/node_modules/react-dom/umd/react-dom.production.min.js web/graphiql/node_modules/react-dom/umd/
+COPY --from=graphiql /web/node_modules/graphiql/graphiql.min.js /web/node_modules/graphiql/graphiql.min.css web/graphiql/node_modules/graphiql/
 RUN pip install --no-deps -e . && python -m compileall -q kernel db authz subscriptions resolvers schema ownergraph
 
 USER ownergraph

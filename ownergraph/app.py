@@ -109,6 +109,7 @@ def create_app(
     )
     view.origins = origins
     readiness = Readiness(services)
+    graphiql = view.graphiql if settings.introspection else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,6 +129,7 @@ def create_app(
             Route("/health", health),
             Route("/ready", readiness.endpoint),
             Route("/metrics", metrics.endpoint),
+            *(graphiql.routes() if graphiql else []),
         ],
         # Outermost first: every line logged and every response carries the request id.
         middleware=[

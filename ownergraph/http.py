@@ -24,6 +24,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from ownergraph.graphiql import GraphiQLPage
 from ownergraph.origins import OriginPolicy
 from resolvers.context import Context
 from schema.errors import format_error
@@ -111,9 +112,13 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
     which foreign origins may open a WebSocket (browsers apply no CORS to those)."""
 
     origins: OriginPolicy = OriginPolicy(frozenset())
+    graphiql: GraphiQLPage = GraphiQLPage()
 
     def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
         return self.origins.allows(origin)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return self.graphiql.render()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
