@@ -219,10 +219,16 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
             result.errors = [format_error(e) for e in result.errors]
         body = await super().process_result(request, result)
         sub: Response | None = getattr(request.state, "sub_response", None)
-        if sub is not None and sub.media_type == GRAPHQL_RESPONSE and is_request_error(result):
+        if sub is not None:
+            self.shape_response(result, body, sub)
+        return body
+
+    def shape_response(self, result: Any, body: GraphQLHTTPResponse, sub: Response) -> None:
+        """Status and headers from the result (the hook for e.g. 429 and Retry-After):
+        under the new media type a request error is a 400 without `data`."""
+        if sub.media_type == GRAPHQL_RESPONSE and is_request_error(result):
             body.pop("data", None)
             sub.status_code = 400
-        return body
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
