@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The graphql-http audit suite (tests/ownergraph/test_http_audit.py), pinned by its lock file.
+AUDIT := tests/http/node_modules/.package-lock.json
+# GraphiQL's browser files (ownergraph/graphiql.py), served by the app itself.
+GRAPHIQL := web/graphiql/node_modules/.package-lock.json
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: venv run test lint bench clean
+.PHONY: venv graphiql run test lint bench clean
 
 venv: $(STAMP)
 
@@ -14,10 +20,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-run: venv
-	$(BIN)/ownergraph migrate && $(BIN)/ownergraph seed --demo && $(BIN)/ownergraph serve
+# npm is optional on a developer's machine (the audit is then skipped); CI=true requires it.
+$(AUDIT): tests/http/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/http && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the graphql-http audit will be skipped"; fi
 
-test: venv
+graphiql: $(GRAPHIQL)
+
+$(GRAPHIQL): web/graphiql/package-lock.json
+	@if command -v npm >/dev/null; then cd web/graphiql && npm ci --no-audit --no-fund; \
+	else echo "npm not found: GraphiQL's page will say how to install its files"; fi
+
+# Blocks while serving: use a second terminal for anything else.
+run: venv $(GRAPHIQL)
+	$(BIN)/ownergraph migrate && $(BIN)/ownergraph seed --demo && \
+	$(BIN)/ownergraph serve --host $(HOST) --port $(PORT)
+
+# The browser test uses Debian's chromium: installed here in CI when absent.
+test: venv $(AUDIT) $(GRAPHIQL)
+	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
+	(apt-get update -q >/dev/null; apt-get install -y -q chromium >/dev/null) || echo "chromium not installed: browser test skipped"; fi
 	$(BIN)/python -m pytest
 
 lint: venv

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RECYCLE_DAYS = {"A": 30, "B": 60, "C": 90}
 DEFAULT_CADENCE_DAYS = {"A": 30, "B": 90, "C": 180}
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
     # Export with approval: how long an approved CSV stays downloadable, and rows per fetch.
     export_ttl_hours: int = Field(default=24, gt=0)
     export_batch_size: int = Field(default=1000, gt=0)
+
+    # Deployment.
+    # Browser origins (scheme://host[:port]) that may call the API and open WebSockets,
+    # comma-separated; "*" for any. Unset: localhost origins unless in production.
+    allowed_origins: Annotated[list[str] | None, NoDecode] = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("dispute_priority")
     @classmethod

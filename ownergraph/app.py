@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.extensions import SchemaExtension
+from strawberry.subscriptions import (
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
@@ -21,17 +25,26 @@ from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
 from ownergraph.exports_route import export_routes
+from ownergraph.http import GraphQLOverHTTP
+from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
+from ownergraph.metrics import Metrics, MetricsMiddleware
+from ownergraph.origins import OriginPolicy
+from ownergraph.probes import Readiness, health
 from ownergraph.scheduler import Scheduler
 from resolvers.context import Context, Services, authorize, build_context
-from schema.errors import format_error
 from schema.root import build_schema
 from subscriptions.bus import Bus, LocalBus
 from subscriptions.revocation import watching_revocations
 
 
-class OwnergraphView(GraphQL[Context, None]):
-    def __init__(self, services: Services, **kwargs: Any) -> None:
-        super().__init__(build_schema(services.settings), **kwargs)
+class OwnergraphView(GraphQLOverHTTP):
+    def __init__(
+        self,
+        services: Services,
+        extensions: Sequence[Callable[[], SchemaExtension]] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(build_schema(services.settings, extensions), **kwargs)
         self.services = services
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
@@ -46,12 +59,6 @@ class OwnergraphView(GraphQL[Context, None]):
         if isinstance(request, WebSocket):
             return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
-
-    async def process_result(self, request: Request, result: Any) -> Any:
-        # Parse errors skip the schema extensions; format them the same way here.
-        if result.errors:
-            result.errors = [format_error(e) for e in result.errors]
-        return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -88,22 +95,31 @@ def create_app(
 ) -> Starlette:
     settings = settings or get_settings()
     services = make_services(settings, clock=clock, bus=bus)
+    metrics = Metrics()
+    metrics.count_statements(services.db.engine)
+    origins = OriginPolicy.of(settings)
     view = OwnergraphView(
         services,
+        extensions=[metrics.extension],
         graphql_ide="graphiql" if settings.introspection_enabled else None,
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            MULTIPART_SUBSCRIPTION_PROTOCOL,
+        ),
     )
-
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    view.origins = origins
+    readiness = Readiness(services)
+    graphiql = view.graphiql if settings.introspection else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        scheduler = Scheduler(services).start()
+        scheduler = Scheduler(services, on_report=metrics.job_report).start()
         try:
             yield
         finally:
             await scheduler.stop()
+            await readiness.close()
             await services.bus.close()
             await services.db.dispose()
 
@@ -113,8 +129,26 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/health", health),
             *export_routes(services),
+            Route("/ready", readiness.endpoint),
+            Route("/metrics", metrics.endpoint),
+            *(graphiql.routes() if graphiql else []),
+        ],
+        # Outermost first: every line logged and every response carries the request id.
+        middleware=[
+            request_id_middleware(),
+            Middleware(RequestLog),
+            origins.cors(),
+            Middleware(MetricsMiddleware, metrics=metrics),
         ],
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics
     return app
+
+
+def served() -> Starlette:
+    """The app as `ownergraph serve` runs it in each worker: logging configured first."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

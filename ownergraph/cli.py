@@ -75,7 +75,16 @@ def serve(
     if broadcast_url:
         os.environ["OWNERGRAPH_BROADCAST_URL"] = broadcast_url
     get_settings.cache_clear()
-    uvicorn.run("ownergraph.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # Logging is the app's (ownergraph/logs.py): one format, a request id on every line.
+    uvicorn.run(
+        "ownergraph.app:served",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,8 +75,12 @@ async def _job(services: Services) -> AsyncIterator[AsyncSession | None]:
 class Scheduler:
     """`start()` in the app's lifespan, `await stop()` on the way out."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self, services: Services, on_report: Callable[[JobReport | None], None] | None = None
+    ) -> None:
         self.services = services
+        # Told each round's report (None: the round failed), e.g. for metrics.
+        self._on_report = on_report or (lambda _: None)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> Scheduler:
@@ -100,8 +104,10 @@ class Scheduler:
         while True:
             try:
                 report = await run_jobs_once(self.services)
+                self._on_report(report)
                 if report.recycled or report.fired:
                     log.info("scheduled jobs: %s", report)
             except Exception:
+                self._on_report(None)
                 log.exception("scheduled jobs failed; trying again in %s s", interval)
             await asyncio.sleep(interval)

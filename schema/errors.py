@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 
 from kernel.errors import DomainError
 
@@ -46,6 +46,14 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
     return error
 
 
+def code_of(error: GraphQLError) -> str:
+    """The `extensions.code` format_error gives `error` (without logging anything)."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return original.code
+    return _code_for(error) if original is None else "INTERNAL"
+
+
 def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(
         message,
@@ -67,6 +75,9 @@ _TOO_COMPLEX = (
 
 
 def _code_for(error: GraphQLError) -> str:
+    # The token limit speaks through the parser: checked before the syntax error class.
     if any(marker in error.message for marker in _TOO_COMPLEX):
         return "QUERY_TOO_COMPLEX"
+    if isinstance(error, GraphQLSyntaxError):
+        return "GRAPHQL_PARSE_FAILED"
     return (error.extensions or {}).get("code") or "GRAPHQL_VALIDATION_FAILED"

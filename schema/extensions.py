@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    specified_rules,
+)
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
@@ -30,6 +36,26 @@ class FormatErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         formatted = format_error(error)
         return without_suggestions(formatted) if self.hide_suggestions else formatted
+
+
+class RequireOperationName(SchemaExtension):
+    """A document with several operations must say which to run (the spec's request
+    error); strawberry would otherwise run the first. Listed after ValidationCache, whose
+    errors are in by then; strawberry reads them before this hook's exit would run."""
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        document = ec.graphql_document
+        if document is not None and ec._provided_operation_name is None:
+            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+            if operations > 1:
+                error = GraphQLError(
+                    f"The document has {operations} operations: "
+                    "name the one to run in `operationName`.",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                )
+                ec.pre_execution_errors = [*(ec.pre_execution_errors or []), error]
+        yield
 
 
 class ReportMaskedFields(SchemaExtension):
@@ -132,6 +158,8 @@ def extensions_for(
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=256),
         Validator(settings),
+        # After the validator, whose errors are in by then.
+        RequireOperationName,
         lambda: FormatErrors(hide_suggestions=not settings.introspection_enabled),
         ReportMaskedFields,
         AuditSensitiveReads,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -32,12 +34,15 @@ class Schema(strawberry.Schema):
         """Expected errors are not news; schema/errors.py logs the unexpected ones."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, extra_extensions: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """`extra_extensions`: the composition root's own (metrics), after the schema's."""
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions_for(settings),
+        extensions=[*extensions_for(settings), *extra_extensions],
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )
