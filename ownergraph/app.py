@@ -17,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
+from authz.ratelimit import RateLimiter
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
@@ -35,7 +36,12 @@ class OwnergraphView(GraphQL[Context, None]):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
-            return await super().run(request, context, root_value)
+            ctx = await self.get_context(request)
+            response = await super().run(request, ctx, root_value)
+            if ctx.retry_after is not None:  # a rate limit refused the operation
+                response.status_code = 429
+                response.headers["Retry-After"] = str(ctx.retry_after)
+            return response
         # One context per connection, watched for revocation from before sign-in to close.
         ctx = await self.get_context(request)
         async with watching_revocations(ctx):
@@ -43,8 +49,11 @@ class OwnergraphView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         if isinstance(request, WebSocket):
-            return Context(self.services, websocket=request)  # authenticated in on_ws_connect
-        return await build_context(self.services, request.headers.get("authorization"))
+            # Authenticated in on_ws_connect.
+            return Context(self.services, websocket=request, client_ip=_client_ip(request))
+        return await build_context(
+            self.services, request.headers.get("authorization"), client_ip=_client_ip(request)
+        )
 
     async def process_result(self, request: Request, result: Any) -> Any:
         # Parse errors skip the schema extensions; format them the same way here.
@@ -59,6 +68,10 @@ class OwnergraphView(GraphQL[Context, None]):
         if context.principal is None:
             raise ConnectionRejectionError({"message": str(context.auth_error or "Sign in first.")})
         return None
+
+
+def _client_ip(request: Request | WebSocket) -> str | None:
+    return request.client.host if request.client else None
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -79,6 +92,7 @@ def make_services(
         clock=clock or SystemClock(),
         bus=bus or make_bus(settings),
         enforcer=load_enforcer(),
+        limiter=RateLimiter(settings),
     )
 
 
@@ -104,6 +118,8 @@ def create_app(
         finally:
             await scheduler.stop()
             await services.bus.close()
+            if services.limiter is not None:
+                await services.limiter.close()
             await services.db.dispose()
 
     app = Starlette(

@@ -13,19 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    TypeInfo,
     ValidationContext,
     ValidationRule,
     VariableNode,
     get_named_type,
+    get_operation_ast,
     is_list_type,
     is_non_null_type,
 )
@@ -114,3 +118,17 @@ def _cost(
                 continue  # cycles are reported by NoFragmentCycles
             total += _cost(context, fragment.selection_set, parent, multiplier, cap, seen | {name})
     return total
+
+
+def operation_cost(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, page_cap: int
+) -> int:
+    """The estimate for one operation of a validated document (what rate limits charge)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    context = ValidationContext(schema, document, TypeInfo(schema), lambda _: None)
+    return _cost(context, operation.selection_set, root, 1, page_cap, set())

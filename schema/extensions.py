@@ -22,6 +22,7 @@ from kernel.settings import Settings
 from resolvers.context import Context
 from schema.cost import cost_rule
 from schema.errors import format_error
+from schema.ratelimit import charge_cost
 
 
 class FormatErrors(MaskErrors):
@@ -73,6 +74,7 @@ def extensions_for(
         lambda: QueryDepthLimiter(max_depth=settings.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: AddValidationRules([cost]),
+        charge_cost(page_cap=settings.max_page_size),
         FormatErrors,
         ReportMaskedFields,
         AuditSensitiveReads,

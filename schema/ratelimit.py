@@ -1,0 +1,90 @@
+"""Charging operations to rate-limit buckets, and `extensions.cost` on every response.
+
+An operation is charged its estimated cost (schema/cost.py) after validation and before it
+runs, so a refused one runs no SQL: to its token's bucket, or to its IP's when it has no
+principal (authz/ratelimit.py). The response says what was asked and what is left, the
+way Shopify's `extensions.cost` does: `{requested, limit, remaining, restoreRate}`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from authz.ratelimit import Quota
+from resolvers.context import Context
+from schema.cost import operation_cost
+
+# Estimates are walks of the document; requests repeat documents, so remember a few.
+ESTIMATES_KEPT = 256
+
+
+def cost_report(requested: int, quota: Quota) -> dict[str, Any]:
+    return {
+        "cost": {
+            "requested": requested,
+            "limit": quota.limit,
+            "remaining": quota.remaining,
+            "restoreRate": quota.restore_rate,
+        }
+    }
+
+
+def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
+    """A factory of per-operation ChargeCost extensions sharing one estimate cache."""
+    estimates: OrderedDict[tuple[str, str | None], int] = OrderedDict()
+
+    def estimate(extension: SchemaExtension) -> int:
+        ec = extension.execution_context
+        key = (ec.query or "", ec.operation_name)
+        if key in estimates:
+            estimates.move_to_end(key)
+            return estimates[key]
+        assert ec.graphql_document is not None
+        value = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name, page_cap)
+        estimates[key] = value
+        if len(estimates) > ESTIMATES_KEPT:
+            estimates.popitem(last=False)
+        return value
+
+    class ChargeCost(SchemaExtension):
+        report: dict[str, Any] | None = None
+
+        async def on_execute(self) -> AsyncIterator[None]:
+            ctx = self.execution_context.context
+            limiter = ctx.services.limiter if isinstance(ctx, Context) else None
+            if limiter is None:
+                yield
+                return
+            requested = estimate(self)
+            bucket, key = limiter.bucket_for(ctx.principal, ctx.client_ip)
+            quota = await limiter.charge(bucket, key, requested)
+            self.report = cost_report(requested, quota)
+            if quota.retry_after is not None:
+                ctx.retry_after = quota.retry_after
+                refusal = quota.refusal("this token" if ctx.principal else "this address")
+                if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                    raise refusal  # strawberry answers it as the subscription's error
+                # A result set here is returned instead of executing the operation.
+                self.execution_context.result = ExecutionResult(
+                    None, [GraphQLError(refusal.message, original_error=refusal)]
+                )
+            yield
+
+        async def get_results(self) -> dict[str, Any]:
+            if self.report is not None:
+                return self.report
+            # Not charged (it did not parse or validate): what the bucket holds.
+            ctx = self.execution_context.context
+            limiter = ctx.services.limiter if isinstance(ctx, Context) else None
+            if limiter is None:
+                return {}
+            bucket, key = limiter.bucket_for(ctx.principal, ctx.client_ip)
+            return cost_report(0, await limiter.look(bucket, key))
+
+    return ChargeCost

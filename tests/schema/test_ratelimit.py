@@ -1,0 +1,334 @@
+"""Rate limits end to end: cost points charged per token and per IP before an operation
+runs, `extensions.cost` on every response, RATE_LIMITED with Retry-After, and buckets
+shared across two app instances through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import parse
+from sqlalchemy import func, select
+
+from db.models import Customer
+from kernel.clock import FrozenClock
+from kernel.settings import Settings
+from ownergraph.app import create_app
+from schema.cost import operation_cost
+from schema.root import schema
+from tests.conftest import SECRET, Api, errors_of, serve
+from tests.subscriptions.test_bus import REDIS_URL, _redis_answers
+from tests.subscriptions.test_live import Live, connect, websocket
+
+ME = "query Me { me { id name } }"
+TYPENAME = "{ __typename }"
+CUSTOMERS = """
+query Page { customers(first: 5) { edges { node { id name contacts { name } } } } }
+"""
+CREATE = """
+mutation Create($name: String!) { createCustomer(input: {name: $name}) { id } }
+"""
+NOT_A_FIELD = "{ noSuchField }"
+NOT_GRAPHQL = "{ me { "
+OWNERSHIP_CHANGED = "subscription { ownershipChanged { id kind } }"
+
+
+def estimate(document: str) -> int:
+    return operation_cost(schema._schema, parse(document), None, 100)
+
+
+async def post(
+    client: httpx.AsyncClient, query: str, token: str | None = None, **variables: Any
+) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+
+
+def cost_of(response: httpx.Response) -> dict[str, Any]:
+    cost: dict[str, Any] = response.json()["extensions"]["cost"]
+    return cost
+
+
+def refusal_of(response: httpx.Response) -> int:
+    """The refusal's retryAfter, checked against the status and the header."""
+    body = response.json()
+    assert response.status_code == 429, body
+    assert errors_of(body) == ["RATE_LIMITED"]
+    assert body.get("data") is None
+    retry_after = body["errors"][0]["extensions"]["retryAfter"]
+    assert isinstance(retry_after, int) and retry_after >= 1
+    assert response.headers["retry-after"] == str(retry_after)
+    return retry_after
+
+
+# Reporting.
+
+
+async def test_every_response_reports_its_cost(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    spent = 0
+    for document in (ME, CUSTOMERS):
+        response = await post(api.client, document, token)
+        assert response.status_code == 200 and "errors" not in response.json()
+        spent += estimate(document)
+        assert cost_of(response) == {
+            "requested": estimate(document),
+            "limit": 20_000,
+            "remaining": 20_000 - spent,
+            "restoreRate": 1_000,
+        }
+    name = f"Costed {uuid.uuid4().hex[:8]}"
+    created = await post(api.client, CREATE, token, name=name)
+    assert cost_of(created)["requested"] == estimate(CREATE) > 0
+    # What did not validate or parse ran nothing, was charged nothing, and still says so.
+    for document in (NOT_A_FIELD, NOT_GRAPHQL):
+        response = await post(api.client, document, token)
+        assert response.json()["errors"]
+        assert cost_of(response)["requested"] == 0
+        assert cost_of(response)["limit"] == 20_000
+    # Without a token, the caller's address pays, from its own bucket.
+    anonymous = await post(api.client, ME)
+    assert errors_of(anonymous.json()) == ["UNAUTHENTICATED"]
+    assert cost_of(anonymous) == {
+        "requested": estimate(ME),
+        "limit": 2_000,
+        "remaining": 2_000 - estimate(ME),
+        "restoreRate": 100,
+    }
+
+
+# Exhaustion and restore.
+
+
+async def test_an_empty_bucket_answers_rate_limited_before_any_sql(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    # A 10-point bucket runs ME (3 points) three times; it refills in 1,000 s, not during the test.
+    async with serve(
+        database_url, clock, tmp_path, rate_limit_points=10, rate_limit_restore_rate=0.01
+    ) as api:
+        token = await api.token("alice@demo.test")
+        assert estimate(ME) == 3
+        remaining = [cost_of(await post(api.client, ME, token))["remaining"] for _ in range(3)]
+        assert remaining == [7, 4, 1]
+        # Signing in alone: the statements every request runs before it is charged.
+        before = len(api.statements)
+        assert cost_of(await post(api.client, TYPENAME, token))["remaining"] == 0
+        sign_in = len(api.statements) - before
+
+        before = len(api.statements)
+        refused = await post(api.client, ME, token)
+        refusal_of(refused)
+        assert len(api.statements) - before == sign_in
+        assert cost_of(refused) == {
+            "requested": 3,
+            "limit": 10,
+            "remaining": 0,
+            "restoreRate": 0.01,
+        }
+        # A refused mutation writes nothing.
+        async with api.services.db.read() as session:
+            customers = await session.scalar(select(func.count()).select_from(Customer))
+        refusal_of(await post(api.client, CREATE, token, name=f"Never {uuid.uuid4().hex[:8]}"))
+        async with api.services.db.read() as session:
+            assert await session.scalar(select(func.count()).select_from(Customer)) == customers
+        # Another token has a bucket of its own.
+        other = await post(api.client, ME, await api.token("bob@demo.test"))
+        assert "errors" not in other.json() and cost_of(other)["remaining"] == 7
+
+
+async def test_the_bucket_restores_by_the_time_retry_after_says(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    # The limits library keeps real time; a bucket that refills in one second keeps the
+    # wait short. Waiting what retryAfter says must be enough.
+    async with serve(
+        database_url, clock, tmp_path, rate_limit_points=6, rate_limit_restore_rate=6
+    ) as api:
+        token = await api.token("alice@demo.test")
+        answered = [(await post(api.client, ME, token)).status_code for _ in range(3)]
+        assert answered == [200, 200, 429]
+        retry_after = refusal_of(await post(api.client, ME, token))
+        assert retry_after <= 2  # one window to close, one to drain
+        await asyncio.sleep(retry_after)
+        again = await post(api.client, ME, token)
+        assert again.status_code == 200 and "errors" not in again.json()
+        assert again.json()["data"]["me"]["name"]
+
+
+# Per IP: unauthenticated calls and failed sign-ins.
+
+
+async def test_failed_sign_ins_are_limited_per_ip(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serve(
+        database_url,
+        clock,
+        tmp_path,
+        ip_rate_limit_points=50,
+        ip_rate_limit_restore_rate=0.01,
+        failed_auth_cost=10,
+    ) as api:
+        valid = await api.token("alice@demo.test")
+        # Each failed sign-in costs 10, and its operation 1 more.
+        for attempt in range(4):
+            response = await post(api.client, TYPENAME, "not-a-token")
+            assert response.status_code == 200
+            assert cost_of(response)["remaining"] == 50 - 11 * (attempt + 1)
+        # The fifth takes what is left (6 points), then its operation does not fit.
+        refusal_of(await post(api.client, TYPENAME, "not-a-token"))
+        # While the address's bucket is empty, no token from it is even looked up.
+        before = len(api.statements)
+        refusal_of(await post(api.client, ME, valid))
+        assert api.statements[before:] == []
+        # Another address is not concerned.
+        transport = httpx.ASGITransport(app=api.app, client=("10.9.8.7", 4242))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as elsewhere:
+            fine = await post(elsewhere, ME, valid)
+            assert fine.status_code == 200 and "errors" not in fine.json()
+
+
+async def test_unauthenticated_calls_are_limited_per_ip(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serve(
+        database_url, clock, tmp_path, ip_rate_limit_points=5, ip_rate_limit_restore_rate=0.01
+    ) as api:
+        assert [cost_of(await post(api.client, TYPENAME))["remaining"] for _ in range(5)] == [
+            4,
+            3,
+            2,
+            1,
+            0,
+        ]
+        refusal_of(await post(api.client, TYPENAME))
+
+
+async def test_a_websocket_sign_in_that_fails_costs_its_ip(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serve(
+        database_url,
+        clock,
+        tmp_path,
+        ip_rate_limit_points=20,
+        ip_rate_limit_restore_rate=0.01,
+        failed_auth_cost=20,
+    ) as api:
+        async with websocket(api.app) as ws:
+            payload = {"authorization": "Bearer not-a-token"}
+            await ws.send_json({"type": "connection_init", "payload": payload})
+            assert await Live(ws).closed_with() == 4403
+        # httpx-ws's ASGI transport connects from 127.0.0.1, as httpx's does.
+        refusal_of(await post(api.client, TYPENAME))
+
+
+# Subscriptions.
+
+
+async def test_subscribing_is_charged_and_refused_when_the_bucket_is_empty(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    cost = estimate(OWNERSHIP_CHANGED)
+    async with serve(
+        database_url,
+        clock,
+        tmp_path,
+        rate_limit_points=2 * cost + estimate(ME),
+        rate_limit_restore_rate=0.01,
+    ) as api:
+        token = await api.token("alice@demo.test")
+        async with connect(api.app, token) as live:
+            first = await live.subscribe(OWNERSHIP_CHANGED)
+            second = await live.subscribe(OWNERSHIP_CHANGED)
+            # Both were charged: what is left over HTTP is one ME.
+            response = await post(api.client, ME, token)
+            assert "errors" not in response.json() and cost_of(response)["remaining"] == 0
+            third = await live.subscribe(OWNERSHIP_CHANGED)
+            message = await live.message(third)
+            errors = (
+                message["payload"]
+                if message["type"] == "error"
+                else message["payload"].get("errors")
+            )
+            assert [e["extensions"]["code"] for e in errors] == ["RATE_LIMITED"]
+            assert errors[0]["extensions"]["retryAfter"] >= 1
+            assert first != second != third
+
+
+# Shared through Redis.
+
+
+async def test_two_app_instances_share_buckets_through_redis(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    if not await _redis_answers():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but Redis does not answer at {REDIS_URL}")
+        pytest.skip(f"Redis does not answer at {REDIS_URL}")
+    settings = Settings(
+        database_url=database_url,
+        jwt_secret=SECRET,
+        data_dir=tmp_path,
+        broadcast_url=REDIS_URL,
+        rate_limit_points=10,
+        rate_limit_restore_rate=0.01,
+        rate_limit_prefix=f"test:{uuid.uuid4().hex}",
+    )
+    apps = [create_app(settings, clock=clock), create_app(settings, clock=clock)]
+    try:
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=apps[0]), base_url="http://t"
+            ) as c1,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=apps[1]), base_url="http://t"
+            ) as c2,
+        ):
+            token = await Api(apps[0], c1).token("alice@demo.test")
+            remaining = [
+                cost_of(await post(client, ME, token))["remaining"] for client in (c1, c2, c1)
+            ]
+            assert remaining == [7, 4, 1]
+            refusal_of(await post(c2, ME, token))
+            refusal_of(await post(c1, ME, token))
+    finally:
+        for app in apps:
+            services = app.state.services
+            await services.bus.close()
+            await services.limiter.close()
+            await services.db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_without_redis_each_worker_limits_on_its_own(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    nobody = f"redis://127.0.0.1:{_free_port()}/0"
+    async with serve(
+        database_url,
+        clock,
+        tmp_path,
+        broadcast_url=nobody,
+        rate_limit_points=6,
+        rate_limit_restore_rate=0.01,
+    ) as api:
+        token = await api.token("alice@demo.test")
+        first = await post(api.client, ME, token)
+        assert "errors" not in first.json() and cost_of(first)["remaining"] == 3
+        assert cost_of(await post(api.client, ME, token))["remaining"] == 0
+        refusal_of(await post(api.client, ME, token))
