@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -61,6 +61,8 @@ class Quota:
     restore_rate: float
     # Seconds until the refused charge would fit; None when it was accepted.
     retry_after: int | None = None
+    # Points the charge took.
+    charged: int = 0
 
     def refusal(self, what: str) -> RateLimited:
         return RateLimited(
@@ -110,14 +112,26 @@ class RateLimiter:
         amount = max(1, min(cost, bucket.points))
         return await self._on_storage(lambda limiter: self._charge(limiter, bucket, key, amount))
 
+    async def take_up_to(self, bucket: Bucket, key: str, cost: int) -> Quota:
+        """Take `cost` points, or all the bucket has left when that is less."""
+        quota = await self.charge(bucket, key, cost)
+        if quota.retry_after is not None and quota.remaining:
+            quota = await self.charge(bucket, key, quota.remaining)
+        return quota
+
+    async def settle(self, bucket: Bucket, key: str, charged: int, actual: int) -> Quota:
+        """Bring a charge to what the operation really cost, as Shopify does: points back
+        when it built less than estimated (a hit of negative cost: the library's counters
+        are plain sums), more when it built more, as far as the bucket has them."""
+        if actual > charged:
+            return await self.take_up_to(bucket, key, actual - charged)
+        back = actual - charged
+        return await self._on_storage(lambda limiter: self._charge(limiter, bucket, key, back))
+
     async def charge_failed_sign_in(self, client: str | None) -> None:
         """A failed sign-in costs its address `failed_auth_cost`, or all it has left."""
-        if not self.failed_auth_cost:
-            return
-        bucket, key = self.bucket_for(None, client)
-        quota = await self.charge(bucket, key, self.failed_auth_cost)
-        if quota.retry_after is not None and quota.remaining:
-            await self.charge(bucket, key, quota.remaining)
+        if self.failed_auth_cost:
+            await self.take_up_to(*self.bucket_for(None, client), self.failed_auth_cost)
 
     async def look(self, bucket: Bucket, key: str) -> Quota:
         """The bucket's state, without taking anything; refused when it is empty."""
@@ -148,8 +162,9 @@ class RateLimiter:
     async def _charge(
         self, limiter: SlidingWindowCounterRateLimiter, bucket: Bucket, key: str, amount: int
     ) -> Quota:
-        if await limiter.hit(bucket.item, key, cost=amount):
-            return await self._look(limiter, bucket, key, 0)
+        if amount == 0 or await limiter.hit(bucket.item, key, cost=amount):
+            quota = await self._look(limiter, bucket, key, 0)
+            return replace(quota, charged=amount)
         return await self._look(limiter, bucket, key, amount)
 
     async def _look(

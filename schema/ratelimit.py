@@ -2,8 +2,9 @@
 
 An operation is charged its estimated cost (schema/cost.py) after validation and before it
 runs, so a refused one runs no SQL: to its token's bucket, or to its IP's when it has no
-principal (authz/ratelimit.py). The response says what was asked and what is left, the
-way Shopify's `extensions.cost` does: `{requested, limit, remaining, restoreRate}`.
+principal (authz/ratelimit.py). Once it has run, the charge is brought to what it
+actually built. The response says what was asked, what it cost and what is left, the way
+Shopify's `extensions.cost` does: `{requested, actual, limit, remaining, restoreRate}`.
 """
 
 from __future__ import annotations
@@ -24,15 +25,32 @@ from schema.cost import operation_cost
 ESTIMATES_KEPT = 256
 
 
-def cost_report(requested: int, quota: Quota) -> dict[str, Any]:
-    return {
-        "cost": {
-            "requested": requested,
-            "limit": quota.limit,
-            "remaining": quota.remaining,
-            "restoreRate": quota.restore_rate,
-        }
+def cost_report(requested: int, quota: Quota, actual: int | None = None) -> dict[str, Any]:
+    rate = quota.restore_rate
+    cost: dict[str, Any] = {
+        "requested": requested,
+        "limit": quota.limit,
+        "remaining": quota.remaining,
+        "restoreRate": int(rate) if rate.is_integer() else rate,
     }
+    if actual is not None:
+        cost["actual"] = actual
+    return {"cost": cost}
+
+
+def built(data: object) -> int:
+    """What a result cost to build, counted like the estimate: each field's value and
+    each item of a list."""
+    count, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            count += len(value)
+            stack.extend(value)
+    return count
 
 
 def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
@@ -65,16 +83,27 @@ def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
             bucket, key = limiter.bucket_for(ctx.principal, ctx.client_ip)
             quota = await limiter.charge(bucket, key, requested)
             self.report = cost_report(requested, quota)
+            subscription = self.execution_context.operation_type is OperationType.SUBSCRIPTION
             if quota.retry_after is not None:
                 ctx.retry_after = quota.retry_after
                 refusal = quota.refusal("this token" if ctx.principal else "this address")
-                if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                if subscription:
                     raise refusal  # strawberry answers it as the subscription's error
                 # A result set here is returned instead of executing the operation.
                 self.execution_context.result = ExecutionResult(
                     None, [GraphQLError(refusal.message, original_error=refusal)]
                 )
+                yield
+                return
             yield
+            result = self.execution_context.result
+            # What failed keeps its estimate: the work it did is not in its data.
+            if subscription or not isinstance(result, ExecutionResult) or result.errors:
+                return
+            actual = built(result.data)
+            if actual != quota.charged:
+                quota = await limiter.settle(bucket, key, quota.charged, actual)
+            self.report = cost_report(requested, quota, actual)
 
         async def get_results(self) -> dict[str, Any]:
             if self.report is not None:
