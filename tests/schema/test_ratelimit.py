@@ -111,6 +111,31 @@ async def test_every_response_reports_its_cost(api: Api) -> None:
     }
 
 
+CREATE_WITH_CONTACTS = """
+mutation Create($name: String!, $contacts: [ContactInput!]) {
+  createCustomer(input: {name: $name, contacts: $contacts}) { id }
+}
+"""
+CONTACTS = "query Contacts($id: ID!) { customer(id: $id) { contacts { name } } }"
+
+
+async def test_an_operation_is_charged_what_it_built(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    contacts = [{"name": f"Contact {i}"} for i in range(15)]
+    name = f"Many contacts {uuid.uuid4().hex[:8]}"
+    created = await post(api.client, CREATE_WITH_CONTACTS, token, name=name, contacts=contacts)
+    assert "errors" not in created.json(), created.json()
+    before = cost_of(created)["remaining"]
+    ident = created.json()["data"]["createCustomer"]["id"]
+    response = await post(api.client, CONTACTS, token, id=ident)
+    assert len(response.json()["data"]["customer"]["contacts"]) == 15
+    cost = cost_of(response)
+    # Whatever a plain list is estimated at, the charge ends at what was built.
+    assert cost["requested"] == estimate(CONTACTS)
+    assert cost["actual"] == 1 + 1 + 15 + 15
+    assert cost["remaining"] == before - cost["actual"]
+
+
 # Exhaustion and restore.
 
 
