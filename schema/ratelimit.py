@@ -38,10 +38,11 @@ def cost_report(requested: int, quota: Quota, actual: int | None = None) -> dict
     return {"cost": cost}
 
 
-def built(data: object) -> int:
+def built(data: dict[str, Any] | None) -> int:
     """What a result cost to build, counted like the estimate: each field's value and
-    each item of a list."""
-    count, stack = 0, [data]
+    each item of a list; like the estimate, introspection (`__schema`, `__type`) is not counted."""
+    roots = {name: value for name, value in (data or {}).items() if not name.startswith("__")}
+    count, stack = 0, [roots]
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
@@ -55,19 +56,20 @@ def built(data: object) -> int:
 
 def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
     """A factory of per-operation ChargeCost extensions sharing one estimate cache."""
-    estimates: OrderedDict[tuple[str, str | None], int] = OrderedDict()
+    estimates: OrderedDict[tuple[str | None, str | None], int] = OrderedDict()
 
     def estimate(extension: SchemaExtension) -> int:
         ec = extension.execution_context
-        key = (ec.query or "", ec.operation_name)
-        if key in estimates:
+        assert ec.graphql_document is not None
+        key = (ec.query, ec.operation_name)
+        if ec.query and key in estimates:
             estimates.move_to_end(key)
             return estimates[key]
-        assert ec.graphql_document is not None
         value = operation_cost(ec.schema._schema, ec.graphql_document, ec.operation_name, page_cap)
-        estimates[key] = value
-        if len(estimates) > ESTIMATES_KEPT:
-            estimates.popitem(last=False)
+        if ec.query:  # a document without its text (a persisted one) is not kept
+            estimates[key] = value
+            if len(estimates) > ESTIMATES_KEPT:
+                estimates.popitem(last=False)
         return value
 
     class ChargeCost(SchemaExtension):
@@ -100,7 +102,7 @@ def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
             # What failed keeps its estimate: the work it did is not in its data.
             if subscription or not isinstance(result, ExecutionResult) or result.errors:
                 return
-            actual = built(result.data)
+            actual = max(1, built(result.data))  # nothing is free: every request is work
             if actual != quota.charged:
                 quota = await limiter.settle(bucket, key, quota.charged, actual)
             self.report = cost_report(requested, quota, actual)

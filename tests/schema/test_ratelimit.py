@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import parse
+from graphql import get_introspection_query, parse
 from sqlalchemy import func, select
 
 from db.models import Customer
@@ -134,6 +134,21 @@ async def test_an_operation_is_charged_what_it_built(api: Api) -> None:
     assert cost["requested"] == estimate(CONTACTS)
     assert cost["actual"] == 1 + 1 + 15 + 15
     assert cost["remaining"] == before - cost["actual"]
+
+
+async def test_introspection_costs_a_point_as_the_estimate_says(api: Api) -> None:
+    # GraphiQL introspects before a token is entered; that must not empty the address's
+    # bucket (5,000-odd values), or the token entered next would be refused. Like any
+    # operation, it costs at least one point.
+    response = await post(api.client, get_introspection_query(descriptions=True))
+    assert response.json()["data"]["__schema"]["queryType"]
+    assert cost_of(response) == {
+        "requested": 0,
+        "actual": 1,
+        "limit": 2_000,
+        "remaining": 2_000 - 1,
+        "restoreRate": 100,
+    }
 
 
 # Exhaustion and restore.
