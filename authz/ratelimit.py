@@ -119,14 +119,21 @@ class RateLimiter:
             quota = await self.charge(bucket, key, quota.remaining)
         return quota
 
-    async def settle(self, bucket: Bucket, key: str, charged: int, actual: int) -> Quota:
+    async def settle(self, bucket: Bucket, key: str, charge: Quota, actual: int) -> Quota:
         """Bring a charge to what the operation really cost, as Shopify does: points back
         when it built less than estimated (a hit of negative cost: the library's counters
         are plain sums), more when it built more, as far as the bucket has them."""
-        if actual > charged:
-            return await self.take_up_to(bucket, key, actual - charged)
-        back = actual - charged
-        return await self._on_storage(lambda limiter: self._charge(limiter, bucket, key, back))
+        if actual > charge.charged:
+            return await self.take_up_to(bucket, key, actual - charge.charged)
+        back = charge.charged - actual
+
+        async def give_back(limiter: SlidingWindowCounterRateLimiter) -> Quota:
+            await limiter.hit(bucket.item, key, cost=-back)
+            # One round trip fewer than looking again; concurrent charges show next time.
+            remaining = min(charge.limit, charge.remaining + back)
+            return replace(charge, remaining=remaining, charged=actual)
+
+        return await self._on_storage(give_back)
 
     async def charge_failed_sign_in(self, client: str | None) -> None:
         """A failed sign-in costs its address `failed_auth_cost`, or all it has left."""

@@ -104,7 +104,7 @@ def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
                 return
             actual = max(1, built(result.data))  # nothing is free: every request is work
             if actual != quota.charged:
-                quota = await limiter.settle(bucket, key, quota.charged, actual)
+                quota = await limiter.settle(bucket, key, quota, actual)
             self.report = cost_report(requested, quota, actual)
 
         async def get_results(self) -> dict[str, Any]:
