@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as redis
 from graphql import get_introspection_query, parse
 from sqlalchemy import func, select
 
@@ -157,9 +158,9 @@ async def test_introspection_costs_a_point_as_the_estimate_says(api: Api) -> Non
 async def test_an_empty_bucket_answers_rate_limited_before_any_sql(
     database_url: str, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    # A 10-point bucket runs ME (3 points) three times; it refills in 1,000 s, not during the test.
+    # A 10-point bucket runs ME (3 points) three times; it refills in a day, not during the test.
     async with serve(
-        database_url, clock, tmp_path, rate_limit_points=10, rate_limit_restore_rate=0.01
+        database_url, clock, tmp_path, rate_limit_points=10, rate_limit_restore_rate=0.0001
     ) as api:
         token = await api.token("alice@demo.test")
         assert estimate(ME) == 3
@@ -178,7 +179,7 @@ async def test_an_empty_bucket_answers_rate_limited_before_any_sql(
             "requested": 3,
             "limit": 10,
             "remaining": 0,
-            "restoreRate": 0.01,
+            "restoreRate": 0.0001,
         }
         # A refused mutation writes nothing.
         async with api.services.db.read() as session:
@@ -221,7 +222,7 @@ async def test_failed_sign_ins_are_limited_per_ip(
         clock,
         tmp_path,
         ip_rate_limit_points=50,
-        ip_rate_limit_restore_rate=0.01,
+        ip_rate_limit_restore_rate=0.0001,
         failed_auth_cost=10,
     ) as api:
         valid = await api.token("alice@demo.test")
@@ -247,7 +248,7 @@ async def test_unauthenticated_calls_are_limited_per_ip(
     database_url: str, clock: FrozenClock, tmp_path: Path
 ) -> None:
     async with serve(
-        database_url, clock, tmp_path, ip_rate_limit_points=5, ip_rate_limit_restore_rate=0.01
+        database_url, clock, tmp_path, ip_rate_limit_points=5, ip_rate_limit_restore_rate=0.0001
     ) as api:
         assert [cost_of(await post(api.client, TYPENAME))["remaining"] for _ in range(5)] == [
             4,
@@ -267,7 +268,7 @@ async def test_a_websocket_sign_in_that_fails_costs_its_ip(
         clock,
         tmp_path,
         ip_rate_limit_points=20,
-        ip_rate_limit_restore_rate=0.01,
+        ip_rate_limit_restore_rate=0.0001,
         failed_auth_cost=20,
     ) as api:
         async with websocket(api.app) as ws:
@@ -290,7 +291,7 @@ async def test_subscribing_is_charged_and_refused_when_the_bucket_is_empty(
         clock,
         tmp_path,
         rate_limit_points=2 * cost + estimate(ME),
-        rate_limit_restore_rate=0.01,
+        rate_limit_restore_rate=0.0001,
     ) as api:
         token = await api.token("alice@demo.test")
         async with connect(api.app, token) as live:
@@ -321,6 +322,7 @@ async def test_two_app_instances_share_buckets_through_redis(
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but Redis does not answer at {REDIS_URL}")
         pytest.skip(f"Redis does not answer at {REDIS_URL}")
+    prefix = f"test:limits:{uuid.uuid4().hex}"
     settings = Settings(
         database_url=database_url,
         jwt_secret=SECRET,
@@ -328,7 +330,7 @@ async def test_two_app_instances_share_buckets_through_redis(
         broadcast_url=REDIS_URL,
         rate_limit_points=10,
         rate_limit_restore_rate=0.01,
-        rate_limit_prefix=f"test:{uuid.uuid4().hex}",
+        rate_limit_prefix=prefix,
     )
     apps = [create_app(settings, clock=clock), create_app(settings, clock=clock)]
     try:
@@ -353,6 +355,12 @@ async def test_two_app_instances_share_buckets_through_redis(
             await services.bus.close()
             await services.limiter.close()
             await services.db.dispose()
+        raw = redis.Redis.from_url(REDIS_URL)
+        kept = [key async for key in raw.scan_iter(match=f"{prefix}*")]
+        if kept:
+            await raw.delete(*kept)
+        await raw.aclose()
+    assert kept  # the counters were in Redis
 
 
 def _free_port() -> int:
@@ -371,7 +379,7 @@ async def test_without_redis_each_worker_limits_on_its_own(
         tmp_path,
         broadcast_url=nobody,
         rate_limit_points=6,
-        rate_limit_restore_rate=0.01,
+        rate_limit_restore_rate=0.0001,
     ) as api:
         token = await api.token("alice@demo.test")
         first = await post(api.client, ME, token)
