@@ -110,12 +110,13 @@ def charge_cost(page_cap: int) -> Callable[[], SchemaExtension]:
         async def get_results(self) -> dict[str, Any]:
             if self.report is not None:
                 return self.report
-            # Not charged (it did not parse or validate): what the bucket holds.
+            # It did not parse or validate, so it ran nothing; reading it was still work.
             ctx = self.execution_context.context
             limiter = ctx.services.limiter if isinstance(ctx, Context) else None
             if limiter is None:
                 return {}
             bucket, key = limiter.bucket_for(ctx.principal, ctx.client_ip)
-            return cost_report(0, await limiter.look(bucket, key))
+            self.report = cost_report(0, await limiter.take_up_to(bucket, key, 1))
+            return self.report
 
     return ChargeCost

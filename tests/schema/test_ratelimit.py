@@ -95,12 +95,18 @@ async def test_every_response_reports_its_cost(api: Api) -> None:
     name = f"Costed {uuid.uuid4().hex[:8]}"
     created = await post(api.client, CREATE, token, name=name)
     assert cost_of(created)["requested"] == estimate(CREATE) > 0
-    # What did not validate or parse ran nothing, was charged nothing, and still says so.
+    # What did not validate or parse ran nothing, but reading it costs a point.
+    left = cost_of(created)["remaining"]
     for document in (NOT_A_FIELD, NOT_GRAPHQL):
         response = await post(api.client, document, token)
         assert response.json()["errors"]
-        assert cost_of(response)["requested"] == 0
-        assert cost_of(response)["limit"] == 20_000
+        assert cost_of(response) == {
+            "requested": 0,
+            "limit": 20_000,
+            "remaining": left - 1,
+            "restoreRate": 1_000,
+        }
+        left -= 1
     # Without a token, the caller's address pays, from its own bucket.
     anonymous = await post(api.client, ME)
     assert errors_of(anonymous.json()) == ["UNAUTHENTICATED"]
