@@ -172,7 +172,9 @@ class RateLimiter:
         if amount == 0 or await limiter.hit(bucket.item, key, cost=amount):
             quota = await self._look(limiter, bucket, key, 0)
             return replace(quota, charged=amount)
-        return await self._look(limiter, bucket, key, amount)
+        quota = await self._look(limiter, bucket, key, amount)
+        # Refused by a charge that raced this one: there may be room again in a moment.
+        return quota if quota.retry_after is not None else replace(quota, retry_after=1)
 
     async def _look(
         self, limiter: SlidingWindowCounterRateLimiter, bucket: Bucket, key: str, amount: int
@@ -184,7 +186,8 @@ class RateLimiter:
             bucket.item.key_for(key), window
         )
         used = math.floor(previous * previous_ttl / window) + current
-        remaining = max(0, bucket.points - used)
+        # Points given back can outnumber those taken in the current window.
+        remaining = min(bucket.points, max(0, bucket.points - used))
         retry_after = None
         if amount and remaining < amount:
             room = bucket.points - amount
