@@ -66,6 +66,9 @@ class OwnergraphView(GraphQL[Context, None]):
         header = params.get("authorization") or params.get("Authorization")
         await authorize(context, header if isinstance(header, str) else None)
         if context.principal is None:
+            if not isinstance(header, str) and self.services.limiter is not None:
+                # A socket that brings no token fails to sign in too (authorize charged the rest).
+                await self.services.limiter.charge_failed_sign_in(context.client_ip)
             raise ConnectionRejectionError({"message": str(context.auth_error or "Sign in first.")})
         return None
 

@@ -266,8 +266,9 @@ async def test_unauthenticated_calls_are_limited_per_ip(
         refusal_of(await post(api.client, TYPENAME))
 
 
+@pytest.mark.parametrize("token", ["not-a-token", None])
 async def test_a_websocket_sign_in_that_fails_costs_its_ip(
-    database_url: str, clock: FrozenClock, tmp_path: Path
+    database_url: str, clock: FrozenClock, tmp_path: Path, token: str | None
 ) -> None:
     async with serve(
         database_url,
@@ -278,7 +279,7 @@ async def test_a_websocket_sign_in_that_fails_costs_its_ip(
         failed_auth_cost=20,
     ) as api:
         async with websocket(api.app) as ws:
-            payload = {"authorization": "Bearer not-a-token"}
+            payload = {"authorization": f"Bearer {token}"} if token else {}
             await ws.send_json({"type": "connection_init", "payload": payload})
             assert await Live(ws).closed_with() == 4403
         # httpx-ws's ASGI transport connects from 127.0.0.1, as httpx's does.
