@@ -27,14 +27,12 @@ ESTIMATES_KEPT = 256
 
 def cost_report(requested: int, quota: Quota, actual: int | None = None) -> dict[str, Any]:
     rate = quota.restore_rate
-    cost: dict[str, Any] = {
-        "requested": requested,
-        "limit": quota.limit,
-        "remaining": quota.remaining,
-        "restoreRate": int(rate) if rate.is_integer() else rate,
-    }
+    cost: dict[str, Any] = {"requested": requested}
     if actual is not None:
         cost["actual"] = actual
+    cost["limit"] = quota.limit
+    cost["remaining"] = quota.remaining
+    cost["restoreRate"] = int(rate) if rate.is_integer() else rate
     return {"cost": cost}
 
 
