@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     max_collaborators: int = 20
     max_transfer_customers: int = 100
 
+    # Rate limits (authz/ratelimit.py): buckets of cost points that refill every second,
+    # one per token, one per client IP for unauthenticated calls and failed sign-ins.
+    rate_limit_points: int = Field(20_000, gt=0)
+    rate_limit_restore_rate: float = Field(1_000, gt=0)
+    ip_rate_limit_points: int = Field(2_000, gt=0)
+    ip_rate_limit_restore_rate: float = Field(100, gt=0)
+    # What a failed sign-in costs its IP, on top of the operation's own cost.
+    failed_auth_cost: int = Field(20, ge=0)
+    # Redis key prefix for shared buckets; by default one per database (one deployment).
+    rate_limit_prefix: str | None = None
+
     # Ownership rules.
     recycle_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_RECYCLE_DAYS))
     recycle_warning_days: int = 3

@@ -21,6 +21,7 @@ from strawberry.subscriptions import (
 from strawberry.types.unset import UNSET
 
 from authz.enforcer import load_enforcer
+from authz.ratelimit import RateLimiter
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
@@ -49,7 +50,12 @@ class OwnergraphView(GraphQLOverHTTP):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
-            return await super().run(request, context, root_value)
+            ctx = await self.get_context(request)
+            response = await super().run(request, ctx, root_value)
+            if ctx.retry_after is not None:  # a rate limit refused the operation
+                response.status_code = 429
+                response.headers["Retry-After"] = str(ctx.retry_after)
+            return response
         # One context per connection, watched for revocation from before sign-in to close.
         ctx = await self.get_context(request)
         async with watching_revocations(ctx):
@@ -57,16 +63,26 @@ class OwnergraphView(GraphQLOverHTTP):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         if isinstance(request, WebSocket):
-            return Context(self.services, websocket=request)  # authenticated in on_ws_connect
-        return await build_context(self.services, request.headers.get("authorization"))
+            # Authenticated in on_ws_connect.
+            return Context(self.services, websocket=request, client_ip=_client_ip(request))
+        return await build_context(
+            self.services, request.headers.get("authorization"), client_ip=_client_ip(request)
+        )
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
         header = params.get("authorization") or params.get("Authorization")
         await authorize(context, header if isinstance(header, str) else None)
         if context.principal is None:
+            if not isinstance(header, str) and self.services.limiter is not None:
+                # A socket that brings no token fails to sign in too (authorize charged the rest).
+                await self.services.limiter.charge_failed_sign_in(context.client_ip)
             raise ConnectionRejectionError({"message": str(context.auth_error or "Sign in first.")})
         return None
+
+
+def _client_ip(request: Request | WebSocket) -> str | None:
+    return request.client.host if request.client else None
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -87,6 +103,7 @@ def make_services(
         clock=clock or SystemClock(),
         bus=bus or make_bus(settings),
         enforcer=load_enforcer(audited_roles=tuple(settings.audited_roles)),
+        limiter=RateLimiter(settings),
     )
 
 
@@ -121,6 +138,8 @@ def create_app(
             await scheduler.stop()
             await readiness.close()
             await services.bus.close()
+            if services.limiter is not None:
+                await services.limiter.close()
             await services.db.dispose()
 
     app = Starlette(

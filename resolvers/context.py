@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from authz.plan import Plan
 from authz.principal import Principal
+from authz.ratelimit import RateLimiter
 from authz.relations import Windows
 from authz.tokens import authenticate, needs_touch, parse_bearer, touch
 from db.engine import Database
@@ -76,6 +77,7 @@ class Services:
     clock: Clock
     bus: Bus
     enforcer: casbin.Enforcer
+    limiter: RateLimiter | None = None
 
 
 @dataclass(eq=False)
@@ -94,6 +96,10 @@ class Context:
     connection_params: dict[str, object] | None = None
     # The WebSocket a subscription context serves, so a revoked token can close it.
     websocket: Any = None
+    # The caller's address: the rate-limit bucket of unauthenticated calls.
+    client_ip: str | None = None
+    # Set when a rate limit refused an operation, for the HTTP Retry-After header.
+    retry_after: int | None = None
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self)
@@ -180,9 +186,11 @@ class Context:
             self._session = None
 
 
-async def build_context(services: Services, authorization: str | None) -> Context:
+async def build_context(
+    services: Services, authorization: str | None, *, client_ip: str | None = None
+) -> Context:
     """Authenticate the bearer token and build the plan: a constant two statements."""
-    ctx = Context(services)
+    ctx = Context(services, client_ip=client_ip)
     await authorize(ctx, authorization)
     return ctx
 
@@ -195,6 +203,13 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         return ctx
     settings = services.settings
     now = services.clock.now()
+    limiter = services.limiter
+    if limiter is not None:
+        # An IP that spent its bucket on failed sign-ins is not looked up at all.
+        quota = await limiter.look(*limiter.bucket_for(None, ctx.client_ip))
+        if quota.retry_after is not None:
+            ctx.auth_error = quota.refusal("this address")
+            return ctx
     try:
         token = parse_bearer(authorization)
         async with services.db.read() as session:
@@ -211,6 +226,8 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
                 await touch(session=session, token_id=principal.token_id, now=now)
     except DomainError as exc:
         ctx.auth_error = exc
+        if limiter is not None:
+            await limiter.charge_failed_sign_in(ctx.client_ip)
         return ctx
     ctx.principal = principal
     ctx._plan = build_plan(services, principal, teams)

@@ -24,6 +24,7 @@ from resolvers.context import Context
 from schema.cost import cost_rule
 from schema.errors import format_error, without_suggestions
 from schema.limits import expanded_size, too_large, value_rule, variable_errors
+from schema.ratelimit import charge_cost
 
 
 class FormatErrors(MaskErrors):
@@ -161,6 +162,7 @@ def extensions_for(
         # After the validator, whose errors are in by then.
         RequireOperationName,
         lambda: FormatErrors(hide_suggestions=not settings.introspection_enabled),
+        charge_cost(page_cap=settings.max_page_size),
         ReportMaskedFields,
         AuditSensitiveReads,
         CloseSession,

@@ -234,6 +234,7 @@ async def serve(
 
         yield api
     await app.state.services.bus.close()
+    await app.state.services.limiter.close()
     await app.state.services.db.dispose()
 
 
