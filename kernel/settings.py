@@ -51,8 +51,10 @@ class Settings(BaseSettings):
 
     # Rate limits (authz/ratelimit.py): buckets of cost points that refill every second,
     # one per token, one per client IP for unauthenticated calls and failed sign-ins.
-    rate_limit_points: int = Field(20_000, gt=0)
-    rate_limit_restore_rate: float = Field(1_000, gt=0)
+    # Twice the largest operation max_cost admits, so any valid query fits a bucket that
+    # is not half spent; full again in 20 s.
+    rate_limit_points: int = Field(100_000, gt=0)
+    rate_limit_restore_rate: float = Field(5_000, gt=0)
     ip_rate_limit_points: int = Field(2_000, gt=0)
     ip_rate_limit_restore_rate: float = Field(100, gt=0)
     # What a failed sign-in costs its IP, on top of the operation's own cost.

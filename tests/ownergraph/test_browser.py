@@ -94,7 +94,8 @@ def test_graphiql_runs_a_query_and_a_subscription(server: tuple[Server, str], br
         lambda r: outside.append(r.url) if not r.url.startswith(served.url) else None,
     )
     result = json.loads(_run_in_graphiql(page, served, token, ME))
-    assert result == {"data": {"me": {"email": "alice@demo.test"}}}
+    assert result["data"] == {"me": {"email": "alice@demo.test"}}
+    assert result["extensions"]["cost"]["requested"] > 0  # as any client sees it
 
     events = httpx.post(
         served.graphql, json={"query": FIRST_EVENT}, headers={"authorization": f"Bearer {token}"}

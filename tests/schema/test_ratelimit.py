@@ -80,18 +80,18 @@ async def test_every_response_reports_its_cost(api: Api) -> None:
     assert cost_of(me) == {
         "requested": 3,
         "actual": 3,
-        "limit": 20_000,
-        "remaining": 20_000 - 3,
-        "restoreRate": 1_000,
+        "limit": 100_000,
+        "remaining": 100_000 - 3,
+        "restoreRate": 5_000,
     }
     # Charged the estimate before it runs, then what it actually built: five customers of
-    # a page of up to five, each with fewer than ten contacts, is less than estimated.
+    # a page of up to five, each with fewer than fifty contacts, is less than estimated.
     page = await post(api.client, CUSTOMERS, token)
     assert "errors" not in page.json()
     cost = cost_of(page)
-    assert cost["requested"] == estimate(CUSTOMERS) == 125
+    assert cost["requested"] == estimate(CUSTOMERS) == 525  # contacts count at their cap, 50
     assert 5 * 4 < cost["actual"] < cost["requested"]
-    assert cost["remaining"] == 20_000 - 3 - cost["actual"]
+    assert cost["remaining"] == 100_000 - 3 - cost["actual"]
     name = f"Costed {uuid.uuid4().hex[:8]}"
     created = await post(api.client, CREATE, token, name=name)
     assert cost_of(created)["requested"] == estimate(CREATE) > 0
@@ -102,9 +102,9 @@ async def test_every_response_reports_its_cost(api: Api) -> None:
         assert response.json()["errors"]
         assert cost_of(response) == {
             "requested": 0,
-            "limit": 20_000,
+            "limit": 100_000,
             "remaining": left - 1,
-            "restoreRate": 1_000,
+            "restoreRate": 5_000,
         }
         left -= 1
     # Without a token, the caller's address pays, from its own bucket.
