@@ -184,6 +184,7 @@ class Reminder(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reminder_user_status", "user_id", "status", "due_at"),
         Index("ix_reminder_status_due", "status", "due_at"),
+        Index("ix_reminder_kind_ref", "kind", "ref_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -59,3 +59,14 @@ async def test_migration_creates_every_table_and_index(database_url: str) -> Non
         "ix_customer_name_key",
     ):
         assert wanted in indexes
+
+
+async def test_postgresql_sessions_run_without_jit(database_url: str) -> None:
+    database = open_database(database_url)
+    try:
+        async with database.read() as session:
+            if database.dialect != "postgresql":
+                return
+            assert (await session.execute(text("SHOW jit"))).scalar() == "off"
+    finally:
+        await database.dispose()
