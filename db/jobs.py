@@ -62,10 +62,13 @@ async def take_job_lock(session: AsyncSession) -> bool:
 
 
 def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> ColumnElement[bool]:
-    """The recycle clock is older than the tier's days (minus `less`); unknown tiers never."""
+    """Owned, and the recycle clock is older than the tier's days (minus `less`); unknown
+    tiers never. Ownership is repeated in each branch so that each can be answered by
+    the partial index ix_customer_recycle_owned (pool customers are not in it)."""
     return or_(
         *(
             and_(
+                col(Customer.owner_id).is_not(None),
                 col(Customer.tier) == tier,
                 col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
             )
@@ -81,6 +84,13 @@ def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
         col(Customer.pending_transfer_id).is_(None),
         *conditions,
     )
+
+
+def unreminded() -> ColumnElement[bool]:
+    """The owner has no follow-up reminder for the customer's current due time (the
+    condition of the partial index ix_customer_follow_up_unreminded, word for word)."""
+    reminded = col(Customer.follow_up_reminded_at)
+    return or_(reminded.is_(None), reminded < col(Customer.next_follow_up_due))
 
 
 def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
@@ -115,7 +125,8 @@ async def recycle(
     pool, one RECYCLED event each; one outbox message carries the highest new event id.
     The scheduler calls it again, in a new transaction, while a whole batch was due."""
     due = _owned(_clock_older_than(now, recycle_days))
-    pick = select(col(Customer.id)).where(due).order_by(col(Customer.id)).limit(limit)
+    # No ORDER BY: with LIMIT it would walk the table in id order instead of the index.
+    pick = select(col(Customer.id)).where(due).limit(limit)
     if _postgres(session):
         # Hold the rows, so no follow-up or claim slips in between the statements below.
         # Rows before the event-order lock, as every writer takes them: no deadlock.
@@ -197,15 +208,20 @@ async def warn_before_recycle(
 async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: int) -> int:
     """One reminder to the owner when a customer's next follow-up falls due: FOLLOW_UP_DUE
     when someone set that time explicitly, CADENCE_DUE when the tier's cadence did.
-    Idempotent: a reminder already due at or after that time covers it."""
-    covered = exists(
-        select(1).where(
-            col(Reminder.customer_id) == col(Customer.id),
-            col(Reminder.user_id) == col(Customer.owner_id),
-            col(Reminder.kind).in_(FOLLOW_UP_KINDS),
-            col(Reminder.due_at) >= col(Customer.next_follow_up_due),
+    Idempotent: `follow_up_reminded_at` records the due time the owner was reminded of
+    (a change of owner clears it), so each tick reads only customers not yet reminded."""
+    pick = (
+        select(col(Customer.id))
+        .where(
+            col(Customer.owner_id).is_not(None),
+            unreminded(),
+            col(Customer.next_follow_up_due) <= now,
         )
+        .limit(limit)
     )
+    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    if not ids:
+        return 0
     explicit = exists(
         select(1).where(
             col(FollowUp.customer_id) == col(Customer.id),
@@ -220,12 +236,17 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: 
         (explicit, literal("Follow up with ") + col(Customer.name) + literal(", as planned.")),
         else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
-    where = and_(
-        col(Customer.owner_id).is_not(None), col(Customer.next_follow_up_due) <= now, ~covered
+    batch = col(Customer.id).in_(ids)
+    count = await _remind_owners(
+        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit
     )
-    return await _remind_owners(
-        session, kind, col(Customer.next_follow_up_due), message, where, now, limit
+    await session.execute(
+        update(Customer)
+        .where(batch)
+        .values(follow_up_reminded_at=col(Customer.next_follow_up_due))
+        .execution_options(synchronize_session=False)
     )
+    return count
 
 
 async def _remind_owners(
@@ -252,7 +273,8 @@ async def _remind_owners(
                 _at(now),
             )
             .where(where)
-            .order_by(col(Customer.id))
+            # No ORDER BY: with LIMIT it would walk the table in id order past every row
+            # that does not match instead of using the condition's index.
             .limit(limit),
         )
     )

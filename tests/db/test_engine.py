@@ -54,7 +54,9 @@ async def test_migration_creates_every_table_and_index(database_url: str) -> Non
     for wanted in (
         "ix_customer_owner_id_id",
         "ix_customer_team_id_id",
-        "ix_customer_recycle",
+        "ix_customer_recycle_owned",
+        "ix_customer_follow_up_unreminded",
+        "ix_customer_pending_transfer",
         "ix_customer_next_follow_up_due",
         "ix_customer_name_key",
     ):
