@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from db.models import Collaborator, Customer, CustomerKey, OwnershipEvent
+from db.models import Collaborator, Customer, CustomerKey, OwnershipEvent, Team, User
 from ownergraph.bulk import add_customers
 from tests.conftest import Api
 
@@ -24,25 +24,25 @@ async def test_bulk_customers_are_whole_and_the_api_carries_on(api: Api) -> None
         last_event = await session.scalar(select(func.max(OwnershipEvent.id)))
     batches: list[int] = []
     added = await add_customers(
-        db, api.services.clock.now(), 1_250, batch=500, on_batch=batches.append
+        db, api.services.clock.now(), 5_000, batch=2_000, on_batch=batches.append
     )
-    assert added == 1_250 and batches == [500, 500, 250]
+    assert added == 5_000 and batches == [2_000, 2_000, 1_000]
 
     async with db.read() as session:
         after = await session.scalar(select(func.count()).select_from(Customer))
-        assert after == before + 1_250
+        assert after == before + 5_000
         new = col(Customer.id) > before
         # One CREATED event each, and a name and tax key each.
         events = await session.scalar(
             select(func.count()).where(col(OwnershipEvent.id) > last_event)
         )
-        assert events == 1_250
+        assert events == 5_000
         keys = await session.scalar(
             select(func.count())
             .select_from(CustomerKey)
             .where(col(CustomerKey.customer_id) > before)
         )
-        assert keys == 2 * 1_250
+        assert keys == 2 * 5_000
         # Owner and collaborators' shares add up to 100 on every new customer.
         shares = (
             await session.execute(
@@ -63,11 +63,22 @@ async def test_bulk_customers_are_whole_and_the_api_carries_on(api: Api) -> None
         in_pool = await session.scalar(
             select(func.count()).where(new, col(Customer.owner_id).is_(None))
         )
-        assert 0 < in_pool < 1_250
+        assert 0 < in_pool < 5_000
+        # An organisation of that size: a team of ten reps was added, and owns customers.
+        field_reps = (
+            select(col(User.id))
+            .join(Team, col(Team.id) == col(User.team_id))
+            .where(col(Team.name).like("Field Sales%"))
+        )
+        assert len((await session.execute(field_reps)).all()) == 10
+        owned = await session.scalar(
+            select(func.count()).where(new, col(Customer.owner_id).in_(field_reps))
+        )
+        assert owned > 0
 
     # The API goes on creating customers and events after the generated ids.
     body = await api.ok(CREATE, {"name": "After The Bulk Load Ltd"}, as_user="alice@demo.test")
-    assert int(body["createCustomer"]["id"]) > before + 1_250
+    assert int(body["createCustomer"]["id"]) > before + 5_000
     async with db.read() as session:
         # Statistics were refreshed (SQLite keeps them in sqlite_stat1).
         if db.dialect == "sqlite":
