@@ -22,13 +22,13 @@ from rich.table import Table
 from sqlalchemy import select
 
 from authz.tokens import issue_token
-from bench.data import add_customers
 from db.engine import open_database
 from db.migrate import upgrade_async
 from db.models import User
 from kernel.clock import SystemClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
+from ownergraph.bulk import add_customers
 from ownergraph.seed import seed_demo
 
 BASELINE = "{ me { id } }"
@@ -81,7 +81,7 @@ async def run(url: str, customers: int, repeat: int, console: Console) -> None:
     db = open_database(url)
     with console.status(f"seeding {customers:,} customers into {url.split(':')[0]}"):
         await seed_demo(db, settings, clock)
-        await add_customers(db, clock, customers)
+        await add_customers(db, clock.now(), customers)
     tokens = {}
     async with db.write() as s, s.begin():
         for user in (await s.execute(select(User))).scalars():

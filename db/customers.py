@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.models import Customer
+from db.search import name_contains
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class CustomerFilter:
                 | (col(Customer.next_follow_up_due) >= self.not_overdue_at)
             )
         if self.search:
-            c.append(col(Customer.name_key).contains(self.search, autoescape=True))
+            c.append(name_contains(self.search))
         return c
 
 

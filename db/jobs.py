@@ -1,8 +1,10 @@
 """The background jobs as set-based SQL.
 
 Each job is a constant number of statements however many customers or reminders it
-touches: INSERT ... SELECT and UPDATE ... WHERE, never a statement per row. They run in
-the caller's write transaction; ownergraph/scheduler.py runs them on a timer.
+touches: INSERT ... SELECT and UPDATE ... WHERE, never a statement per row, over at most
+`limit` rows, so no transaction holds the write lock for long at a million customers.
+They run in the caller's write transaction; ownergraph/scheduler.py runs them on a timer,
+batch after batch, each in its own transaction.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ async def take_job_lock(session: AsyncSession) -> bool:
 
 
 def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> ColumnElement[bool]:
-    """The recycle clock is older than the tier's days (minus `less`); unknown tiers never."""
+    """Owned, and the recycle clock is older than the tier's days (minus `less`); unknown
+    tiers never. Ownership is repeated in each branch so that each can be answered by
+    the partial index ix_customer_recycle_owned (pool customers are not in it)."""
     return or_(
         *(
             and_(
+                col(Customer.owner_id).is_not(None),
                 col(Customer.tier) == tier,
                 col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
             )
@@ -79,6 +84,13 @@ def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
         col(Customer.pending_transfer_id).is_(None),
         *conditions,
     )
+
+
+def unreminded() -> ColumnElement[bool]:
+    """The owner has no follow-up reminder for the customer's current due time (the
+    condition of the partial index ix_customer_follow_up_unreminded, word for word)."""
+    reminded = col(Customer.follow_up_reminded_at)
+    return or_(reminded.is_(None), reminded < col(Customer.next_follow_up_due))
 
 
 def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
@@ -106,23 +118,26 @@ def _date_after(session: AsyncSession, days: Mapping[str, int]) -> ColumnElement
     return _by_tier(days, lambda _t, n: func.date(clock, f"+{n} days"))
 
 
-async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int]) -> int:
-    """Customers nobody followed up for `recycle_days[tier]` go to the public pool, one
-    RECYCLED event each; one outbox message carries the highest new event id."""
+async def recycle(
+    session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int], limit: int
+) -> int:
+    """Up to `limit` customers nobody followed up for `recycle_days[tier]` go to the public
+    pool, one RECYCLED event each; one outbox message carries the highest new event id.
+    The scheduler calls it again, in a new transaction, while a whole batch was due."""
     due = _owned(_clock_older_than(now, recycle_days))
+    # No ORDER BY: with LIMIT it would walk the table in id order instead of the index.
+    pick = select(col(Customer.id)).where(due).limit(limit)
     if _postgres(session):
         # Hold the rows, so no follow-up or claim slips in between the statements below.
         # Rows before the event-order lock, as every writer takes them: no deadlock.
-        held = await session.scalar(
-            select(func.count()).select_from(
-                select(col(Customer.id)).where(due).with_for_update(key_share=True).subquery()
-            )
-        )
-        if not held:
-            return 0
+        pick = pick.with_for_update(key_share=True)
+    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    if not ids:
+        return 0
     await lock_event_order(session)
+    batch = col(Customer.id).in_(ids)
     reason = _by_tier(recycle_days, lambda t, n: f"No follow-up for {n} days (tier {t}).")
-    events = await session.execute(
+    await session.execute(
         insert(OwnershipEvent).from_select(
             ["customer_id", "kind", "from_user_id", "rule", "reason", "at", "details"],
             select(
@@ -134,16 +149,13 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
                 _at(now),
                 _json_object(session, from_team_id=col(Customer.team_id)),
             )
-            .where(due)
+            .where(batch)
             .order_by(col(Customer.id)),
         )
     )
-    count = int(events.rowcount or 0)  # type: ignore[attr-defined]
-    if count == 0:
-        return 0
     await session.execute(
         update(Customer)
-        .where(due)
+        .where(batch)
         .values(
             previous_owner_id=col(Customer.owner_id),
             owner_id=None,
@@ -155,21 +167,19 @@ async def recycle(session: AsyncSession, *, now: datetime, recycle_days: Mapping
         )
         .execution_options(synchronize_session=False)
     )
-    # The customers just recycled (with any recycled earlier at this same instant and still
-    # in the pool: settling a pooled customer twice changes nothing).
-    recycled = select(col(OwnershipEvent.customer_id)).where(
-        col(OwnershipEvent.at) == now, col(OwnershipEvent.kind) == EventKind.RECYCLED
-    )
-    await after_owner_change(
-        session, and_(col(Customer.id).in_(recycled), col(Customer.owner_id).is_(None)), now
-    )
+    await after_owner_change(session, ids, now)
     last = await session.scalar(select(func.max(col(OwnershipEvent.id))))
     queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
-    return count
+    return len(ids)
 
 
 async def warn_before_recycle(
-    session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int], warning_days: int
+    session: AsyncSession,
+    *,
+    now: datetime,
+    recycle_days: Mapping[str, int],
+    warning_days: int,
+    limit: int,
 ) -> int:
     """A RECYCLE_WARNING to the owner once the clock is `warning_days` from recycling, once
     per recycle-clock cycle (a follow-up or a new owner starts a new cycle)."""
@@ -192,21 +202,26 @@ async def warn_before_recycle(
     )
     kind = literal(str(ReminderKind.RECYCLE_WARNING))
     where = _owned(_clock_older_than(now, recycle_days, warning_days), ~warned)
-    return await _remind_owners(session, kind, _at(now), message, where, now)
+    return await _remind_owners(session, kind, _at(now), message, where, now, limit)
 
 
-async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
+async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: int) -> int:
     """One reminder to the owner when a customer's next follow-up falls due: FOLLOW_UP_DUE
     when someone set that time explicitly, CADENCE_DUE when the tier's cadence did.
-    Idempotent: a reminder already due at or after that time covers it."""
-    covered = exists(
-        select(1).where(
-            col(Reminder.customer_id) == col(Customer.id),
-            col(Reminder.user_id) == col(Customer.owner_id),
-            col(Reminder.kind).in_(FOLLOW_UP_KINDS),
-            col(Reminder.due_at) >= col(Customer.next_follow_up_due),
+    Idempotent: `follow_up_reminded_at` records the due time the owner was reminded of
+    (a change of owner clears it), so each tick reads only customers not yet reminded."""
+    pick = (
+        select(col(Customer.id))
+        .where(
+            col(Customer.owner_id).is_not(None),
+            unreminded(),
+            col(Customer.next_follow_up_due) <= now,
         )
+        .limit(limit)
     )
+    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    if not ids:
+        return 0
     explicit = exists(
         select(1).where(
             col(FollowUp.customer_id) == col(Customer.id),
@@ -221,12 +236,17 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime) -> int:
         (explicit, literal("Follow up with ") + col(Customer.name) + literal(", as planned.")),
         else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
-    where = and_(
-        col(Customer.owner_id).is_not(None), col(Customer.next_follow_up_due) <= now, ~covered
+    batch = col(Customer.id).in_(ids)
+    count = await _remind_owners(
+        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit
     )
-    return await _remind_owners(
-        session, kind, col(Customer.next_follow_up_due), message, where, now
+    await session.execute(
+        update(Customer)
+        .where(batch)
+        .values(follow_up_reminded_at=col(Customer.next_follow_up_due))
+        .execution_options(synchronize_session=False)
     )
+    return count
 
 
 async def _remind_owners(
@@ -236,8 +256,10 @@ async def _remind_owners(
     message: ColumnElement[Any],
     where: ColumnElement[bool],
     now: datetime,
+    limit: int,
 ) -> int:
-    """One PENDING reminder to the owner of every customer matching `where`, set-based."""
+    """One PENDING reminder to the owner of (up to `limit`) customers matching `where`,
+    set-based. Each batch's reminders leave `where`, so the next batch finds the rest."""
     result = await session.execute(
         insert(Reminder).from_select(
             ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
@@ -251,26 +273,36 @@ async def _remind_owners(
                 _at(now),
             )
             .where(where)
-            .order_by(col(Customer.id)),
+            # No ORDER BY: with LIMIT it would walk the table in id order past every row
+            # that does not match instead of using the condition's index.
+            .limit(limit),
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def fire_due_reminders(session: AsyncSession, *, now: datetime) -> int:
-    """PENDING and SNOOZED reminders whose time has come become FIRED, announced on the
-    reminders channel after commit."""
+async def fire_due_reminders(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Up to `limit` PENDING and SNOOZED reminders whose time has come become FIRED,
+    announced on the reminders channel after commit."""
+    due = (
+        select(col(Reminder.id))
+        .where(col(Reminder.status).in_(OPEN), col(Reminder.due_at) <= now)
+        .order_by(col(Reminder.id))
+        .limit(limit)
+    )
     fired = (
         await session.execute(
             update(Reminder)
-            .where(col(Reminder.status).in_(OPEN), col(Reminder.due_at) <= now)
+            .where(col(Reminder.id).in_(due))
             .values(status=ReminderStatus.FIRED, fired_at=now)
             .returning(col(Reminder.id), col(Reminder.user_id))
             .execution_options(synchronize_session=False)
         )
     ).all()
     # Subscribers re-read their user's fired reminders: one wake-up per user will do.
-    for user_id in sorted({user_id for _id, user_id in fired}):
-        last = max(i for i, u in fired if u == user_id and i is not None)
-        queue_message(session, REMINDERS_CHANNEL, {"id": last, "user_id": user_id})
+    last: dict[int, int] = {}
+    for reminder_id, user_id in fired:
+        last[user_id] = max(last.get(user_id, 0), int(reminder_id or 0))
+    for user_id in sorted(last):
+        queue_message(session, REMINDERS_CHANNEL, {"id": last[user_id], "user_id": user_id})
     return len(fired)

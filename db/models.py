@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from db.types import UTCDateTime
@@ -63,10 +63,35 @@ class Partner(SQLModel, table=True):
     created_at: datetime = _time(nullable=False)
 
 
+UNREMINDED = (
+    "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
+    "OR follow_up_reminded_at < next_follow_up_due)"
+)
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
     __table_args__ = (
-        Index("ix_customer_recycle", "tier", "recycle_clock_at"),
+        # The jobs' partial indexes (db/jobs.py): only rows a job may still have to touch.
+        Index(
+            "ix_customer_recycle_owned",
+            "tier",
+            "recycle_clock_at",
+            sqlite_where=text("owner_id IS NOT NULL"),
+            postgresql_where=text("owner_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_customer_follow_up_unreminded",
+            "next_follow_up_due",
+            sqlite_where=text(UNREMINDED),
+            postgresql_where=text(UNREMINDED),
+        ),
+        Index(
+            "ix_customer_pending_transfer",
+            "pending_transfer_id",
+            sqlite_where=text("pending_transfer_id IS NOT NULL"),
+            postgresql_where=text("pending_transfer_id IS NOT NULL"),
+        ),
         Index("ix_customer_owner_id_id", "owner_id", "id"),
         Index("ix_customer_team_id_id", "team_id", "id"),
     )
@@ -97,6 +122,8 @@ class Customer(SQLModel, table=True):
     recycle_clock_at: datetime = _time(nullable=False)
     last_follow_up_at: datetime | None = _time()
     next_follow_up_due: datetime | None = _time(index=True)
+    # The due time the current owner was last reminded of (db/jobs.remind_due_follow_ups).
+    follow_up_reminded_at: datetime | None = _time()
     referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
     version: int = 1
@@ -184,6 +211,7 @@ class Reminder(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reminder_user_status", "user_id", "status", "due_at"),
         Index("ix_reminder_status_due", "status", "due_at"),
+        Index("ix_reminder_kind_ref", "kind", "ref_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

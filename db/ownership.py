@@ -50,6 +50,8 @@ def owner_columns(
         "owned_since": now if owner_id is not None else None,
         "pooled_at": None if owner_id is not None else now,
         "recycle_clock_at": now,
+        # The old owner's follow-up reminders are cancelled: the new one is reminded anew.
+        "follow_up_reminded_at": None,
         "updated_at": now,
     }
     if previous is not None:

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
     scheduler_interval_seconds: float = 60.0
+    # Rows one job transaction touches at most (recycled customers, reminders written or
+    # fired); a bigger backlog takes several short transactions.
+    job_batch_size: int = Field(default=2000, ge=1)
 
     # Export with approval: how long an approved CSV stays downloadable, and rows per fetch.
     export_ttl_hours: int = Field(default=24, gt=0)

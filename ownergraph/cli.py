@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy import make_url
 from sqlmodel import col, select
 
@@ -101,13 +109,48 @@ def migrate(database_url: str | None = DATABASE_URL) -> None:
 @app.command()
 def seed(
     demo: bool = typer.Option(False, "--demo", help="Load the demo organisation and customers."),
+    customers: int = typer.Option(
+        0, "--customers", min=0, help="Then add this many generated customers (bulk load)."
+    ),
     database_url: str | None = DATABASE_URL,
 ) -> None:
-    """Load demo data into an empty database (does nothing if it is already there)."""
-    if not demo:
-        raise _fail("Only demo data can be seeded: pass --demo.")
-    seeded = asyncio.run(_seed(_settings(database_url)))
-    typer.echo("Demo data loaded." if seeded else "Demo data already present; nothing to do.")
+    """Load demo data into an empty database (does nothing if it is already there), and
+    optionally many generated customers on top, to try the system at scale."""
+    if not demo and not customers:
+        raise _fail("Pass --demo, --customers N, or both.")
+    settings = _settings(database_url)
+    if demo:
+        seeded = asyncio.run(_seed(settings))
+        typer.echo("Demo data loaded." if seeded else "Demo data already present; nothing to do.")
+    if customers:
+        try:
+            added = asyncio.run(_seed_customers(settings, customers))
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"Added {added:,} customers.")
+
+
+async def _seed_customers(settings: Settings, count: int) -> int:
+    from db.engine import open_database
+    from kernel.clock import SystemClock
+    from ownergraph.bulk import add_customers
+
+    db = open_database(settings.database_url)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
+            task = progress.add_task("Adding customers", total=count)
+            return await add_customers(
+                db, SystemClock().now(), count, on_batch=lambda n: progress.advance(task, n)
+            )
+    finally:
+        await db.dispose()
 
 
 async def _seed(settings: Settings) -> bool:

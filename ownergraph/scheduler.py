@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,28 +33,49 @@ class JobReport:
 
 
 async def run_jobs_once(services: Services, now: datetime | None = None) -> JobReport:
-    """Recycle in one write transaction, then warn, remind and fire in a second (so the
-    event-order lock is not held while reminders are written); publish after each commit."""
+    """Each job in batches of `settings.job_batch_size` rows, one write transaction per
+    batch (so the event-order lock and SQLite's write lock are held briefly), repeated
+    while a whole batch was due; what each batch queued is published after it commits.
+    Recycling goes first, so the warnings and reminders see the customers it moved."""
     now = now or services.clock.now()
     settings = services.settings
-    async with _job(services) as session:
-        if session is None:
-            return JobReport(skipped=True)
-        recycled = await jobs.recycle(session, now=now, recycle_days=settings.recycle_days)
-    async with _job(services) as session:
-        if session is None:
-            return JobReport(recycled=recycled, skipped=True)
-        return JobReport(
-            recycled=recycled,
-            warned=await jobs.warn_before_recycle(
-                session,
-                now=now,
-                recycle_days=settings.recycle_days,
-                warning_days=settings.recycle_warning_days,
-            ),
-            reminded=await jobs.remind_due_follow_ups(session, now=now),
-            fired=await jobs.fire_due_reminders(session, now=now),
-        )
+    limit = settings.job_batch_size
+    steps: dict[str, Callable[[AsyncSession], Awaitable[int]]] = {
+        "recycled": lambda s: jobs.recycle(
+            s, now=now, recycle_days=settings.recycle_days, limit=limit
+        ),
+        "warned": lambda s: jobs.warn_before_recycle(
+            s,
+            now=now,
+            recycle_days=settings.recycle_days,
+            warning_days=settings.recycle_warning_days,
+            limit=limit,
+        ),
+        "reminded": lambda s: jobs.remind_due_follow_ups(s, now=now, limit=limit),
+        "fired": lambda s: jobs.fire_due_reminders(s, now=now, limit=limit),
+    }
+    done: dict[str, int] = {}
+    for name, step in steps.items():
+        done[name] = 0
+        while True:
+            async with _job(services) as session:
+                if session is None:
+                    return _report(done, skipped=True)
+                count = await step(session)
+            done[name] += count
+            if count < limit:
+                break
+    return _report(done)
+
+
+def _report(done: dict[str, int], *, skipped: bool = False) -> JobReport:
+    return JobReport(
+        recycled=done.get("recycled", 0),
+        warned=done.get("warned", 0),
+        reminded=done.get("reminded", 0),
+        fired=done.get("fired", 0),
+        skipped=skipped,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -202,6 +202,7 @@ async def _dispute_and_reminders(
         key=lambda pair: (pair[0], pair[1].id),
     )
     for due_at, c in [(d, c) for d, c in due if start <= d <= end][:5]:
+        c.follow_up_reminded_at = due_at  # as the reminder job records it
         reminders.append(
             Reminder(
                 user_id=id_of(alice),

@@ -16,6 +16,7 @@ from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
 from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
+from db.search import name_contains
 from kernel.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
 from resolvers import validation
 from resolvers.access import audit, customer_for, get_customer
@@ -341,10 +342,7 @@ async def duplicate_check(
     key = company_key(name) if name else ""
     if len(key) >= 2:
         stmt = (
-            select(col(Customer.id))
-            .where(col(Customer.name_key).contains(key, autoescape=True))
-            .order_by(col(Customer.id))
-            .limit(10)
+            select(col(Customer.id)).where(name_contains(key)).order_by(col(Customer.id)).limit(10)
         )
         similar_ids = [
             i for i in (await session.execute(stmt)).scalars() if i is not None and i not in matches

@@ -54,8 +54,21 @@ async def test_migration_creates_every_table_and_index(database_url: str) -> Non
     for wanted in (
         "ix_customer_owner_id_id",
         "ix_customer_team_id_id",
-        "ix_customer_recycle",
+        "ix_customer_recycle_owned",
+        "ix_customer_follow_up_unreminded",
+        "ix_customer_pending_transfer",
         "ix_customer_next_follow_up_due",
         "ix_customer_name_key",
     ):
         assert wanted in indexes
+
+
+async def test_postgresql_sessions_run_without_jit(database_url: str) -> None:
+    database = open_database(database_url)
+    try:
+        async with database.read() as session:
+            if database.dialect != "postgresql":
+                return
+            assert (await session.execute(text("SHOW jit"))).scalar() == "off"
+    finally:
+        await database.dispose()

@@ -8,15 +8,16 @@ import dataclasses
 import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, OwnershipEvent, Reminder, User
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import Scheduler, run_jobs_once
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, errors_of, serve
 
 CLAIM = "mutation C($id: ID!) { claimCustomer(customerId: $id) { id owner { email } } }"
 FOLLOW_UP = """
@@ -298,3 +299,39 @@ async def test_the_scheduler_runs_the_jobs_until_stopped(api: Api, clock: Frozen
     assert not scheduler.running
     off = api.services.settings.model_copy(update={"scheduler_interval_seconds": 0})
     assert not Scheduler(dataclasses.replace(api.services, settings=off)).start().running
+
+
+async def test_a_backlog_bigger_than_a_batch_takes_several_short_transactions(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """At a million customers no job transaction may hold the write lock for long: each
+    touches at most `job_batch_size` rows, and the backlog is worked off batch by batch."""
+    async with serve(database_url, clock, tmp_path, job_batch_size=40) as api:
+        await run_jobs_once(api.services, clock.now())  # whatever the demo has due
+        ids = await stale_customers(api, 100)
+        transactions: list[int] = []
+        engine = api.services.db.engine.sync_engine
+
+        def begin(conn: Any) -> None:
+            transactions.append(len(api.statements))
+
+        event.listen(engine, "begin", begin)
+        try:
+            async with api.services.bus.subscribe("ownership") as messages:
+                report = await run_jobs_once(api.services, clock.now())
+                published = await drain(messages)
+        finally:
+            event.remove(engine, "begin", begin)
+        assert report.recycled == 100
+        # 40 + 40 + 20 recycled; then one batch each for warnings, reminders, firing.
+        assert len(transactions) == 3 + 3
+        assert len(published) == 3  # one wake-up per committed batch
+        recycled = await count(
+            api,
+            select(func.count())
+            .select_from(OwnershipEvent)
+            .where(OwnershipEvent.customer_id.in_(ids), OwnershipEvent.kind == "RECYCLED"),
+        )
+        assert recycled == 100
+        again = await run_jobs_once(api.services, clock.now())
+        assert again.recycled == 0

@@ -407,7 +407,7 @@ async def _fire(api: Api, clock: FrozenClock, due: list[tuple[str, str]]) -> lis
         ]
         session.add_all(rows)
         await session.flush()
-        await fire_due_reminders(session, now=now)
+        await fire_due_reminders(session, now=now, limit=10_000)
         messages = take_messages(session)
     for channel, message in messages:
         await api.services.bus.publish(channel, message)
