@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import sqlite
 from sqlmodel import col
 
 from db.engine import open_database
 from db.enums import ReminderKind, ReminderStatus
 from db.migrate import upgrade_async
-from db.models import Reminder, TransferRequest
+from db.models import Customer, Reminder, TransferRequest
+from tests.conftest import Api
 
 
 async def _plan(url: str, stmt: object) -> str:
@@ -44,3 +45,48 @@ async def test_cancelling_reminders_by_reference_uses_an_index(tmp_path: Path) -
     plan = await _plan(url, stmt)
     assert "ix_reminder_kind_ref" in plan, plan
     assert "SCAN reminder" not in plan, plan
+
+
+async def test_a_reps_count_reads_each_relation_from_its_index(api: Api) -> None:
+    """A REP sees what they own, collaborate on or find in the pool (and a few more):
+    counted as a union of those branches, no branch scans the customer table, so the
+    count costs what the REP may see, not what the database holds."""
+    from authz.principal import Principal
+    from db.customers import CustomerFilter, count_customers
+    from db.models import Team, User
+    from resolvers.context import build_plan
+
+    services = api.services
+    async with services.db.read() as session:
+        alice = (
+            await session.execute(select(User).where(col(User.email) == "alice@demo.test"))
+        ).scalar_one()
+        teams = list((await session.execute(select(Team))).scalars())
+        plan = build_plan(services, Principal.of_user(alice), teams)
+        statements: list[str] = []
+
+        def capture(_c: object, _cur: object, statement: str, params: object, *_: object) -> None:
+            statements.append(statement)
+            captured.append(params)
+
+        captured: list[object] = []
+        event.listen(services.db.engine.sync_engine, "before_cursor_execute", capture)
+        try:
+            total = await count_customers(
+                session, scope=plan.customer_scope(), filter=CustomerFilter()
+            )
+        finally:
+            event.remove(services.db.engine.sync_engine, "before_cursor_execute", capture)
+        everyone = await session.scalar(
+            select(func.count()).select_from(Customer).where(plan.customer_scope())
+        )
+    assert total == everyone  # the union counts what the OR would
+    if services.db.dialect != "sqlite":
+        return
+    async with services.db.engine.connect() as conn:
+        plan_rows = (
+            await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statements[-1]}", captured[-1])  # type: ignore[arg-type]
+        ).all()
+    details = [str(r[-1]) for r in plan_rows]
+    assert "UNION" in " ".join(details) or any("COMPOUND" in d for d in details), details
+    assert not [d for d in details if d.startswith("SCAN customer")], details
