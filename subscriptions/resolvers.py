@@ -179,7 +179,7 @@ async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:
         live = await token_is_live(session, principal, ctx.now())
         rows = list((await session.execute(stmt)).scalars()) if live else []
     if not live:
-        await end_revoked(ctx)
+        await end_revoked(ctx.websocket)
     return rows
 
 
