@@ -77,10 +77,18 @@ class Collaborator:
 @strawberry.type
 class Customer:
     scoped: strawberry.Private[ScopedRow]
+    # The minimal view (schema/minimal.py): every field but id, name and the non-null
+    # scalars is withheld.
+    minimal: strawberry.Private[bool] = False
 
     @property
     def row(self) -> models.Customer:
         return self.scoped.customer
+
+    def _withheld(self, info: Ctx) -> bool:
+        if self.minimal:
+            info.context.masked.append(".".join(str(p) for p in info.path.as_list()))
+        return self.minimal
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -91,16 +99,16 @@ class Customer:
         return self.row.name
 
     @strawberry.field
-    def industry(self) -> str | None:
-        return self.row.industry
+    def industry(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.industry
 
     @strawberry.field
-    def region(self) -> str | None:
-        return self.row.region
+    def region(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.region
 
     @strawberry.field
-    def size(self) -> str | None:
-        return self.row.size
+    def size(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.size
 
     @strawberry.field
     def tier(self) -> Tier:
@@ -111,19 +119,23 @@ class Customer:
         return Stage(self.row.stage)
 
     @strawberry.field
-    def source(self) -> str | None:
-        return self.row.source
+    def source(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.source
 
     @strawberry.field
-    def tags(self) -> list[str]:
-        return list(self.row.tags or [])
+    def tags(self, info: Ctx) -> list[str]:
+        return [] if self._withheld(info) else list(self.row.tags or [])
 
     @strawberry.field(description="Null while the customer is in the public pool.")
     async def owner(self, info: Ctx) -> User | None:
+        if self._withheld(info):
+            return None
         return await load_user(info, self.row.owner_id)
 
     @strawberry.field
     async def team(self, info: Ctx) -> Team | None:
+        if self._withheld(info):
+            return None
         return await load_team(info, self.row.team_id)
 
     @strawberry.field
@@ -136,24 +148,34 @@ class Customer:
 
     @strawberry.field
     async def collaborators(self, info: Ctx) -> list[Collaborator]:
+        if self._withheld(info):
+            return []
         rows = await info.context.loaders.collaborators_by_customer_id.load(self.row.id or 0)
         return [Collaborator(row=r) for r in rows]
 
     @strawberry.field
     async def contacts(self, info: Ctx) -> list[Contact]:
+        if self._withheld(info):
+            return []
         rows = await info.context.loaders.contacts_by_customer_id.load(self.row.id or 0)
         return [Contact(row=r, relations=self.scoped.relations) for r in rows]
 
     @strawberry.field(description="Sensitive.")
     def tax_id(self, info: Ctx) -> str | None:
+        if self._withheld(info):
+            return None
         return sensitive(info, self.row.id or 0, self.scoped.relations, self.row.tax_id)
 
     @strawberry.field(description="Sensitive.")
     def deal_value(self, info: Ctx) -> float | None:
+        if self._withheld(info):
+            return None
         return sensitive(info, self.row.id or 0, self.scoped.relations, self.row.deal_value)
 
     @strawberry.field
     async def created_by(self, info: Ctx) -> User | None:
+        if self._withheld(info):
+            return None
         return await load_user(info, self.row.created_by_id)
 
     @strawberry.field
@@ -161,12 +183,12 @@ class Customer:
         return self.row.created_at
 
     @strawberry.field
-    def last_follow_up_at(self) -> datetime | None:
-        return self.row.last_follow_up_at
+    def last_follow_up_at(self, info: Ctx) -> datetime | None:
+        return None if self._withheld(info) else self.row.last_follow_up_at
 
     @strawberry.field
-    def next_follow_up_due(self) -> datetime | None:
-        return self.row.next_follow_up_due
+    def next_follow_up_due(self, info: Ctx) -> datetime | None:
+        return None if self._withheld(info) else self.row.next_follow_up_due
 
     @strawberry.field
     async def latest_follow_up(
@@ -174,6 +196,8 @@ class Customer:
     ) -> Annotated[FollowUp, strawberry.lazy("schema.followup")] | None:
         from schema.followup import FollowUp
 
+        if self._withheld(info):
+            return None
         row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.row.id or 0)
         return FollowUp(row=row) if row else None
 
@@ -183,6 +207,8 @@ class Customer:
     ) -> Annotated[FollowUpConnection, strawberry.lazy("schema.followup")]:
         from schema.followup import FollowUpConnection
 
+        if self._withheld(info):
+            return FollowUpConnection.of([], False)
         key = (
             self.row.id or 0,
             page_size(first, info.context.settings.max_page_size),
@@ -197,6 +223,8 @@ class Customer:
     ) -> Annotated[OwnershipEventConnection, strawberry.lazy("schema.event")]:
         from schema.event import OwnershipEventConnection
 
+        if self._withheld(info):
+            return OwnershipEventConnection.of([], False)
         key = (
             self.row.id or 0,
             page_size(first, info.context.settings.max_page_size),
@@ -211,6 +239,8 @@ class Customer:
     ) -> list[Annotated[Dispute, strawberry.lazy("schema.dispute")]]:
         from schema.dispute import Dispute
 
+        if self._withheld(info):
+            return []
         rows = await info.context.loaders.open_disputes_by_customer_id.load(self.row.id or 0)
         return [Dispute(row=r) for r in rows]
 
