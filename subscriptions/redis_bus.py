@@ -86,7 +86,8 @@ class RedisBus:
         # Publishing follows a commit: failing the request now would report a change that
         # happened as one that did not. Subscribers catch up from the database.
         data = json.dumps(message, default=str)
-        if not await self._send(self._prefix + channel, data):
+        # Known to be down: keep it for the reconnect rather than hold up the request.
+        if self._poller is not None or not await self._send(self._prefix + channel, data):
             self._pending.append((self._prefix + channel, data))
 
     @asynccontextmanager
