@@ -131,7 +131,8 @@ class EventFeed:
         queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self._db = db
-        self._bus = bus
+        # Weakly: feeds are kept per bus (`feed_for`), and must not keep their bus alive.
+        self._bus = weakref.ref(bus)
         self._now = now
         self._batch = batch
         self._queue_limit = queue_limit
@@ -210,31 +211,32 @@ class EventFeed:
             return list((await session.execute(stmt)).scalars())
 
     async def _run(self) -> None:
-        async with self._bus.subscribe(OWNERSHIP) as messages:
-            pump = asyncio.create_task(self._pump(messages))
+        while (bus := self._bus()) is not None:
             try:
-                while not self._ready.is_set():
+                async with bus.subscribe(OWNERSHIP) as messages:
+                    del bus
+                    pump = asyncio.create_task(self._pump(messages))
                     try:
-                        self._head = await self.latest()
-                        self._ready.set()
-                    except Exception:
-                        log.warning("could not read the latest event; retrying", exc_info=True)
-                        await asyncio.sleep(1.0)
-                while True:
-                    await self._wake.wait()
-                    self._wake.clear()
-                    try:
-                        while await self._read_batch() == self._batch:
-                            pass
-                    except Exception:
-                        # The database is away: keep everyone, try again shortly.
-                        log.warning("could not read new events; retrying", exc_info=True)
-                        await asyncio.sleep(1.0)
-                        self._wake.set()
-            finally:
-                pump.cancel()
-                with suppress(asyncio.CancelledError):
-                    await pump
+                        await self._serve()
+                    finally:
+                        pump.cancel()
+                        with suppress(asyncio.CancelledError):
+                            await pump
+            except Exception:
+                # The bus or the database is away: keep every follower, try again shortly.
+                log.warning("the event feed stopped; restarting", exc_info=True)
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _serve(self) -> None:
+        if not self._ready.is_set():
+            self._head = await self.latest()
+            self._ready.set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while await self._read_batch() == self._batch:
+                pass
 
     async def _pump(self, messages: Any) -> None:
         async for _ in messages:  # any ownership message, or a resync: read what is new

@@ -172,16 +172,22 @@ class RevocationWatch:
         return len(dead)
 
     async def _follow_bus(self) -> None:
-        async with self._bus.subscribe(REVOCATIONS) as messages:
-            self._listening.set()
-            async for message in messages:
-                if message.get("resync"):
-                    await self._recheck_safely()
-                    continue
-                for socket in list(self._sockets):
-                    if socket.principal is not None and names(message, socket.principal):
-                        self._sockets.discard(socket)
-                        await close_socket(socket.websocket)
+        try:
+            async with self._bus.subscribe(REVOCATIONS) as messages:
+                self._listening.set()
+                await self._on_messages(messages)
+        finally:
+            self._listening.set()  # nobody waits forever; the periodic re-read remains
+
+    async def _on_messages(self, messages: AsyncIterator[Message]) -> None:
+        async for message in messages:
+            if message.get("resync"):
+                await self._recheck_safely()
+                continue
+            for socket in list(self._sockets):
+                if socket.principal is not None and names(message, socket.principal):
+                    self._sockets.discard(socket)
+                    await close_socket(socket.websocket)
 
     async def _recheck_every_interval(self) -> None:
         while True:
