@@ -34,7 +34,7 @@ from db.engine import Database
 from db.models import Customer, OwnershipEvent, User
 from kernel.errors import Unauthenticated
 from subscriptions.bus import OWNERSHIP, Bus
-from subscriptions.revocation import live_tokens
+from subscriptions.revocation import holds, token_is_live, token_states
 
 log = logging.getLogger("ownergraph.subscriptions")
 
@@ -204,8 +204,7 @@ class EventFeed:
             .limit(self._batch)
         )
         async with self._db.read() as session:
-            token = follower.token_id
-            if token is not None and token not in await live_tokens(session, [token], self._now()):
+            if not await token_is_live(session, follower.plan.principal, self._now()):
                 follower.revoked = True
                 return []
             return list((await session.execute(stmt)).scalars())
@@ -271,10 +270,10 @@ class EventFeed:
                 )
                 for ident, *values in found:
                     masks[ident or 0].update(zip(chunk, values, strict=True))
-            live = await live_tokens(session, tokens, self._now()) if ids else tokens
+            states = await token_states(session, tokens, self._now()) if ids else None
         self.batches += 1
         for follower in followers:
-            if follower.token_id is not None and follower.token_id not in live:
+            if states is not None and not holds(follower.plan.principal, states):
                 follower.revoked = True
                 follower.arrived.set()
         for event, from_team in rows:

@@ -5,7 +5,8 @@ closes a socket when any of these finds its token dead:
 
 - a message on the `revocations` channel naming its token, user or partner (at once);
 - a re-read of every open socket's token, in one statement, every `interval` seconds
-  and whenever the bus says messages may have been lost (`RESYNC`);
+  and whenever the bus says messages may have been lost (`RESYNC`); a user whose role
+  or team changed counts as signed out too (their plan is stale);
 - a re-read of the one token before every operation the socket starts (`ensure_live`).
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,17 +57,27 @@ def names(message: Message, principal: Principal) -> bool:
     )
 
 
-async def live_tokens(session: AsyncSession, token_ids: Collection[int], now: datetime) -> set[int]:
-    """Which of these tokens still work: not revoked, not expired, their user or partner
-    still active. One indexed read, however many."""
+@dataclass(frozen=True)
+class TokenState:
+    usable: bool  # not revoked, not expired, its user or partner still active
+    role: str | None  # its user's role and team now (None for a partner's token)
+    team_id: int | None
+
+
+async def token_states(
+    session: AsyncSession, token_ids: Collection[int], now: datetime
+) -> dict[int, TokenState]:
+    """These tokens as they are now: one indexed read, however many."""
     if not token_ids:
-        return set()
+        return {}
     rows = await session.execute(
         select(
             col(ApiToken.id),
             col(ApiToken.revoked_at),
             col(ApiToken.expires_at),
             col(User.active),
+            col(User.role),
+            col(User.team_id),
             col(Partner.active),
         )
         .outerjoin(User, col(User.id) == col(ApiToken.user_id))
@@ -73,20 +85,37 @@ async def live_tokens(session: AsyncSession, token_ids: Collection[int], now: da
         .where(col(ApiToken.id).in_(sorted(token_ids)))
     )
     return {
-        ident
-        for ident, revoked_at, expires_at, user_active, partner_active in rows
+        ident: TokenState(
+            usable=revoked_at is None
+            and (expires_at is None or expires_at > now)
+            and user_active is not False
+            and partner_active is not False,
+            role=role,
+            team_id=team_id,
+        )
+        for ident, revoked_at, expires_at, user_active, role, team_id, partner_active in rows
         if ident is not None
-        and revoked_at is None
-        and (expires_at is None or expires_at > now)
-        and user_active is not False
-        and partner_active is not False
     }
+
+
+def holds(principal: Principal, states: Mapping[int, TokenState]) -> bool:
+    """Does the principal a connection signed in as still hold? Its token must be usable,
+    and its user's role and team what they were: a plan built for a role the user lost
+    must not keep answering (the client signs in again and gets a fresh plan)."""
+    if principal.token_id is None:
+        return True
+    state = states.get(principal.token_id)
+    if state is None or not state.usable:
+        return False
+    return principal.user_id is None or (
+        state.role == principal.role and state.team_id == principal.team_id
+    )
 
 
 async def token_is_live(session: AsyncSession, principal: Principal, now: datetime) -> bool:
     if principal.token_id is None:
         return True
-    return principal.token_id in await live_tokens(session, [principal.token_id], now)
+    return holds(principal, await token_states(session, [principal.token_id], now))
 
 
 async def close_socket(websocket: Any, reason: str = "Token revoked") -> None:
@@ -164,8 +193,8 @@ class RevocationWatch:
         if not watched:
             return 0
         async with self._db.read() as session:
-            live = await live_tokens(session, {t for _, t in watched}, self._clock.now())
-        dead = [s for s, token in watched if token not in live]
+            states = await token_states(session, {t for _, t in watched}, self._clock.now())
+        dead = [s for s, _ in watched if s.principal is None or not holds(s.principal, states)]
         for socket in dead:
             self._sockets.discard(socket)
             await close_socket(socket.websocket)

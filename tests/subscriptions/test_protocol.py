@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from httpx_ws import WebSocketDisconnect
+from sqlalchemy import update
 
+from db.models import User
 from kernel.clock import FrozenClock
 from tests.conftest import Api, serve
 from tests.subscriptions.test_live import (
@@ -112,3 +114,21 @@ async def test_a_revoked_token_cannot_start_an_operation(api: Api, document: str
         await revoke(api, jwt, announce=False)
         await live.subscribe(document)
         assert await Live(live.ws).closed_with() == 4403
+
+
+async def test_a_user_whose_role_changed_must_sign_in_again(api: Api) -> None:
+    """The connection's plan was built for the old role: it must not keep answering."""
+    jwt = await api.token("bob@demo.test")
+    async with connect(api.app, jwt) as live:
+        op = await live.subscribe(ME)
+        assert (await live.next(op))["me"] == {"email": "bob@demo.test"}
+        async with api.services.db.write() as session, session.begin():
+            await session.execute(
+                update(User).where(User.email == "bob@demo.test").values(role="SERVICE")
+            )
+        await live.subscribe(ME)
+        assert await Live(live.ws).closed_with() == 4403
+    # Signing in again works, under the new role.
+    async with connect(api.app, jwt) as again:
+        op = await again.subscribe("query { me { role } }")
+        assert (await again.next(op))["me"] == {"role": "SERVICE"}
