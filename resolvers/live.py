@@ -18,7 +18,7 @@ from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from resolvers.context import Context
 
 BATCH = 500
+RESYNC_KEY = "resync"  # the inbox key of "announcements may have been lost"
 
 # One delivery at a time per connection: its subscriptions share one context, and a
 # delivery refreshes that context's session and loaders.
@@ -113,15 +114,21 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
 async def dispute_updated(
     ctx: Context, *, customer_id: object | None = None
 ) -> AsyncGenerator[Dispute, None]:
-    """Each dispute, re-read, whenever a change to it is announced."""
+    """Each dispute, re-read, whenever a change to it is announced. When announcements
+    may have been lost (the bus says `resync`), the disputes this subscriber has seen or
+    that opened since it subscribed are re-read, and those that changed are delivered."""
     plan = ctx.plan
     customer = parse_optional_id(customer_id, "customer")
     user_id = plan.principal.user_id
     seen = [plan.customer_scope()]
     if user_id is not None:
         seen += [col(Dispute.claimant_id) == user_id, col(Dispute.respondent_id) == user_id]
+    started = ctx.now()
+    delivered: dict[int, tuple[object, ...]] = {}
 
     def route(message: Message) -> Hashable | None:
+        if message.get("resync"):
+            return RESYNC_KEY
         if customer is not None and message.get("customer_id") != customer:
             return None
         ident = message.get("id")
@@ -132,16 +139,33 @@ async def dispute_updated(
             async with ctx.services.db.read() as session:
                 await customer_for(ctx, session, customer, "read", lock=False)
         while True:
-            ids = sorted(k for k in await inbox.take() if isinstance(k, int))
+            keys = await inbox.take()
+            announced = sorted(k for k in keys if isinstance(k, int))
+            wanted: ColumnElement[bool] = col(Dispute.id).in_(announced)
+            if RESYNC_KEY in keys:
+                maybe_changed = or_(
+                    col(Dispute.id).in_(sorted(delivered)), col(Dispute.opened_at) >= started
+                )
+                if customer is not None:
+                    maybe_changed = and_(maybe_changed, col(Dispute.customer_id) == customer)
+                wanted = or_(wanted, maybe_changed)
             stmt = (
                 select(Dispute)
                 .join(Customer, col(Customer.id) == col(Dispute.customer_id))
-                .where(col(Dispute.id).in_(ids), or_(*seen))
+                .where(wanted, or_(*seen))
                 .order_by(col(Dispute.id))
             )
             for dispute in await _read_live(ctx, stmt):
+                ident, state = dispute.id or 0, _dispute_state(dispute)
+                if ident not in announced and delivered.get(ident) == state:
+                    continue  # re-read after a resync, and unchanged
+                delivered[ident] = state
                 async with _delivering(ctx):
                     yield dispute
+
+
+def _dispute_state(dispute: Dispute) -> tuple[object, ...]:
+    return (dispute.status, dispute.arbiter_id, dispute.awarded_to_id, dispute.resolved_at)
 
 
 async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:

@@ -25,6 +25,8 @@ from ownergraph.app import create_app
 from tests.conftest import PG, SECRET, Api, _pg_admin, _pg_url, serve
 from tests.subscriptions.test_bus import REDIS_URL, _redis_answers
 from tests.subscriptions.test_live import (
+    DISPUTE_UPDATED,
+    OPEN_DISPUTE,
     OWNERSHIP_CHANGED,
     WAIT,
     Live,
@@ -210,6 +212,33 @@ async def test_while_the_broker_is_down_revocation_and_events_still_arrive(
         assert _watch(two).checks > checks  # closed by the re-read, not by a message
         assert ids(received) == expected
         assert rest == []
+
+
+async def test_dispute_updates_arrive_while_the_broker_is_down(
+    database_url: str, clock: FrozenClock, tmp_path: Path, private_redis: RedisServer
+) -> None:
+    config = settings_for(database_url, tmp_path, private_redis.url, bus_poll_seconds=0.2)
+    async with workers(config, config, clock=clock) as (one, two):
+        customers = [await create(one, "alice@demo.test", f"contested {i}") for i in range(2)]
+        async with connect(two.app, await two.token("alice@demo.test")) as live:
+            op = await live.subscribe(DISPUTE_UPDATED)
+            await connected(two)
+            private_redis.stop()
+            during = await one.ok(
+                OPEN_DISPUTE, {"customerId": customers[0]}, as_user="bob@demo.test"
+            )
+            first = (await live.next(op))["disputeUpdated"]
+            # Re-read at every poll and after the reconnect, but delivered once: the next
+            # delivery is the next dispute.
+            await private_redis.start()
+            await connected(two)
+            after = await one.ok(
+                OPEN_DISPUTE, {"customerId": customers[1]}, as_user="bob@demo.test"
+            )
+            second = (await live.next(op))["disputeUpdated"]
+        assert first["id"] == during["openDispute"]["id"]
+        assert first["claimant"] == {"email": "bob@demo.test"}
+        assert second["id"] == after["openDispute"]["id"]
 
 
 def _watch(api: Api) -> Any:
