@@ -45,7 +45,12 @@ class OwnershipEvent:
             return await load_customer(info, self.row.customer_id)
         except NotFound:
             # Moved out of the caller's sight: the event is still theirs if it names them.
-            return await minimal_customer(info, self.row)
+            user_id = info.context.user_id
+            concerned = user_id is not None and user_id in (
+                self.row.from_user_id,
+                self.row.to_user_id,
+            )
+            return await minimal_customer(info, self.row.customer_id, concerns_caller=concerned)
 
     @strawberry.field
     def kind(self) -> OwnershipEventKind:

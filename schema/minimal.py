@@ -25,17 +25,19 @@ if TYPE_CHECKING:
     from schema.customer import Customer
 
 
-async def minimal_customer(info: Info[Context, None], event: models.OwnershipEvent) -> Customer:
-    """The event's customer as its subscriber may still see it, or NOT_FOUND when the
-    event does not concern the caller (then they have no claim on the customer at all)."""
+async def minimal_customer(
+    info: Info[Context, None], customer_id: int, *, concerns_caller: bool
+) -> Customer:
+    """The customer as the caller may still see it through something that concerns them
+    (an event that moved it from or to them), or NOT_FOUND when nothing does (then they
+    have no claim on the customer at all)."""
     from schema.customer import Customer
 
-    user_id = info.context.user_id
-    if user_id is None or user_id not in (event.from_user_id, event.to_user_id):
-        raise NotFound("customer", event.customer_id)
+    if not concerns_caller:
+        raise NotFound("customer", customer_id)
     session = await info.context.session()
-    row = await session.get(models.Customer, event.customer_id)
+    row = await session.get(models.Customer, customer_id)
     if row is None:
-        raise NotFound("customer", event.customer_id)
+        raise NotFound("customer", customer_id)
     # No relation bits: nothing of it is the caller's to read.
     return Customer(scoped=ScopedRow(row, 0), minimal=True)
