@@ -175,7 +175,13 @@ class EventFeed:
                 raise Unauthenticated("The token has been revoked.")
             if follower.behind:
                 overflows = follower.overflows
-                rows = await self._catch_up(follower)
+                try:
+                    rows = await self._catch_up(follower)
+                except Exception:
+                    # The database is away or busy: wait and read again, never give up.
+                    log.warning("could not catch a subscriber up; retrying", exc_info=True)
+                    await asyncio.sleep(1.0)
+                    continue
                 for row in rows:
                     follower.cursor = row.id or 0
                     yield row
