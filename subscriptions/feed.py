@@ -158,9 +158,15 @@ class EventFeed:
             if self._task is None or self._task.done():
                 self._ready.clear()
                 self._task = asyncio.create_task(self._run(), name="ownergraph-event-feed")
+            # Following first, then taking where "now" is (the running feed's head, or the
+            # table's): what commits later comes live, or by catching up.
+            if since is not None:
+                follower.cursor = since
+            elif self._ready.is_set():
+                follower.cursor = self._head
+            else:
+                follower.cursor = await self.latest()
             await self._ready.wait()
-            # Following first, then reading where "now" is: what commits later comes live.
-            follower.cursor = since if since is not None else await self.latest()
             rows = self._events(follower)
             async with aclosing(rows):
                 yield rows
@@ -197,7 +203,7 @@ class EventFeed:
                 await follower.arrived.wait()
 
     async def latest(self) -> int:
-        """The newest event id now (where a subscription without `since` starts)."""
+        """The newest event id now."""
         async with self._db.read() as session:
             return (await session.scalar(select(func.max(col(OwnershipEvent.id))))) or 0
 
