@@ -12,7 +12,6 @@ each worker limits on its own until it does, rather than refusing everyone.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -88,7 +87,7 @@ class RateLimiter:
             self._pool = redis.asyncio.ConnectionPool.from_url(
                 settings.broadcast_url, socket_connect_timeout=1, socket_timeout=1
             )
-            prefix = settings.rate_limit_prefix or _deployment_prefix(settings.database_url)
+            prefix = settings.rate_limit_prefix or settings.channel_prefix() + "limits:"
             storage = RedisStorage(
                 "async+" + settings.broadcast_url,
                 wrap_exceptions=True,
@@ -208,7 +207,3 @@ def _wait(
     window_left = max(0.0, current_ttl - window)
     return window_left + window * (1 - room / current)
 
-
-def _deployment_prefix(database_url: str) -> str:
-    """Workers of one deployment share a database, so its URL names their buckets."""
-    return "ownergraph:limits:" + hashlib.sha256(database_url.encode()).hexdigest()[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./ownergraph.db"
     broadcast_url: str | None = None
+    # Names this deployment's channels on a shared broker (Redis pub/sub ignores the db
+    # number); by default a short hash of the database URL, so two deployments on one
+    # Redis never hear each other and the workers of one always do.
+    deployment_id: str | None = None
     data_dir: Path = Path("./data")
     jwt_secret: str | None = None
     jwt_algorithm: str = "HS256"
@@ -99,6 +104,14 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    # Live connections.
+    # How often each worker re-reads the tokens of its open sockets (revocation must not
+    # hang on one pub/sub message); every operation a socket starts is checked too.
+    revocation_check_seconds: float = 5.0
+    # While the broker is unreachable, live subscriptions re-read the database this often.
+    bus_poll_seconds: float = 2.0
+    max_subscriptions_per_connection: int = 100
+
     @field_validator("dispute_priority")
     @classmethod
     def _known_rules(cls, value: list[str]) -> list[str]:
@@ -117,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.introspection and not self.production
+
+    def channel_prefix(self) -> str:
+        """The prefix of every bus channel of this deployment."""
+        ident = self.deployment_id or hashlib.sha256(self.database_url.encode()).hexdigest()[:12]
+        return f"ownergraph:{ident}:"
 
     def secret(self) -> str:
         """The JWT signing secret: configured, or generated once and kept in `data_dir`."""

@@ -32,21 +32,35 @@ from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
 from ownergraph.probes import Readiness, health
 from ownergraph.scheduler import Scheduler
+from ownergraph.websocket import LegacyWSHandler, TransportWSHandler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.root import build_schema
 from subscriptions.bus import Bus, LocalBus
-from subscriptions.revocation import watching_revocations
+from subscriptions.revocation import RevocationWatch
 
 
 class OwnergraphView(GraphQLOverHTTP):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def __init__(
         self,
         services: Services,
         extensions: Sequence[Callable[[], SchemaExtension]] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(build_schema(services.settings, extensions), **kwargs)
+        super().__init__(
+            build_schema(services.settings, extensions),
+            max_subscriptions_per_connection=services.settings.max_subscriptions_per_connection,
+            **kwargs,
+        )
         self.services = services
+        self.revocations = RevocationWatch(
+            services.db,
+            services.bus,
+            services.clock,
+            interval=services.settings.revocation_check_seconds,
+        )
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
@@ -58,7 +72,7 @@ class OwnergraphView(GraphQLOverHTTP):
             return response
         # One context per connection, watched for revocation from before sign-in to close.
         ctx = await self.get_context(request)
-        async with watching_revocations(ctx):
+        async with self.revocations.watching(ctx):
             return await super().run(request, ctx, root_value)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
@@ -89,7 +103,11 @@ def make_bus(settings: Settings) -> Bus:
     if settings.broadcast_url:
         from subscriptions.redis_bus import RedisBus
 
-        return RedisBus(settings.broadcast_url)
+        return RedisBus(
+            settings.broadcast_url,
+            prefix=settings.channel_prefix(),
+            poll_seconds=settings.bus_poll_seconds,
+        )
     return LocalBus()
 
 

@@ -77,8 +77,8 @@ class Collaborator:
 @strawberry.type
 class Customer:
     scoped: strawberry.Private[ScopedRow]
-    # A minimal view (schema/masking.minimal_customer): only id and name are its own; nothing
-    # nested is loaded for it.
+    # The minimal view (schema/minimal.py): every field but id, name and the non-null
+    # scalars is withheld.
     minimal: strawberry.Private[bool] = False
 
     @property
@@ -90,6 +90,11 @@ class Customer:
         """The id nested loaders use: none for a minimal view."""
         return 0 if self.minimal else self.row.id or 0
 
+    def _withheld(self, info: Ctx) -> bool:
+        if self.minimal:
+            info.context.masked.append(".".join(str(p) for p in info.path.as_list()))
+        return self.minimal
+
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
@@ -99,16 +104,16 @@ class Customer:
         return self.row.name
 
     @strawberry.field
-    def industry(self) -> str | None:
-        return self.row.industry
+    def industry(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.industry
 
     @strawberry.field
-    def region(self) -> str | None:
-        return self.row.region
+    def region(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.region
 
     @strawberry.field
-    def size(self) -> str | None:
-        return self.row.size
+    def size(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.size
 
     @strawberry.field
     def tier(self) -> Tier:
@@ -119,19 +124,23 @@ class Customer:
         return Stage(self.row.stage)
 
     @strawberry.field
-    def source(self) -> str | None:
-        return self.row.source
+    def source(self, info: Ctx) -> str | None:
+        return None if self._withheld(info) else self.row.source
 
     @strawberry.field
-    def tags(self) -> list[str]:
-        return list(self.row.tags or [])
+    def tags(self, info: Ctx) -> list[str]:
+        return [] if self._withheld(info) else list(self.row.tags or [])
 
     @strawberry.field(description="Null while the customer is in the public pool.")
     async def owner(self, info: Ctx) -> User | None:
+        if self._withheld(info):
+            return None
         return await load_user(info, self.row.owner_id)
 
     @strawberry.field
     async def team(self, info: Ctx) -> Team | None:
+        if self._withheld(info):
+            return None
         return await load_team(info, self.row.team_id)
 
     @strawberry.field
@@ -144,24 +153,34 @@ class Customer:
 
     @strawberry.field
     async def collaborators(self, info: Ctx) -> list[Collaborator]:
-        rows = await info.context.loaders.collaborators_by_customer_id.load(self.key)
+        if self._withheld(info):
+            return []
+        rows = await info.context.loaders.collaborators_by_customer_id.load(self.row.id or 0)
         return [Collaborator(row=r) for r in rows]
 
     @strawberry.field
     async def contacts(self, info: Ctx) -> list[Contact]:
-        rows = await info.context.loaders.contacts_by_customer_id.load(self.key)
+        if self._withheld(info):
+            return []
+        rows = await info.context.loaders.contacts_by_customer_id.load(self.row.id or 0)
         return [Contact(row=r, relations=self.scoped.relations) for r in rows]
 
     @strawberry.field(description="Sensitive.")
     def tax_id(self, info: Ctx) -> str | None:
+        if self._withheld(info):
+            return None
         return sensitive(info, self.row.id or 0, self.scoped.relations, self.row.tax_id)
 
     @strawberry.field(description="Sensitive.")
     def deal_value(self, info: Ctx) -> float | None:
+        if self._withheld(info):
+            return None
         return sensitive(info, self.row.id or 0, self.scoped.relations, self.row.deal_value)
 
     @strawberry.field
     async def created_by(self, info: Ctx) -> User | None:
+        if self._withheld(info):
+            return None
         return await load_user(info, self.row.created_by_id)
 
     @strawberry.field
@@ -169,12 +188,12 @@ class Customer:
         return self.row.created_at
 
     @strawberry.field
-    def last_follow_up_at(self) -> datetime | None:
-        return self.row.last_follow_up_at
+    def last_follow_up_at(self, info: Ctx) -> datetime | None:
+        return None if self._withheld(info) else self.row.last_follow_up_at
 
     @strawberry.field
-    def next_follow_up_due(self) -> datetime | None:
-        return self.row.next_follow_up_due
+    def next_follow_up_due(self, info: Ctx) -> datetime | None:
+        return None if self._withheld(info) else self.row.next_follow_up_due
 
     @strawberry.field
     async def latest_follow_up(
@@ -182,9 +201,9 @@ class Customer:
     ) -> Annotated[FollowUp, strawberry.lazy("schema.followup")] | None:
         from schema.followup import FollowUp
 
-        if not permitted(info, "followup", "read"):
+        if self._withheld(info) or not permitted(info, "followup", "read"):
             return None
-        row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.key)
+        row = await info.context.loaders.latest_follow_up_by_customer_id.load(self.row.id or 0)
         return FollowUp(row=row) if row else None
 
     @strawberry.field
@@ -193,7 +212,7 @@ class Customer:
     ) -> Annotated[FollowUpConnection, strawberry.lazy("schema.followup")]:
         from schema.followup import FollowUpConnection
 
-        if not permitted(info, "followup", "read"):
+        if self._withheld(info) or not permitted(info, "followup", "read"):
             return FollowUpConnection.of([], False)
         key = (
             self.key,
@@ -209,6 +228,8 @@ class Customer:
     ) -> Annotated[OwnershipEventConnection, strawberry.lazy("schema.event")]:
         from schema.event import OwnershipEventConnection
 
+        if self._withheld(info):
+            return OwnershipEventConnection.of([], False)
         key = (
             self.key,
             page_size(first, info.context.settings.max_page_size),
@@ -223,7 +244,9 @@ class Customer:
     ) -> list[Annotated[Dispute, strawberry.lazy("schema.dispute")]]:
         from schema.dispute import Dispute
 
-        rows = await info.context.loaders.open_disputes_by_customer_id.load(self.key)
+        if self._withheld(info):
+            return []
+        rows = await info.context.loaders.open_disputes_by_customer_id.load(self.row.id or 0)
         return [Dispute(row=r) for r in rows]
 
     @strawberry.field

@@ -9,9 +9,11 @@ import strawberry
 from strawberry.types import Info
 
 from db import models
+from kernel.errors import NotFound
 from resolvers.context import Context
 from schema.enums import OwnershipEventKind
 from schema.followup import load_customer
+from schema.minimal import minimal_customer
 from schema.pagination import PageInfo, encode_cursor
 from schema.user import User, load_user
 
@@ -39,7 +41,16 @@ class OwnershipEvent:
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        return await load_customer(info, self.row.customer_id)
+        try:
+            return await load_customer(info, self.row.customer_id)
+        except NotFound:
+            # Moved out of the caller's sight: the event is still theirs if it names them.
+            user_id = info.context.user_id
+            concerned = user_id is not None and user_id in (
+                self.row.from_user_id,
+                self.row.to_user_id,
+            )
+            return await minimal_customer(info, self.row.customer_id, concerns_caller=concerned)
 
     @strawberry.field
     def kind(self) -> OwnershipEventKind:

@@ -4,10 +4,9 @@ bits against the request's plan."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from db.customers import ScopedRow
 from resolvers.context import Context
@@ -43,35 +42,10 @@ def _mask(info: Info[Context, None]) -> None:
     info.context.masked.append(".".join(str(p) for p in info.path.as_list()))
 
 
-# What a minimal customer view shows: id and name, the non-null scalars, and the sensitive
-# fields, which mask (and list) themselves.
-SHOWN = frozenset(
-    {"__typename", "id", "name", "tier", "stage", "inPool", "ownerCreditShare", "createdAt"}
-    | {"version", "databaseId", "taxId", "dealValue"}
-)
-
-
 def minimal_customer(info: Info[Context, None], view: ScopedRow) -> Customer:
-    """The Customer of a minimal view (resolvers.access.minimal_view): every field selected
-    beyond id, name and the non-null scalars comes back null or empty and is listed."""
+    """The Customer of a minimal view (resolvers.access.minimal_view): every field beyond
+    id, name and the non-null scalars comes back null or empty, and reports itself in
+    `extensions.maskedFields` when resolved (Customer._withheld)."""
     from schema.customer import Customer
 
-    path = ".".join(str(p) for p in info.path.as_list())
-    info.context.masked.extend(f"{path}.{n}" for n in _selected(info) if n not in SHOWN)
     return Customer(scoped=view, minimal=True)
-
-
-def _selected(info: Info[Context, None]) -> list[str]:
-    """Response names of the fields selected on this field's value, through fragments."""
-    names: list[str] = []
-
-    def walk(selections: list[Any]) -> None:
-        for s in selections:
-            if isinstance(s, SelectedField):
-                names.append(s.alias or s.name)
-            else:
-                walk(s.selections)
-
-    for field in info.selected_fields:
-        walk(field.selections)
-    return names

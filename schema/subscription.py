@@ -1,4 +1,4 @@
-"""The root Subscription: fields only, each pointing at subscriptions/resolvers.py.
+"""The root Subscription: fields only, each pointing at resolvers/live.py.
 
 Over WebSocket (graphql-transport-ws or legacy graphql-ws); the token goes in
 `connection_init`'s payload as {"authorization": "Bearer ..."}.
@@ -13,12 +13,12 @@ import strawberry
 from strawberry.types import Info
 
 from kernel.errors import Validation
+from resolvers import live
 from resolvers.context import Context
 from schema.dispute import Dispute
 from schema.event import OwnershipEvent
 from schema.pagination import decode_cursor
 from schema.reminder import Reminder
-from subscriptions import resolvers as live
 
 Ctx = Info[Context, None]
 

@@ -110,6 +110,16 @@ class Live:
                 else:
                     self._held[message["id"]].append(message)
 
+    async def message_any(self) -> dict[str, Any]:
+        """The next message of any subscription."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                message = await self.ws.receive_json()
+                if message["type"] == "ping":
+                    await self.ws.send_json({"type": "pong"})
+                else:
+                    return message
+
     async def next(self, op: str) -> dict[str, Any]:
         message = await self.message(op)
         assert message["type"] == "next", message

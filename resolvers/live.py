@@ -1,8 +1,9 @@
 """The subscription resolvers: async generators of rows, filtered per subscriber.
 
-Visibility is decided when a row is delivered, by the same plan as queries (the caller's
-`customer_scope`, in SQL), plus the people an ownership change concerns: a rep whose
-customer is transferred away receives that event, and nothing about it afterwards.
+Visibility is decided when a row is delivered, by the same plan as queries, plus the
+people an ownership change concerns: a rep whose customer is transferred away receives
+that event, and nothing about it afterwards. Ownership events come from the worker's
+feed (subscriptions/feed.py), which reads each batch once for every subscriber.
 
 Each read uses its own short session, never the connection's shared one; nested fields
 of a delivered row load through fresh loaders (see `_delivering`).
@@ -17,16 +18,17 @@ from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.enums import ReminderStatus
-from db.models import Customer, Dispute, OwnershipEvent, Reminder, User
-from kernel.errors import Forbidden, Validation
+from db.models import Customer, Dispute, OwnershipEvent, Reminder
+from kernel.errors import Forbidden, Unauthenticated, Validation
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
-from subscriptions.bus import DISPUTES, OWNERSHIP, REMINDERS, Message
+from subscriptions.bus import DISPUTES, REMINDERS, Message
+from subscriptions.feed import Follower, feed_for
 from subscriptions.replay import WAKE, follow, listening
 from subscriptions.revocation import end_revoked, token_is_live
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from resolvers.context import Context
 
 BATCH = 500
+RESYNC_KEY = "resync"  # the inbox key of "announcements may have been lost"
 
 # One delivery at a time per connection: its subscriptions share one context, and a
 # delivery refreshes that context's session and loaders.
@@ -47,40 +50,24 @@ async def ownership_changed(
     team_id: object | None = None,
     since: int | None = None,
 ) -> AsyncGenerator[OwnershipEvent, None]:
-    """Ownership events after `since` (an event id; None = from now on), then live."""
-    customer = parse_optional_id(customer_id, "customer")
-    team = parse_optional_id(team_id, "team")
-    filters: list[ColumnElement[bool]] = [_concerns_caller(ctx)]
-    if customer is not None:
-        filters.append(col(OwnershipEvent.customer_id) == customer)
-    if team is not None:
-        previous_owner_in_team = col(OwnershipEvent.from_user_id).in_(
-            select(col(User.id)).where(col(User.team_id) == team)
-        )
-        filters.append(or_(col(OwnershipEvent.team_id) == team, previous_owner_in_team))
-
-    async with listening(ctx.bus, {OWNERSHIP: lambda m: WAKE}) as inbox:
+    """Ownership events after `since` (an event id; None = from now on), then live, from
+    the worker's feed (subscriptions/feed.py)."""
+    follower = Follower(
+        ctx.plan,
+        customer_id=parse_optional_id(customer_id, "customer"),
+        team_id=parse_optional_id(team_id, "team"),
+    )
+    if follower.customer_id is not None:
         async with ctx.services.db.read() as session:
-            if customer is not None:
-                await customer_for(ctx, session, customer, "read", lock=False)
-            if since is None:
-                since = (await session.scalar(select(func.max(col(OwnershipEvent.id))))) or 0
-
-        async def read_after(cursor: int) -> Sequence[OwnershipEvent]:
-            stmt = (
-                select(OwnershipEvent)
-                .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
-                .where(col(OwnershipEvent.id) > cursor, *filters)
-                .order_by(col(OwnershipEvent.id))
-                .limit(BATCH)
-            )
-            return await _read_live(ctx, stmt)
-
-        rows = follow(inbox, read_after, since, lambda e: e.id or 0, batch=BATCH)
-        async with aclosing(rows):
+            await customer_for(ctx, session, follower.customer_id, "read", lock=False)
+    feed = feed_for(ctx.services.db, ctx.bus, ctx.now)
+    async with feed.following(follower, since=since) as rows:
+        try:
             async for event in rows:
                 async with _delivering(ctx):
                     yield event
+        except Unauthenticated:
+            await end_revoked(ctx.websocket)
 
 
 async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenerator[Reminder, None]:
@@ -127,15 +114,21 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
 async def dispute_updated(
     ctx: Context, *, customer_id: object | None = None
 ) -> AsyncGenerator[Dispute, None]:
-    """Each dispute, re-read, whenever a change to it is announced."""
+    """Each dispute, re-read, whenever a change to it is announced. When announcements
+    may have been lost (the bus says `resync`), the disputes this subscriber has seen or
+    that opened since it subscribed are re-read, and those that changed are delivered."""
     plan = ctx.plan
     customer = parse_optional_id(customer_id, "customer")
     user_id = plan.principal.user_id
     seen = [plan.customer_scope()]
     if user_id is not None:
         seen += [col(Dispute.claimant_id) == user_id, col(Dispute.respondent_id) == user_id]
+    started = ctx.now()
+    delivered: dict[int, tuple[object, ...]] = {}
 
     def route(message: Message) -> Hashable | None:
+        if message.get("resync"):
+            return RESYNC_KEY
         if customer is not None and message.get("customer_id") != customer:
             return None
         ident = message.get("id")
@@ -146,29 +139,33 @@ async def dispute_updated(
             async with ctx.services.db.read() as session:
                 await customer_for(ctx, session, customer, "read", lock=False)
         while True:
-            ids = sorted(k for k in await inbox.take() if isinstance(k, int))
+            keys = await inbox.take()
+            announced = sorted(k for k in keys if isinstance(k, int))
+            wanted: ColumnElement[bool] = col(Dispute.id).in_(announced)
+            if RESYNC_KEY in keys:
+                maybe_changed = or_(
+                    col(Dispute.id).in_(sorted(delivered)), col(Dispute.opened_at) >= started
+                )
+                if customer is not None:
+                    maybe_changed = and_(maybe_changed, col(Dispute.customer_id) == customer)
+                wanted = or_(wanted, maybe_changed)
             stmt = (
                 select(Dispute)
                 .join(Customer, col(Customer.id) == col(Dispute.customer_id))
-                .where(col(Dispute.id).in_(ids), or_(*seen))
+                .where(wanted, or_(*seen))
                 .order_by(col(Dispute.id))
             )
             for dispute in await _read_live(ctx, stmt):
+                ident, state = dispute.id or 0, _dispute_state(dispute)
+                if ident not in announced and delivered.get(ident) == state:
+                    continue  # re-read after a resync, and unchanged
+                delivered[ident] = state
                 async with _delivering(ctx):
                     yield dispute
 
 
-def _concerns_caller(ctx: Context) -> ColumnElement[bool]:
-    """Events of customers the caller sees now, and events that moved a customer from or
-    to the caller (so the old owner hears of the transfer that took it away)."""
-    conds = [ctx.plan.customer_scope()]
-    user_id = ctx.plan.principal.user_id
-    if user_id is not None:
-        conds += [
-            col(OwnershipEvent.from_user_id) == user_id,
-            col(OwnershipEvent.to_user_id) == user_id,
-        ]
-    return or_(*conds)
+def _dispute_state(dispute: Dispute) -> tuple[object, ...]:
+    return (dispute.status, dispute.arbiter_id, dispute.awarded_to_id, dispute.resolved_at)
 
 
 async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:
@@ -179,7 +176,7 @@ async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:
         live = await token_is_live(session, principal, ctx.now())
         rows = list((await session.execute(stmt)).scalars()) if live else []
     if not live:
-        await end_revoked(ctx)
+        await end_revoked(ctx.websocket)
     return rows
 
 

@@ -1,0 +1,318 @@
+"""Ownership events for every live subscriber of a worker, read once per batch.
+
+One `EventFeed` per worker (per bus) reads each new batch of events once, in one short
+session, and hands each event to every subscriber that may see it. Visibility is the
+same plan as queries: the batch's statement selects each distinct plan's relation mask
+(authz.plan.relation_mask, SQL) as a column, and each subscriber's check is then
+`plan.allows(...)` on that mask, in memory. So the cost grows with events and distinct
+plans, not with subscribers × events; the statement also re-reads the subscribers'
+tokens, so a revoked one stops at the next event even when its message was lost.
+
+A subscriber reads the table itself only to catch up: from its `since`, and again
+whenever it fell so far behind that its queue overflowed (it is never dropped). Nobody
+holds a session while idle. Events commit in id order (db/events.lock_event_order) and a
+subscriber's cursor only moves forward, so nothing is skipped and nothing sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Sequence
+from contextlib import aclosing, asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlmodel import col
+
+from authz.plan import Plan
+from db.engine import Database
+from db.models import Customer, OwnershipEvent, User
+from kernel.errors import Unauthenticated
+from subscriptions.bus import OWNERSHIP, Bus
+from subscriptions.revocation import holds, token_is_live, token_states
+
+log = logging.getLogger("ownergraph.subscriptions")
+
+BATCH = 500
+# Events a subscriber may have waiting before it must catch up from the table instead.
+QUEUE_LIMIT = 1000
+# Mask columns per statement (PostgreSQL allows 1664 result columns).
+PLANS_PER_STATEMENT = 200
+
+
+def plan_key(plan: Plan) -> Hashable:
+    """Plans that see the same rows the same way share one mask column."""
+    return (plan.facts, tuple(sorted(plan.table.items())))
+
+
+@dataclass(eq=False)
+class Follower:
+    """One subscription's place in the feed."""
+
+    plan: Plan
+    customer_id: int | None = None
+    team_id: int | None = None
+    key: Hashable = None
+    cursor: int = 0  # the last event delivered (or where to start)
+    queue: deque[OwnershipEvent] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    behind: bool = True  # starts by catching up from `cursor`
+    overflows: int = 0
+    revoked: bool = False
+
+    def __post_init__(self) -> None:
+        self.key = plan_key(self.plan)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.plan.principal.user_id
+
+    @property
+    def token_id(self) -> int | None:
+        return self.plan.principal.token_id
+
+    def wants(self, event: OwnershipEvent, from_team: int | None, mask: int) -> bool:
+        """In memory: the same question `filters()` asks in SQL."""
+        if self.customer_id is not None and event.customer_id != self.customer_id:
+            return False
+        if self.team_id is not None and self.team_id not in (event.team_id, from_team):
+            return False
+        concerned = self.user_id is not None and self.user_id in (
+            event.from_user_id,
+            event.to_user_id,
+        )
+        return concerned or self.plan.allows("customer", "read", mask)
+
+    def filters(self) -> list[ColumnElement[bool]]:
+        """Events of customers the caller sees now, and events that moved a customer from
+        or to the caller (so the old owner hears of the transfer that took it away)."""
+        seen = [self.plan.customer_scope()]
+        if self.user_id is not None:
+            seen += [
+                col(OwnershipEvent.from_user_id) == self.user_id,
+                col(OwnershipEvent.to_user_id) == self.user_id,
+            ]
+        conds = [or_(*seen)]
+        if self.customer_id is not None:
+            conds.append(col(OwnershipEvent.customer_id) == self.customer_id)
+        if self.team_id is not None:
+            previous_owner_in_team = col(OwnershipEvent.from_user_id).in_(
+                select(col(User.id)).where(col(User.team_id) == self.team_id)
+            )
+            conds.append(or_(col(OwnershipEvent.team_id) == self.team_id, previous_owner_in_team))
+        return conds
+
+    def push(self, event: OwnershipEvent, limit: int) -> None:
+        # Kept while catching up too: what the catch-up's read misses comes after it.
+        if len(self.queue) >= limit:
+            self.queue.clear()
+            self.behind = True
+            self.overflows += 1
+        else:
+            self.queue.append(event)
+        self.arrived.set()
+
+
+class EventFeed:
+    """Runs while at least one subscriber follows it."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        now: Callable[[], datetime],
+        *,
+        batch: int = BATCH,
+        queue_limit: int = QUEUE_LIMIT,
+    ) -> None:
+        self._db = db
+        # Weakly: feeds are kept per bus (`feed_for`), and must not keep their bus alive.
+        self._bus = weakref.ref(bus)
+        self._now = now
+        self._batch = batch
+        self._queue_limit = queue_limit
+        self._followers: set[Follower] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._head = 0
+        self.batches = 0  # batches read so far (for tests and metrics)
+
+    @property
+    def follower_count(self) -> int:
+        return len(self._followers)
+
+    @asynccontextmanager
+    async def following(
+        self, follower: Follower, *, since: int | None
+    ) -> AsyncIterator[AsyncGenerator[OwnershipEvent, None]]:
+        """The follower's events after `since` (None: from now on), in id order, then
+        live. The generator raises `Unauthenticated` once the token is found dead."""
+        self._followers.add(follower)
+        try:
+            if self._task is None or self._task.done():
+                self._ready.clear()
+                self._task = asyncio.create_task(self._run(), name="ownergraph-event-feed")
+            # Following first, then taking where "now" is (the running feed's head, or the
+            # table's): what commits later comes live, or by catching up.
+            if since is not None:
+                follower.cursor = since
+            elif self._ready.is_set():
+                follower.cursor = self._head
+            else:
+                follower.cursor = await self.latest()
+            await self._ready.wait()
+            rows = self._events(follower)
+            async with aclosing(rows):
+                yield rows
+        finally:
+            self._followers.discard(follower)
+            if not self._followers:
+                await self._stop()
+
+    async def _events(self, follower: Follower) -> AsyncGenerator[OwnershipEvent, None]:
+        while True:
+            if follower.revoked:
+                raise Unauthenticated("The token has been revoked.")
+            if follower.behind:
+                overflows = follower.overflows
+                try:
+                    rows = await self._catch_up(follower)
+                except Exception:
+                    # The database is away or busy: wait and read again, never give up.
+                    log.warning("could not catch a subscriber up; retrying", exc_info=True)
+                    await asyncio.sleep(1.0)
+                    continue
+                for row in rows:
+                    follower.cursor = row.id or 0
+                    yield row
+                if len(rows) < self._batch and follower.overflows == overflows:
+                    follower.behind = False
+            elif follower.queue:
+                event = follower.queue.popleft()
+                if (event.id or 0) > follower.cursor:
+                    follower.cursor = event.id or 0
+                    yield event
+            else:
+                follower.arrived.clear()
+                await follower.arrived.wait()
+
+    async def latest(self) -> int:
+        """The newest event id now."""
+        async with self._db.read() as session:
+            return (await session.scalar(select(func.max(col(OwnershipEvent.id))))) or 0
+
+    async def _catch_up(self, follower: Follower) -> Sequence[OwnershipEvent]:
+        stmt = (
+            select(OwnershipEvent)
+            .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
+            .where(col(OwnershipEvent.id) > follower.cursor, *follower.filters())
+            .order_by(col(OwnershipEvent.id))
+            .limit(self._batch)
+        )
+        async with self._db.read() as session:
+            if not await token_is_live(session, follower.plan.principal, self._now()):
+                follower.revoked = True
+                return []
+            return list((await session.execute(stmt)).scalars())
+
+    async def _run(self) -> None:
+        while (bus := self._bus()) is not None:
+            try:
+                async with bus.subscribe(OWNERSHIP) as messages:
+                    del bus
+                    pump = asyncio.create_task(self._pump(messages))
+                    try:
+                        await self._serve()
+                    finally:
+                        pump.cancel()
+                        with suppress(asyncio.CancelledError):
+                            await pump
+            except Exception:
+                # The bus or the database is away: keep every follower, try again shortly.
+                log.warning("the event feed stopped; restarting", exc_info=True)
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _serve(self) -> None:
+        if not self._ready.is_set():
+            self._head = await self.latest()
+            self._ready.set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while await self._read_batch() == self._batch:
+                pass
+
+    async def _pump(self, messages: Any) -> None:
+        async for _ in messages:  # any ownership message, or a resync: read what is new
+            self._wake.set()
+
+    async def _read_batch(self) -> int:
+        followers = list(self._followers)
+        plans = {f.key: f.plan for f in followers}
+        keys = list(plans)
+        tokens = {f.token_id for f in followers if f.token_id is not None}
+        from_user = select(col(User.team_id)).where(
+            col(User.id) == col(OwnershipEvent.from_user_id)
+        )
+        async with self._db.read() as session:
+            rows = (
+                await session.execute(
+                    select(OwnershipEvent, from_user.scalar_subquery().label("from_team"))
+                    .where(col(OwnershipEvent.id) > self._head)
+                    .order_by(col(OwnershipEvent.id))
+                    .limit(self._batch)
+                )
+            ).all()
+            ids = [event.id or 0 for event, _ in rows]
+            masks: dict[int, dict[Hashable, int]] = {ident: {} for ident in ids}
+            for start in range(0, len(keys) if ids else 0, PLANS_PER_STATEMENT):
+                chunk = keys[start : start + PLANS_PER_STATEMENT]
+                columns = [plans[k].relation_mask().label(f"m{i}") for i, k in enumerate(chunk)]
+                found = await session.execute(
+                    select(col(OwnershipEvent.id), *columns)
+                    .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
+                    .where(col(OwnershipEvent.id).in_(ids))
+                )
+                for ident, *values in found:
+                    masks[ident or 0].update(zip(chunk, values, strict=True))
+            states = await token_states(session, tokens, self._now()) if ids else None
+        self.batches += 1
+        for follower in followers:
+            if states is not None and not holds(follower.plan.principal, states):
+                follower.revoked = True
+                follower.arrived.set()
+        for event, from_team in rows:
+            ident = event.id or 0
+            for follower in followers:
+                if ident > follower.cursor and follower.wants(
+                    event, from_team, masks[ident].get(follower.key, 0)
+                ):
+                    follower.push(event, self._queue_limit)
+        if rows:
+            self._head = rows[-1][0].id or self._head
+        return len(rows)
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+_feeds: weakref.WeakKeyDictionary[Bus, EventFeed] = weakref.WeakKeyDictionary()
+
+
+def feed_for(db: Database, bus: Bus, now: Callable[[], datetime]) -> EventFeed:
+    """The worker's feed: one per bus."""
+    feed = _feeds.get(bus)
+    if feed is None:
+        feed = _feeds[bus] = EventFeed(db, bus, now)
+    return feed
