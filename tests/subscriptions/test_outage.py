@@ -36,6 +36,7 @@ from tests.subscriptions.test_live import (
     last_event,
     revoke,
     token_id,
+    told,
 )
 
 REVOKE = """
@@ -220,6 +221,8 @@ async def test_dispute_updates_arrive_while_the_broker_is_down(
     config = settings_for(database_url, tmp_path, private_redis.url, bus_poll_seconds=0.2)
     async with workers(config, config, clock=clock) as (one, two):
         customers = [await create(one, "alice@demo.test", f"contested {i}") for i in range(2)]
+        for customer in customers:
+            await told(one, "bob@demo.test", customer)  # his right to dispute it
         async with connect(two.app, await two.token("alice@demo.test")) as live:
             op = await live.subscribe(DISPUTE_UPDATED)
             await connected(two)
