@@ -42,7 +42,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout. A connection the server closed fails
+    # its statement and is replaced by the pool (invalidated on disconnect errors).
+    return create_async_engine(url, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

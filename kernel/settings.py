@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     # Objects a query could make us build (schema/cost.py).
     max_cost: int = 50_000
+    # How long a token's lookup is reused in one process (a revocation made elsewhere takes
+    # effect within this; one made through this process, at once). 0 turns it off.
+    token_cache_seconds: float = 1.0
+    # Freeze start-up objects and widen the collector's young generation (ownergraph/runtime.py).
+    tune_gc: bool = True
 
     # Ownership rules.
     recycle_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_RECYCLE_DAYS))

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,6 +21,7 @@ from authz.enforcer import load_enforcer
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
+from ownergraph.runtime import tune_gc
 from ownergraph.scheduler import Scheduler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.errors import format_error
@@ -45,6 +47,9 @@ class OwnergraphView(GraphQL[Context, None]):
         if isinstance(request, WebSocket):
             return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     async def process_result(self, request: Request, result: Any) -> Any:
         # Parse errors skip the schema extensions; format them the same way here.
@@ -99,6 +104,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler = Scheduler(services).start()
+        if settings.tune_gc:
+            tune_gc()
         try:
             yield
         finally:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from db import models
 from resolvers.context import Context
 from schema.enums import DisputeStatus
 from schema.followup import load_customer
 from schema.pagination import PageInfo, encode_cursor
+from schema.plain import attr
 from schema.user import User, load_user
 
 if TYPE_CHECKING:
@@ -27,11 +27,24 @@ class CreditShare:
 
 @strawberry.type
 class Dispute:
-    row: strawberry.Private[models.Dispute]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    reason: str = attr()
+    status: DisputeStatus = attr()
+    evidence: list[str] = attr("What the system recorded, gathered when the dispute opened.")
+    rule: str | None = attr("The rule that decided it, when a rule did.")
+    opened_at: datetime = attr()
+    resolved_at: datetime | None = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.reason = row.reason
+        self.status = row.status
+        self.evidence = row.evidence or []
+        self.rule = row.rule
+        self.opened_at = row.opened_at
+        self.resolved_at = row.resolved_at
 
     @strawberry.field
     async def customer(
@@ -48,22 +61,6 @@ class Dispute:
     @strawberry.field
     async def respondent(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.respondent_id)
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field
-    def status(self) -> DisputeStatus:
-        return DisputeStatus(self.row.status)
-
-    @strawberry.field(description="What the system recorded, gathered when the dispute opened.")
-    def evidence(self) -> list[str]:
-        return list(self.row.evidence or [])
-
-    @strawberry.field(description="The rule that decided it, when a rule did.")
-    def rule(self) -> str | None:
-        return self.row.rule
 
     @strawberry.field
     async def awarded_to(self, info: Info[Context, None]) -> User | None:
@@ -86,14 +83,6 @@ class Dispute:
     async def arbiter(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.arbiter_id)
 
-    @strawberry.field
-    def opened_at(self) -> datetime:
-        return self.row.opened_at
-
-    @strawberry.field
-    def resolved_at(self) -> datetime | None:
-        return self.row.resolved_at
-
 
 @strawberry.type
 class DisputeEdge:
@@ -107,7 +96,7 @@ class DisputeConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[models.Dispute], more: bool) -> DisputeConnection:
+    def of(cls, rows: list[Any], more: bool) -> DisputeConnection:
         edges = [DisputeEdge(node=Dispute(row=r), cursor=encode_cursor(r.id or 0)) for r in rows]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))

@@ -180,3 +180,70 @@ async def test_every_role_gets_answers_or_clear_refusals(api: Api, email: str) -
     for query in ROLE_QUERIES:
         codes = errors_of(await api.gql(query, token=token))
         assert set(codes) <= {"FORBIDDEN"}, (query, codes)
+
+
+DASHBOARD = """
+query Dashboard($first: Int!) {
+  customers(first: $first) {
+    totalCount
+    edges { node {
+      id name tier stage
+      owner { id name } team { id name }
+      collaborators { role creditShare user { id name } }
+      latestFollowUp { at summary } openDisputes { id status }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+POOL_NESTED = """
+query Pool($first: Int!) {
+  pool(first: $first) {
+    totalCount
+    edges { cursor node {
+      id name taxId inPool createdBy { name team { name } }
+      contacts { name phone } latestFollowUp { summary author { name } }
+      openDisputes { id claimant { name } }
+    } }
+  }
+}
+"""
+
+
+async def _statements(api: Api, token: str, query: str, first: int) -> int:
+    """SELECTs a request ran (SQLite's explicit BEGIN left out)."""
+    api.statements.clear()
+    await api.ok(query, {"first": first}, token=token)
+    return sum(s.lstrip().upper().startswith("SELECT") for s in api.statements)
+
+
+async def test_the_dashboard_is_one_statement_per_relation(api: Api) -> None:
+    token = await api.token("manager.east@demo.test")
+    await api.ok("{ me { id } }", token=token)  # signs in; the token is then cached
+    small = await _statements(api, token, DASHBOARD, 5)
+    large = await _statements(api, token, DASHBOARD, 100)
+    # The page, its count, collaborators, latest follow-ups, open disputes, the people
+    # (owners and collaborators together) and the teams: whatever the page size.
+    assert small == large == 7, (small, large)
+
+
+async def test_pool_pages_cost_one_statement_per_relation_whatever_their_size(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    data = await api.ok(POOL_NESTED, {"first": 100}, token=token)
+    assert len(data["pool"]["edges"]) > 5
+    assert all(e["node"]["inPool"] for e in data["pool"]["edges"])
+    # Page, count, contacts, latest follow-ups, disputes, creators, their teams, then the
+    # authors and claimants together: nine at most (fewer when a relation is empty).
+    small = await _statements(api, token, POOL_NESTED, 5)
+    large = await _statements(api, token, POOL_NESTED, 100)
+    assert small <= large <= 9, (small, large)
+
+
+async def test_single_customers_nested_in_lists_still_batch(api: Api) -> None:
+    query = """query Q($first: Int!) { ownershipEvents(first: $first) { edges { node {
+      customer { id owner { name } team { name } collaborators { user { name } } }
+    } } } }"""
+    token = await api.token("admin@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    assert await _statements(api, token, query, 3) == await _statements(api, token, query, 100)

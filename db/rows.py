@@ -1,0 +1,134 @@
+"""Read paths as Core rows: only the columns asked for, no ORM entities, one statement per
+relation for a whole page. `Row` objects answer attribute access like the entities
+(`row.name`), so the schema builds from either."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Row, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.customers import CustomerFilter
+from db.enums import DisputeStatus
+
+
+def table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+CUSTOMER = table(models.Customer)
+USERS = table(models.User)
+TEAM = table(models.Team)
+CONTACT = table(models.Contact)
+COLLABORATOR = table(models.Collaborator)
+FOLLOW_UP = table(models.FollowUp)
+DISPUTE = table(models.Dispute)
+EVENT = table(models.OwnershipEvent)
+OPEN_DISPUTES = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
+
+Rows = list[Any]
+
+
+async def page_rows(
+    session: AsyncSession,
+    *,
+    columns: Iterable[str],
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+    filter: CustomerFilter,
+    first: int,
+    after_id: int | None,
+) -> tuple[Rows, bool]:
+    """One page of customers in id order with the caller's relation bits, and whether
+    more follow. `columns` are the customer columns to read (`id` always)."""
+    names = {"id", *columns}
+    stmt = (
+        select(*(CUSTOMER.c[n] for n in sorted(names)), mask.label("relations"))
+        .where(scope, *filter.conditions())
+        .order_by(CUSTOMER.c.id)
+        .limit(first + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(CUSTOMER.c.id > after_id)
+    rows = list((await session.execute(stmt)).all())
+    return rows[:first], len(rows) > first
+
+
+async def _by_ids(session: AsyncSession, t: Table, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(t).where(t.c.id.in_(wanted)))
+    return {r.id: r for r in rows}
+
+
+async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return await _by_ids(session, USERS, ids)
+
+
+async def teams_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return await _by_ids(session, TEAM, ids)
+
+
+def _grouped(rows: Iterable[Row[Any]], key: str = "customer_id") -> dict[int, Rows]:
+    grouped: dict[int, Rows] = defaultdict(list)
+    for r in rows:
+        grouped[getattr(r, key)].append(r)
+    return grouped
+
+
+async def contacts_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    if not customer_ids:
+        return {}
+    stmt = (
+        select(CONTACT).where(CONTACT.c.customer_id.in_(list(customer_ids))).order_by(CONTACT.c.id)
+    )
+    return _grouped(await session.execute(stmt))
+
+
+async def collaborators_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    if not customer_ids:
+        return {}
+    stmt = (
+        select(COLLABORATOR)
+        .where(COLLABORATOR.c.customer_id.in_(list(customer_ids)))
+        .order_by(COLLABORATOR.c.customer_id, COLLABORATOR.c.user_id)
+    )
+    return _grouped(await session.execute(stmt))
+
+
+async def latest_follow_ups(
+    session: AsyncSession, customer_ids: Sequence[int]
+) -> dict[int, Row[Any]]:
+    if not customer_ids:
+        return {}
+    ranked = (
+        select(
+            FOLLOW_UP,
+            func.row_number()
+            .over(
+                partition_by=FOLLOW_UP.c.customer_id,
+                order_by=(FOLLOW_UP.c.at.desc(), FOLLOW_UP.c.id.desc()),
+            )
+            .label("n"),
+        )
+        .where(FOLLOW_UP.c.customer_id.in_(list(customer_ids)))
+        .subquery()
+    )
+    stmt = select(*(ranked.c[c.key] for c in FOLLOW_UP.c)).where(ranked.c.n == 1)
+    return {r.customer_id: r for r in await session.execute(stmt)}
+
+
+async def open_disputes_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    if not customer_ids:
+        return {}
+    stmt = (
+        select(DISPUTE)
+        .where(DISPUTE.c.customer_id.in_(list(customer_ids)), DISPUTE.c.status.in_(OPEN_DISPUTES))
+        .order_by(DISPUTE.c.id)
+    )
+    return _grouped(await session.execute(stmt))
