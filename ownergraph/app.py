@@ -48,8 +48,9 @@ class OwnergraphView(GraphQL[Context, None]):
             return Context(self.services, websocket=request)  # authenticated in on_ws_connect
         return await build_context(self.services, request.headers.get("authorization"))
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: graphql-transport-ws frames must be text frames.
+        return orjson.dumps(data).decode()
 
     async def process_result(self, request: Request, result: Any) -> Any:
         # Parse errors skip the schema extensions; format them the same way here.

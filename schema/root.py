@@ -10,6 +10,7 @@ from strawberry.tools import merge_types
 
 from kernel.settings import Settings, get_settings
 from schema.dispute_mutations import DisputeMutation
+from schema.execution import ExecutionContext
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
 from schema.pool import PoolMutation, RulesQuery
@@ -35,6 +36,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions_for(settings),
+        # Plain leaves are read inline (schema/execution.py).
+        execution_context_class=ExecutionContext,
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
     )

@@ -247,3 +247,18 @@ async def test_single_customers_nested_in_lists_still_batch(api: Api) -> None:
     token = await api.token("admin@demo.test")
     await api.ok("{ me { id } }", token=token)
     assert await _statements(api, token, query, 3) == await _statements(api, token, query, 100)
+
+
+DISPUTES_NESTED = """query D($first: Int!) { disputes(first: $first) { edges { node {
+  id status claimant { name } customer { id name owner { name } contacts { name } }
+} } } }"""
+
+
+async def test_dispute_pages_cost_the_same_for_1_and_100_rows(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    data = await api.ok(DISPUTES_NESTED, {"first": 100}, token=token)
+    assert data["disputes"]["edges"]
+    assert await _statements(api, token, DISPUTES_NESTED, 1) == await _statements(
+        api, token, DISPUTES_NESTED, 100
+    )
