@@ -27,6 +27,8 @@ GUARDED: dict[str, dict[str, str]] = {
         "created_by": STAFF,
         "team": STAFF,
         "collaborators": STAFF,
+        # Disputes are between staff, and name them (a claimant is never null).
+        "open_disputes": STAFF,
         "latest_follow_up": FOLLOW_UPS,
         "follow_ups": FOLLOW_UPS,
     },

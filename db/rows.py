@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Row, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.customers import CustomerFilter
+from db.customers import CustomerFilter, ScopedRow
 from db.enums import DisputeStatus
 
 
@@ -132,3 +132,21 @@ async def open_disputes_of(session: AsyncSession, customer_ids: Sequence[int]) -
         .order_by(DISPUTE.c.id)
     )
     return _grouped(await session.execute(stmt))
+
+
+async def scoped_by_ids(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+) -> dict[int, ScopedRow]:
+    """The visible ones among `ids`, every column, as Core rows with relation bits."""
+    if not ids:
+        return {}
+    stmt = select(CUSTOMER, mask.label("relations")).where(scope, CUSTOMER.c.id.in_(list(ids)))
+    # A Row answers the same attribute reads as the entity (read paths never write it).
+    return {
+        r.id: ScopedRow(cast(models.Customer, r), int(r.relations or 0))
+        for r in await session.execute(stmt)
+    }

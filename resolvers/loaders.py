@@ -15,7 +15,7 @@ from sqlalchemy import Table, func, select
 from strawberry.dataloader import DataLoader
 
 from db import rows
-from db.customers import ScopedRow, customers_by_ids
+from db.customers import ScopedRow
 from db.rows import CUSTOMER, USERS
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class Loaders:
 
         async def customers(keys: Sequence[int]) -> list[ScopedRow | None]:
             plan = ctx.plan
-            found = await customers_by_ids(
+            found = await rows.scoped_by_ids(
                 await ctx.session(),
                 keys,
                 scope=plan.customer_scope(),

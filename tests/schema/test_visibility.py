@@ -213,14 +213,14 @@ async def test_masked_paths_follow_aliases_and_edges(api: Api) -> None:
 PARTNER_VIEW = """
 { customers(first: 100) { edges { node {
     id name owner { email } createdBy { name } team { name }
-    collaborators { role user { email } }
+    collaborators { role user { email } } openDisputes { claimant { email } }
     latestFollowUp { summary } followUps(first: 2) { edges { node { summary } } }
 } } }
   ownershipEvents(first: 100) { edges { node { kind fromOwner { email } toOwner { email } } } }
 }
 """
 LATEST = "query L($id: ID!) { customer(id: $id) { latestFollowUp { summary } } }"
-STAFF_FIELDS = ("owner", "createdBy", "team", "collaborators")
+STAFF_FIELDS = ("owner", "createdBy", "team", "collaborators", "openDisputes")
 
 
 async def test_a_partner_sees_customers_not_staff_nor_notes(api: Api) -> None:
@@ -233,7 +233,7 @@ async def test_a_partner_sees_customers_not_staff_nor_notes(api: Api) -> None:
     assert nodes
     for n in nodes:
         assert n["owner"] is None and n["createdBy"] is None and n["team"] is None
-        assert n["collaborators"] == [] and n["latestFollowUp"] is None
+        assert n["collaborators"] == n["openDisputes"] == [] and n["latestFollowUp"] is None
         assert n["followUps"]["edges"] == []
     events = [e["node"] for e in body["data"]["ownershipEvents"]["edges"]]
     assert events and all(e["fromOwner"] is None and e["toOwner"] is None for e in events)
