@@ -296,10 +296,10 @@ class Builder:
 
 
 async def _build(
-    info: Ctx, rows: Sequence[tuple[Any, int]], shape: Shape, fetch: Fetch
+    info: Ctx, rows: Sequence[tuple[Any, int]], shape: Shape | Recipe, fetch: Fetch
 ) -> tuple[Builder, list[Customer]]:
     ctx = info.context
-    recipe = Recipe.of(shape)
+    recipe = shape if isinstance(shape, Recipe) else Recipe.of(shape)
     related = await _related(ctx, recipe, rows, fetch)
     builder = Builder(ctx, recipe, related)
     return builder, [builder.build(row, bits) for row, bits in rows]
@@ -311,19 +311,19 @@ async def customer_page(
     """A page of the customers the caller may see, built from one read of the selection."""
     ctx = info.context
     plan = ctx.plan
-    connection = Shape.of(info.selected_fields[0].selections)
+    connection = Shape.selected(info)
     # Every (edges key, node key, node selection) the client asked for.
     nodes = [
         (edges_key, node_key, node)
         for edges_key, edges in connection.each("edges")
         for node_key, node in edges.each("node")
     ]
-    merged = Shape.merged(node for _, _, node in nodes)
+    recipe = Recipe.of(Shape.merged(node for _, _, node in nodes))
     scope = plan.customer_scope()
     session = await ctx.session()
     rows, more = await page_rows(
         session,
-        columns=Recipe.of(merged).columns,
+        columns=recipe.columns,
         scope=scope,
         mask=plan.relation_mask(),
         filter=filter,
@@ -331,7 +331,7 @@ async def customer_page(
         after_id=after_id,
     )
     pairs = [(r, int(r.relations or 0)) for r in rows]
-    builder, customers = await _build(info, pairs, merged, _direct(ctx))
+    builder, customers = await _build(info, pairs, recipe, _direct(ctx))
     base = path_of(info)
     for edges_key, node_key, node in nodes:
         for i, c in enumerate(customers):
@@ -351,7 +351,7 @@ async def customer_page(
 
 
 async def customer_of(info: Ctx, scoped: ScopedRow) -> Customer:
-    shape = Shape.of(info.selected_fields[0].selections)
+    shape = Shape.selected(info)
     builder, (customer,) = await _build(
         info, [(scoped.customer, scoped.relations)], shape, _batched(info.context)
     )
@@ -371,7 +371,7 @@ async def customers_by_ids(info: Ctx, ids: Sequence[int]) -> list[Customer]:
     """The visible ones among `ids`, in order; invisible ones are simply absent."""
     found = await info.context.loaders.customer_by_id.load_many(list(ids))
     scoped = [s for s in found if s is not None]
-    shape = Shape.of(info.selected_fields[0].selections)
+    shape = Shape.selected(info)
     builder, customers = await _build(
         info, [(s.customer, s.relations) for s in scoped], shape, _batched(info.context)
     )

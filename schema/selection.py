@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 
@@ -39,6 +41,12 @@ class Shape:
         for f in _flatten(selections):
             shape.fields.setdefault(f.name, []).append(f)
         return shape
+
+    @classmethod
+    def selected(cls, info: Info[Any, Any]) -> Shape:
+        """What the resolver's field selects; a field asked for twice under one response
+        key arrives as several nodes, merged here as graphql-core merges them."""
+        return cls.of(s for f in info.selected_fields for s in getattr(f, "selections", ()))
 
     @classmethod
     def merged(cls, shapes: Iterable[Shape]) -> Shape:

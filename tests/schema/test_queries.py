@@ -262,3 +262,15 @@ async def test_dispute_pages_cost_the_same_for_1_and_100_rows(api: Api) -> None:
     assert await _statements(api, token, DISPUTES_NESTED, 1) == await _statements(
         api, token, DISPUTES_NESTED, 100
     )
+
+
+TWICE = """{ customers(first: 3) { totalCount }
+  customers(first: 3) { edges { node { id ...Owner } } }
+}
+fragment Owner on Customer { owner { name } name }"""
+
+
+async def test_a_field_asked_twice_under_one_key_is_merged(api: Api) -> None:
+    page = (await api.ok(TWICE, as_user="admin@demo.test"))["customers"]
+    assert page["totalCount"] >= 3 and len(page["edges"]) == 3
+    assert all({"id", "owner", "name"} <= set(e["node"]) for e in page["edges"])
