@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, func, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -58,54 +58,12 @@ async def page_rows(
     return rows[:first], len(rows) > first
 
 
-async def _by_ids(session: AsyncSession, t: Table, ids: Iterable[int]) -> dict[int, Row[Any]]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    rows = await session.execute(select(t).where(t.c.id.in_(wanted)))
-    return {r.id: r for r in rows}
+# The relation statements are built once: per request only the ids change (an expanding
+# bind parameter), so neither the expression nor its cache key is made again.
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
 
 
-async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
-    return await _by_ids(session, USERS, ids)
-
-
-async def teams_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
-    return await _by_ids(session, TEAM, ids)
-
-
-def _grouped(rows: Iterable[Row[Any]], key: str = "customer_id") -> dict[int, Rows]:
-    grouped: dict[int, Rows] = defaultdict(list)
-    for r in rows:
-        grouped[getattr(r, key)].append(r)
-    return grouped
-
-
-async def contacts_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
-    if not customer_ids:
-        return {}
-    stmt = (
-        select(CONTACT).where(CONTACT.c.customer_id.in_(list(customer_ids))).order_by(CONTACT.c.id)
-    )
-    return _grouped(await session.execute(stmt))
-
-
-async def collaborators_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
-    if not customer_ids:
-        return {}
-    stmt = (
-        select(COLLABORATOR)
-        .where(COLLABORATOR.c.customer_id.in_(list(customer_ids)))
-        .order_by(COLLABORATOR.c.customer_id, COLLABORATOR.c.user_id)
-    )
-    return _grouped(await session.execute(stmt))
-
-
-async def latest_follow_ups(
-    session: AsyncSession, customer_ids: Sequence[int]
-) -> dict[int, Row[Any]]:
-    if not customer_ids:
-        return {}
+def _ranked_latest() -> Any:
     ranked = (
         select(
             FOLLOW_UP,
@@ -116,22 +74,66 @@ async def latest_follow_ups(
             )
             .label("n"),
         )
-        .where(FOLLOW_UP.c.customer_id.in_(list(customer_ids)))
+        .where(FOLLOW_UP.c.customer_id.in_(IDS))
         .subquery()
     )
-    stmt = select(*(ranked.c[c.key] for c in FOLLOW_UP.c)).where(ranked.c.n == 1)
-    return {r.customer_id: r for r in await session.execute(stmt)}
+    return select(*(ranked.c[c.key] for c in FOLLOW_UP.c)).where(ranked.c.n == 1)
+
+
+USERS_BY_ID = select(USERS).where(USERS.c.id.in_(IDS))
+TEAMS_BY_ID = select(TEAM).where(TEAM.c.id.in_(IDS))
+CONTACTS_OF = select(CONTACT).where(CONTACT.c.customer_id.in_(IDS)).order_by(CONTACT.c.id)
+COLLABORATORS_OF = (
+    select(COLLABORATOR)
+    .where(COLLABORATOR.c.customer_id.in_(IDS))
+    .order_by(COLLABORATOR.c.customer_id, COLLABORATOR.c.user_id)
+)
+LATEST_FOLLOW_UP_OF = _ranked_latest()
+OPEN_DISPUTES_OF = (
+    select(DISPUTE)
+    .where(DISPUTE.c.customer_id.in_(IDS), DISPUTE.c.status.in_(OPEN_DISPUTES))
+    .order_by(DISPUTE.c.id)
+)
+
+
+async def _rows(session: AsyncSession, stmt: Any, ids: Iterable[int]) -> Rows:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return list(await session.execute(stmt, {"ids": wanted}))
+
+
+async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return {r.id: r for r in await _rows(session, USERS_BY_ID, ids)}
+
+
+async def teams_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return {r.id: r for r in await _rows(session, TEAMS_BY_ID, ids)}
+
+
+def _grouped(rows: Iterable[Row[Any]], key: str = "customer_id") -> dict[int, Rows]:
+    grouped: dict[int, Rows] = defaultdict(list)
+    for r in rows:
+        grouped[getattr(r, key)].append(r)
+    return grouped
+
+
+async def contacts_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    return _grouped(await _rows(session, CONTACTS_OF, customer_ids))
+
+
+async def collaborators_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    return _grouped(await _rows(session, COLLABORATORS_OF, customer_ids))
+
+
+async def latest_follow_ups(
+    session: AsyncSession, customer_ids: Sequence[int]
+) -> dict[int, Row[Any]]:
+    return {r.customer_id: r for r in await _rows(session, LATEST_FOLLOW_UP_OF, customer_ids)}
 
 
 async def open_disputes_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
-    if not customer_ids:
-        return {}
-    stmt = (
-        select(DISPUTE)
-        .where(DISPUTE.c.customer_id.in_(list(customer_ids)), DISPUTE.c.status.in_(OPEN_DISPUTES))
-        .order_by(DISPUTE.c.id)
-    )
-    return _grouped(await session.execute(stmt))
+    return _grouped(await _rows(session, OPEN_DISPUTES_OF, customer_ids))
 
 
 async def scoped_by_ids(

@@ -123,11 +123,18 @@ async def _related(
     rel = recipe.relations
     masks = ctx.field_masks
 
+    # Rows share few distinct relation bitmasks: ask the masks once per bitmask.
+    by_bits: dict[int, list[Any]] = {}
+    for r, bits in rows:
+        by_bits.setdefault(bits, []).append(r)
+
     def ids(attr: str, column: str = "id") -> list[int]:
         found = {
-            getattr(r, column)
-            for r, bits in rows
-            if attr not in masks.hidden("customer", bits) and getattr(r, column) is not None
+            value
+            for bits, group in by_bits.items()
+            if attr not in masks.hidden("customer", bits)
+            for r in group
+            if (value := getattr(r, column)) is not None
         }
         return sorted(found)
 
