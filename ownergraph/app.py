@@ -37,7 +37,13 @@ class OwnergraphView(GraphQL[Context, None]):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
-            return await super().run(request, context, root_value)
+            # The request's one session (opened by the token check) is closed however the
+            # request ends, a body that is not JSON included.
+            ctx = await self.get_context(request) if context is UNSET else context
+            try:
+                return await super().run(request, ctx, root_value)
+            finally:
+                await ctx.close()
         # One context per connection, watched for revocation from before sign-in to close.
         ctx = await self.get_context(request)
         async with watching_revocations(ctx):

@@ -274,3 +274,22 @@ async def test_a_field_asked_twice_under_one_key_is_merged(api: Api) -> None:
     page = (await api.ok(TWICE, as_user="admin@demo.test"))["customers"]
     assert page["totalCount"] >= 3 and len(page["edges"]) == 3
     assert all({"id", "owner", "name"} <= set(e["node"]) for e in page["edges"])
+
+
+async def test_a_request_holds_one_session_and_gives_it_back_however_it_ends(api: Api) -> None:
+    pool = api.services.db.engine.pool
+    reads = []
+    for body in (b'{"query": "{ me { id } }"}', b"{not json"):
+        token = await api.token("alice@demo.test")  # fresh, so the token check reads
+        api.statements.clear()
+        await api.client.post(
+            "/graphql",
+            content=body,
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+        )
+        assert pool.checkedout() == 0
+        # Read transactions begin with a plain BEGIN on SQLite (writes: BEGIN IMMEDIATE, here
+        # the token's first-use stamp).
+        reads.append(sum(s.strip().upper() == "BEGIN" for s in api.statements))
+    if api.services.db.dialect == "sqlite":
+        assert reads == [1, 1]  # the token check and `me` shared one session
