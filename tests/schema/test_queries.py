@@ -293,3 +293,47 @@ async def test_a_request_holds_one_session_and_gives_it_back_however_it_ends(api
         reads.append(sum(s.strip().upper() == "BEGIN" for s in api.statements))
     if api.services.db.dialect == "sqlite":
         assert reads == [1, 1]  # the token check and `me` shared one session
+
+
+# Scalars that are work, not a column: an aggregate query.
+WORK = {"User.owned_count"}
+
+
+def test_scalars_on_read_paths_are_plain_attributes() -> None:
+    """STYLE.md 13: a scalar is an attribute filled when the object is built, never a
+    method resolver; and every field authz/fields.py guards exists on its type."""
+    from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLScalarType
+
+    from authz.fields import GUARDED
+    from schema.customer import Contact, Customer
+    from schema.dispute import Dispute
+    from schema.event import OwnershipEvent
+    from schema.followup import FollowUp
+    from schema.root import schema
+    from schema.transfer import Approval, TransferRequest
+    from schema.user import Team, User
+
+    types = (Customer, Contact, User, Team, FollowUp, OwnershipEvent, Dispute)
+    for cls in (*types, TransferRequest, Approval):
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+        gql = schema._schema.type_map[definition.name]
+        for field in definition.fields:
+            name = schema.config.name_converter.get_graphql_name(field)
+            if name not in gql.fields:
+                continue  # strawberry.Private
+            kind = gql.fields[name].type
+            while isinstance(kind, GraphQLNonNull | GraphQLList):
+                kind = kind.of_type
+            label = f"{definition.name}.{field.python_name}"
+            if label in WORK:
+                continue
+            if isinstance(kind, GraphQLScalarType | GraphQLEnumType) and not field.arguments:
+                assert field.base_resolver is None, label
+    names = {f.python_name for f in Customer.__strawberry_definition__.fields}  # type: ignore[attr-defined]
+    assert set(GUARDED["customer"]) <= names
+    assert set(GUARDED["contact"]) <= {
+        f.python_name for f in Contact.__strawberry_definition__.fields
+    }  # type: ignore[attr-defined]
+    assert set(GUARDED["event"]) <= {
+        f.python_name for f in OwnershipEvent.__strawberry_definition__.fields
+    }  # type: ignore[attr-defined]
