@@ -93,7 +93,7 @@ def start(name: str, url: str, source: Path | None) -> Server:
     raise RuntimeError(f"{name} did not start")
 
 
-async def prepare(url: str, customers: int) -> str:
+async def prepare(url: str, customers: int, email: str = ROLE) -> str:
     await upgrade_async(url)
     clock = SystemClock()
     db = open_database(url)
@@ -101,7 +101,7 @@ async def prepare(url: str, customers: int) -> str:
         await seed_demo(db, Settings(database_url=url, jwt_secret=SECRET), clock)
         await add_customers(db, clock, customers)
         async with db.write() as s, s.begin():
-            user = (await s.execute(select(User).where(col(User.email) == ROLE))).scalar_one()
+            user = (await s.execute(select(User).where(col(User.email) == email))).scalar_one()
             _, token = await issue_token(
                 session=s, secret=SECRET, algorithm="HS256", now=clock.now(), user=user
             )
