@@ -102,6 +102,9 @@ class Context:
     masked: list[str] = field(default_factory=list)
     # Customers whose sensitive fields were read under an audited relation.
     audited: set[int] = field(default_factory=set)
+    # What each field of the operation selects, read once (schema/selection.py); the
+    # documents' nodes live as long as the request, so their ids are stable keys.
+    shapes: dict[tuple[int, ...], Any] = field(default_factory=dict)
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, object] | None = None
     # The WebSocket a subscription context serves, so a revoked token can close it.
@@ -191,6 +194,7 @@ class Context:
             await self._session.close()
             self._session = None
         self._loaders = None
+        self.shapes.clear()
 
     async def close(self) -> None:
         if self._session is not None:

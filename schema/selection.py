@@ -45,8 +45,16 @@ class Shape:
     @classmethod
     def selected(cls, info: Info[Any, Any]) -> Shape:
         """What the resolver's field selects; a field asked for twice under one response
-        key arrives as several nodes, merged here as graphql-core merges them."""
-        return cls.of(s for f in info.selected_fields for s in getattr(f, "selections", ()))
+        key arrives as several nodes, merged here as graphql-core merges them. Read once
+        per request and field (a list of 100 events asks for its customers' 100 times)."""
+        memo: dict[tuple[int, ...], Shape] | None = getattr(info.context, "shapes", None)
+        key = tuple(map(id, info._raw_info.field_nodes))
+        found = memo.get(key) if memo is not None else None
+        if found is None:
+            found = cls.of(s for f in info.selected_fields for s in getattr(f, "selections", ()))
+            if memo is not None:
+                memo[key] = found
+        return found
 
     @classmethod
     def merged(cls, shapes: Iterable[Shape]) -> Shape:
