@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info
+from strawberry.utils.str_converters import to_camel_case
 
 from authz.fields import GUARDED, SENSITIVE
 from db.customers import CustomerFilter, ScopedRow, count_customers
@@ -48,12 +49,20 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _plain_columns() -> dict[str, str]:
+    """GraphQL name -> column, for every plain field of Customer named like a column (a
+    column added to both the table and the type needs nothing here)."""
+    columns = set(CUSTOMER.c.keys())
+    return {
+        to_camel_case(f.python_name): f.python_name
+        for f in Customer.__strawberry_definition__.fields  # type: ignore[attr-defined]
+        if f.base_resolver is None and f.python_name in columns
+    }
+
+
 # Scalar fields read straight from a column of the same name.
-SCALARS = (
-    "id name industry region size tier stage source tags ownerCreditShare taxId dealValue "
-    "createdAt lastFollowUpAt nextFollowUpDue version"
-).split()
-COLUMN_OF = {f: _snake(f) for f in SCALARS} | {
+SCALARS = _plain_columns()
+COLUMN_OF = SCALARS | {
     "inPool": "owner_id",
     "owner": "owner_id",
     "team": "team_id",
@@ -62,7 +71,7 @@ COLUMN_OF = {f: _snake(f) for f in SCALARS} | {
 # Fields that need nothing but the id (relations fetched separately, or resolvers).
 BY_ID = {"collaborators", "contacts", "latestFollowUp", "openDisputes", "followUps"}
 BY_ID |= {"ownershipHistory", "__typename"}
-CAMEL = {_snake(f): f for f in [*SCALARS, *COLUMN_OF, *BY_ID]}
+CAMEL = {_snake(f): f for f in [*COLUMN_OF, *BY_ID]}
 # Reported by their own resolver, which has the path at hand.
 SELF_REPORTED = {"follow_ups"}
 SENSITIVE_SCALARS = {a for a, o in GUARDED["customer"].items() if o == SENSITIVE}
@@ -89,7 +98,7 @@ class Recipe:
         else:
             columns = {COLUMN_OF[n] for n in names if n in COLUMN_OF}
         contact_fields = set(shape.sub("contacts").fields) if "contacts" in names else set()
-        scalars = [(_snake(n), COLUMN_OF[n]) for n in SCALARS if n in names]
+        scalars = [(SCALARS[n], SCALARS[n]) for n in names if n in SCALARS]
         return cls(
             shape=shape,
             scalars=scalars,
