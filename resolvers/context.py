@@ -200,6 +200,9 @@ class Context:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        # Loaders refer back to this context: let go of them so the request's objects are
+        # freed by reference counting, not left for the cycle collector.
+        self._loaders = None
 
 
 async def build_context(services: Services, authorization: str | None) -> Context:

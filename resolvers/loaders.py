@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table, func, select
@@ -67,19 +68,47 @@ async def _owned_counts(session: Any, user_ids: Sequence[int]) -> dict[int, int]
 
 
 class Loaders:
-    """Named after Saleor's `<Model>By<Key>Loader`; values are Core rows."""
+    """Named after Saleor's `<Model>By<Key>Loader`; values are Core rows. Each loader is
+    made the first time it is asked for: most requests use one or two of them."""
 
     def __init__(self, ctx: Context) -> None:
-        self.user_by_id: DataLoader[int, Any] = _one_per_key(ctx, rows.users_by_ids)
-        self.team_by_id: DataLoader[int, Any] = _one_per_key(ctx, rows.teams_by_ids)
-        self.members_by_team_id = _many_per_key(ctx, _members)
-        self.contacts_by_customer_id = _many_per_key(ctx, rows.contacts_of)
-        self.collaborators_by_customer_id = _many_per_key(ctx, rows.collaborators_of)
-        self.open_disputes_by_customer_id = _many_per_key(ctx, rows.open_disputes_of)
-        self.latest_follow_up_by_customer_id = _one_per_key(ctx, rows.latest_follow_ups)
-        self.owned_count_by_user_id: DataLoader[int, int] = _one_per_key(
-            ctx, _owned_counts, default=0
-        )
+        self.ctx = ctx
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, Any]:
+        return _one_per_key(self.ctx, rows.users_by_ids)
+
+    @cached_property
+    def team_by_id(self) -> DataLoader[int, Any]:
+        return _one_per_key(self.ctx, rows.teams_by_ids)
+
+    @cached_property
+    def members_by_team_id(self) -> DataLoader[int, list[Any]]:
+        return _many_per_key(self.ctx, _members)
+
+    @cached_property
+    def contacts_by_customer_id(self) -> DataLoader[int, list[Any]]:
+        return _many_per_key(self.ctx, rows.contacts_of)
+
+    @cached_property
+    def collaborators_by_customer_id(self) -> DataLoader[int, list[Any]]:
+        return _many_per_key(self.ctx, rows.collaborators_of)
+
+    @cached_property
+    def open_disputes_by_customer_id(self) -> DataLoader[int, list[Any]]:
+        return _many_per_key(self.ctx, rows.open_disputes_of)
+
+    @cached_property
+    def latest_follow_up_by_customer_id(self) -> DataLoader[int, Any]:
+        return _one_per_key(self.ctx, rows.latest_follow_ups)
+
+    @cached_property
+    def owned_count_by_user_id(self) -> DataLoader[int, int]:
+        return _one_per_key(self.ctx, _owned_counts, default=0)
+
+    @cached_property
+    def customer_by_id(self) -> DataLoader[int, ScopedRow | None]:
+        ctx = self.ctx
 
         async def customers(keys: Sequence[int]) -> list[ScopedRow | None]:
             plan = ctx.plan
@@ -91,8 +120,11 @@ class Loaders:
             )
             return [found.get(k) for k in keys]
 
-        self.customer_by_id: DataLoader[int, ScopedRow | None] = _loader(customers)
-        self.pages = PageLoaders(ctx)
+        return _loader(customers)
+
+    @cached_property
+    def pages(self) -> PageLoaders:
+        return PageLoaders(self.ctx)
 
 
 def _page_per_key(

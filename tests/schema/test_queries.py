@@ -337,3 +337,36 @@ def test_scalars_on_read_paths_are_plain_attributes() -> None:
     assert set(GUARDED["event"]) <= {
         f.python_name for f in OwnershipEvent.__strawberry_definition__.fields
     }  # type: ignore[attr-defined]
+
+
+ONE_WITH_OWNER = "query O($id: ID!) { customer(id: $id) { id owner { name } } }"
+
+
+async def test_the_objects_of_a_page_are_freed_without_the_cycle_collector(api: Api) -> None:
+    """A page's objects (plain types, rows, loaders) form no reference cycles: they go
+    when the request does, not when the collector next runs."""
+    import gc
+
+    from strawberry.dataloader import DataLoader
+
+    from resolvers.loaders import Loaders
+    from schema.customer import Collaborator, Customer, CustomerEdge
+    from schema.user import Team, User
+
+    ours = (Customer, CustomerEdge, Collaborator, User, Team, Loaders, DataLoader)
+    token = await api.token("manager.east@demo.test")
+    await api.ok(DASHBOARD, {"first": 50}, token=token)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        page = await api.ok(DASHBOARD, {"first": 50}, token=token)
+        first = page["customers"]["edges"][0]["node"]["id"]
+        await api.ok(ONE_WITH_OWNER, {"id": first}, token=token)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, ours)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
