@@ -292,8 +292,10 @@ class Builder:
         return contacts
 
     def _audit(self, c: Customer) -> None:
+        """Written down when a sensitive value the query selected comes back non-null."""
         values = [getattr(c, a, None) for a in SENSITIVE_SCALARS]
-        values += [v for x in getattr(c, "contacts", ()) for v in (x.phone, x.email)]
+        read = self.recipe.contact_fields & {"phone", "email"}
+        values += [getattr(x, a) for x in getattr(c, "contacts", ()) for a in read]
         if any(v is not None for v in values):
             self.ctx.audited.add(c.row.id)
 

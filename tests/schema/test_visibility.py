@@ -261,3 +261,23 @@ async def test_a_partner_with_followup_read_sees_notes_but_still_no_staff(api: A
         assert n["owner"] is None and n["collaborators"] == []
     masked = body["extensions"]["maskedFields"]
     assert not any(p.endswith(("latestFollowUp", "followUps")) for p in masked)
+
+
+NAMES_AND_A_NULL_TAX_ID = """query N($id: ID!) { customer(id: $id) { taxId contacts { name } } }"""
+
+
+async def test_an_audit_entry_needs_a_sensitive_value_actually_read(api: Api) -> None:
+    """AUDITOR: selecting contacts' names beside a tax id that is null reads nothing
+    sensitive, so nothing is written down."""
+    from db.models import AuditEntry, Contact
+
+    async with api.services.db.read() as s:
+        with_contacts = set((await s.execute(select(Contact.customer_id))).scalars())
+        customers = list((await s.execute(select(Customer))).scalars())
+    target = next(c for c in customers if c.tax_id is None and c.id in with_contacts)
+    await api.ok(NAMES_AND_A_NULL_TAX_ID, {"id": str(target.id)}, as_user="audit@demo.test")
+    async with api.services.db.read() as s:
+        rows = (
+            await s.execute(select(AuditEntry).where(AuditEntry.customer_id == target.id))
+        ).all()
+    assert rows == []
