@@ -47,8 +47,9 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# `make bench QUICK=1`: one short round on a small database.
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 # Leaves the virtualenv and ./ownergraph.db alone.
 clean:

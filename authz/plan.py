@@ -13,9 +13,10 @@ token's scopes). It answers three questions without calling Casbin again:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
+from typing import Any
 
 import casbin
 from sqlalchemy import ColumnElement, case, false, literal, or_, true
@@ -49,6 +50,9 @@ class Plan:
     facts: Facts
     # (object, action) -> bitmask of the relations under which it is allowed.
     table: dict[tuple[str, str], int]
+    # The SQL below, built once per plan (a plan outlives a request while its token's
+    # lookup is cached; building these expressions costs more than running them).
+    _sql: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -89,6 +93,12 @@ class Plan:
     # Customer rows, as SQL.
 
     def customer_scope(self, act: str = "read", obj: str = "customer") -> ColumnElement[bool]:
+        found = self._sql.get((obj, act))
+        if found is None:
+            found = self._sql[(obj, act)] = self._customer_scope(act, obj)
+        return found
+
+    def _customer_scope(self, act: str, obj: str) -> ColumnElement[bool]:
         mask = self.table.get((obj, act), 0)
         if mask & ANY:
             return true()
@@ -98,6 +108,12 @@ class Plan:
     def relation_mask(self) -> ColumnElement[int]:
         """Bits of every relation this role's customer lines mention, as one SQL column;
         not the scope-only ones (history lookups no per-row check reads)."""
+        found = self._sql.get("mask")
+        if found is None:
+            found = self._sql["mask"] = self._relation_mask()
+        return found
+
+    def _relation_mask(self) -> ColumnElement[int]:
         used = reduce(
             lambda m, k: m | self.table[k],
             (k for k in self.table if k[0].startswith("customer")),

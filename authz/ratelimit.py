@@ -206,4 +206,3 @@ def _wait(
     # Only once the current window ends does its count start to fall.
     window_left = max(0.0, current_ttl - window)
     return window_left + window * (1 - room / current)
-

@@ -1,146 +1,213 @@
-"""Run the request benchmarks against a large SQLite (and PostgreSQL with --pg) database.
+"""Side-by-side request benchmark: ownergraph against the hand-written reference.
 
-    python -m bench [--customers 50000] [--repeat 30] [--pg postgresql://...]
+    python -m bench [--customers 10000] [--rounds 3] [--seconds 5] [--connections 16]
+                    [--pg postgresql://.../empty_db] [--before DIR] [--quick]
 
-Every figure is printed as a ratio to the baseline request `{ me { id } }` (token check
-and authorization plan, nothing else) measured in the same run on the same machine.
+It builds the demo plus `--customers` extra customers, starts each variant as its own
+uvicorn process (one worker), checks that every variant answers the dashboard query and
+`{ me { id } }` as MANAGER with the same JSON data, then drives load from this process
+over loopback, interleaving variants (A B A B ...), and prints medians: requests/s, server
+CPU per request (from /proc), p50/p99 latency, and ratios to the reference. `--before DIR`
+adds ownergraph from another source tree (e.g. `git archive` of an older commit) as a
+variant. Results go to bench/RESULTS.md. The in-process profile (GC share, allocations,
+cProfile) is `python -m bench.profile`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import platform
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-from rich.console import Console
-from rich.table import Table
+import orjson
 from sqlalchemy import select
+from sqlmodel import col
 
 from authz.tokens import issue_token
+from bench.load import Run, fetch, load
 from db.engine import open_database
 from db.migrate import upgrade_async
 from db.models import User
 from kernel.clock import SystemClock
 from kernel.settings import Settings
-from ownergraph.app import create_app
 from ownergraph.bulk import add_customers
 from ownergraph.seed import seed_demo
 
-BASELINE = "{ me { id } }"
-NESTED = """{ customers(first: 100) { totalCount edges { node { id name taxId
-  owner { name team { name } } team { name } collaborators { role user { name } }
-  contacts { name phone } latestFollowUp { summary } openDisputes { id } } } } }"""
-CASES = [
-    ("customers(first:100) nested, ADMIN", "admin@demo.test", NESTED),
-    ("customers(first:100) nested, REP", "alice@demo.test", NESTED),
-    ("customers(first:100) nested, MANAGER", "manager.east@demo.test", NESTED),
-    (
-        "pool(first:100), REP",
-        "alice@demo.test",
-        "{ pool(first: 100) { totalCount edges { node { id name } } } }",
-    ),
-    (
-        "overdue filter count, DIRECTOR",
-        "director@demo.test",
-        "{ customers(first: 1, filter: {overdue: true}) { totalCount } }",
-    ),
-    (
-        "search, REP",
-        "alice@demo.test",
-        '{ customers(first: 20, filter: {search: "company 4"}) { edges { node { id } } } }',
-    ),
-    (
-        "ownershipStats, ADMIN",
-        "admin@demo.test",
-        "{ ownershipStats { poolSize giniOfLoad owners { customers } } }",
-    ),
-]
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-" + "x" * 40
+ROLE = "manager.east@demo.test"
+DASHBOARD = (
+    "{ customers(first: 50) { totalCount edges { node { id name tier stage owner { id name } "
+    "team { id name } collaborators { role creditShare user { id name } } "
+    "latestFollowUp { at summary } openDisputes { id status } } } "
+    "pageInfo { hasNextPage endCursor } } }"
+)
+ME = "{ me { id } }"
+CASES = {"dashboard": DASHBOARD, "me": ME}
 
 
-async def _timed(client: httpx.AsyncClient, token: str, query: str, repeat: int) -> list[float]:
-    headers = {"authorization": f"Bearer {token}"}
-    await client.post("/graphql", json={"query": query}, headers=headers)  # warm up
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        response = await client.post("/graphql", json={"query": query}, headers=headers)
-        samples.append(time.perf_counter() - start)
-        assert not response.json().get("errors"), response.text[:500]
-    return samples
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
 
 
-async def run(url: str, customers: int, repeat: int, console: Console) -> None:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(name: str, url: str, source: Path | None) -> Server:
+    port = _free_port()
+    env = dict(os.environ, OWNERGRAPH_DATABASE_URL=url, OWNERGRAPH_JWT_SECRET=SECRET)
+    if name == "reference":
+        target = ["bench.reference:app"]
+        env["PYTHONPATH"] = str(ROOT)
+    else:
+        target = ["--factory", "ownergraph.app:create_app"]
+        env["PYTHONPATH"] = str(source or ROOT)
+        # Long jobs would compete with the requests being measured.
+        env["OWNERGRAPH_SCHEDULER_INTERVAL_SECONDS"] = "3600"
+    command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env, cwd=tempfile.gettempdir())
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                return Server(name, port, process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{name} did not start")
+
+
+async def prepare(url: str, customers: int, email: str = ROLE) -> str:
     await upgrade_async(url)
-    settings = Settings(database_url=url, jwt_secret="bench-" + "x" * 40)
     clock = SystemClock()
     db = open_database(url)
-    with console.status(f"seeding {customers:,} customers into {url.split(':')[0]}"):
-        await seed_demo(db, settings, clock)
+    try:
+        await seed_demo(db, Settings(database_url=url, jwt_secret=SECRET), clock)
         await add_customers(db, clock.now(), customers)
-    tokens = {}
-    async with db.write() as s, s.begin():
-        for user in (await s.execute(select(User))).scalars():
-            tokens[user.email] = (
-                await issue_token(
-                    session=s,
-                    secret=settings.secret(),
-                    algorithm="HS256",
-                    now=clock.now(),
-                    user=user,
-                )
-            )[1]
-    await db.dispose()
+        async with db.write() as s, s.begin():
+            user = (await s.execute(select(User).where(col(User.email) == email))).scalar_one()
+            _, token = await issue_token(
+                session=s, secret=SECRET, algorithm="HS256", now=clock.now(), user=user
+            )
+    finally:
+        await db.dispose()
+    return token
 
-    app = create_app(settings, clock=clock)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench"
-    ) as client:
-        base = statistics.median(await _timed(client, tokens["alice@demo.test"], BASELINE, repeat))
-        table = Table(
-            title=f"{url.split(':')[0]}, {customers:,} extra customers; baseline `{BASELINE}`"
-        )
-        table.add_column("request")
-        table.add_column("median / baseline", justify="right")
-        table.add_column("peak memory / baseline", justify="right")
-        tracemalloc.start()
-        await _timed(client, tokens["alice@demo.test"], BASELINE, 1)
-        base_peak = tracemalloc.get_traced_memory()[1]
-        for label, email, query in CASES:
-            median = statistics.median(await _timed(client, tokens[email], query, repeat))
-            tracemalloc.reset_peak()
-            await _timed(client, tokens[email], query, 1)
-            peak = tracemalloc.get_traced_memory()[1]
-            table.add_row(label, f"{median / base:.1f}x", f"{peak / max(base_peak, 1):.1f}x")
-        tracemalloc.stop()
-        console.print(table)
-    await app.state.services.db.dispose()
+
+async def check_equal(servers: list[Server], token: str) -> None:
+    for case, query in CASES.items():
+        body = orjson.dumps({"query": query})
+        answers = {s.name: orjson.loads(await fetch(s.port, body, token)) for s in servers}
+        for name, answer in answers.items():
+            if answer.get("errors") or answer["data"] != answers["reference"]["data"]:
+                raise SystemExit(f"{name} answers {case} differently: {str(answer)[:400]}")
+
+
+async def measure(
+    servers: list[Server], token: str, rounds: int, seconds: float, connections: int
+) -> dict[tuple[str, str], list[Run]]:
+    runs: dict[tuple[str, str], list[Run]] = {}
+    for case, query in CASES.items():
+        body = orjson.dumps({"query": query})
+        for s in servers:  # warm up
+            await load(s.port, s.process.pid, body, token, seconds=1, connections=connections)
+        for _ in range(rounds):
+            for s in servers:
+                run = await load(
+                    s.port, s.process.pid, body, token, seconds=seconds, connections=connections
+                )
+                runs.setdefault((case, s.name), []).append(run)
+    return runs
+
+
+def report(backend: str, runs: dict[tuple[str, str], list[Run]], names: list[str]) -> list[str]:
+    lines = [
+        f"### {backend}",
+        "",
+        "| case | variant | req/s | ratio | CPU ms/req | CPU ratio | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        ref = runs[(case, "reference")]
+        ref_rate = statistics.median(r.rate for r in ref)
+        ref_cpu = statistics.median(r.cpu_ms_per_request for r in ref)
+        for name in names:
+            rs = runs[(case, name)]
+            rate = statistics.median(r.rate for r in rs)
+            cpu = statistics.median(r.cpu_ms_per_request for r in rs)
+            lat = sorted(x for r in rs for x in r.latencies)
+            p50, p99 = lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
+            lines.append(
+                f"| {case} | {name} | {rate:.0f} | {rate / ref_rate:.2f} | {cpu:.2f} | "
+                f"{ref_cpu / cpu:.2f} | {p50:.1f} | {p99:.1f} |"
+            )
+    return lines + [""]
+
+
+async def run_backend(url: str, args: argparse.Namespace) -> list[str]:
+    token = await prepare(url, args.customers)
+    variants: list[tuple[str, Path | None]] = [("reference", None), ("ownergraph", None)]
+    if args.before:
+        variants.append(("before", Path(args.before).resolve()))
+    servers = [start(name, url, source) for name, source in variants]
+    try:
+        await check_equal(servers, token)
+        runs = await measure(servers, token, args.rounds, args.seconds, args.connections)
+    finally:
+        for s in servers:
+            s.process.terminate()
+            s.process.wait(10)
+    return report(url.split(":")[0], runs, [n for n, _ in variants])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--pg", help="also run against this (empty) PostgreSQL database URL")
+    parser.add_argument("--before", help="source tree of an older ownergraph to compare")
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 2,000 customers")
     args = parser.parse_args()
-    console = Console()
+    if args.quick:
+        args.rounds, args.seconds, args.customers = 1, 2.0, 2_000
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.node()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- command: `python -m bench {' '.join(sys.argv[1:])}`",
+        f"- {args.customers:,} extra customers, {args.connections} connections, "
+        f"{args.rounds} interleaved rounds of {args.seconds:g} s; medians; query as MANAGER",
+        "",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(
-            run(
-                f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}",
-                args.customers,
-                args.repeat,
-                console,
-            )
-        )
+        lines += asyncio.run(run_backend(f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}", args))
     if args.pg:
-        asyncio.run(run(args.pg, args.customers, args.repeat, console))
+        lines += asyncio.run(run_backend(args.pg, args))
+    text = "\n".join(lines)
+    print(text)
+    (ROOT / "bench" / "RESULTS.md").write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # costs more than it saves (a 20 ms search took over a second with JIT on).
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("server_settings", {}).setdefault("jit", "off")
-    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    # No pre-ping: it costs a round trip per checkout. A connection the server closed fails
+    # its statement and is replaced by the pool (invalidated on disconnect errors).
+    return create_async_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     failed_auth_cost: int = Field(20, ge=0)
     # Redis key prefix for shared buckets; by default one per database (one deployment).
     rate_limit_prefix: str | None = None
+    # How long a token's lookup is reused in one process (a revocation made elsewhere takes
+    # effect within this; one made through this process, at once). 0 turns it off.
+    token_cache_seconds: float = 1.0
+    # Freeze start-up objects and widen the collector's young generation (ownergraph/runtime.py).
+    tune_gc: bool = True
 
     # Ownership rules.
     recycle_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_RECYCLE_DAYS))

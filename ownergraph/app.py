@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,6 +32,7 @@ from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
 from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
 from ownergraph.probes import Readiness, health
+from ownergraph.runtime import tune_gc
 from ownergraph.scheduler import Scheduler
 from ownergraph.websocket import LegacyWSHandler, TransportWSHandler
 from resolvers.context import Context, Services, authorize, build_context
@@ -64,8 +66,13 @@ class OwnergraphView(GraphQLOverHTTP):
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
-            ctx = await self.get_context(request)
-            response = await super().run(request, ctx, root_value)
+            # The request's one session (opened by the token check) is closed however the
+            # request ends, a body that is not JSON included.
+            ctx = await self.get_context(request) if context is UNSET else context
+            try:
+                response = await super().run(request, ctx, root_value)
+            finally:
+                await ctx.close()
             if ctx.retry_after is not None:  # a rate limit refused the operation
                 response.status_code = 429
                 response.headers["Retry-After"] = str(ctx.retry_after)
@@ -82,6 +89,10 @@ class OwnergraphView(GraphQLOverHTTP):
         return await build_context(
             self.services, request.headers.get("authorization"), client_ip=_client_ip(request)
         )
+
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: graphql-transport-ws frames must be text frames.
+        return orjson.dumps(data).decode()
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}
@@ -150,6 +161,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler = Scheduler(services, on_report=metrics.job_report).start()
+        if settings.tune_gc:
+            tune_gc()
         try:
             yield
         finally:

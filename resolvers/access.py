@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from authz.fields import MINIMAL
 from db.customers import ScopedRow, customers_by_ids
 from db.models import AuditEntry, Customer
 from kernel.errors import Forbidden, NotFound
@@ -43,7 +44,8 @@ async def customer_for(
 def minimal_view(row: Customer) -> ScopedRow:
     """A customer the caller may not see but is entitled to hear of (a dispute they were a
     party to): its id and name, the values its non-null fields must have, nothing else, and
-    no relation to it. schema/masking.minimal_customer turns it into the GraphQL object."""
+    no relation to it: its relation bits are authz.fields.MINIMAL, which withholds the rest
+    wherever the object is built (schema/customer_page.py), listed in maskedFields."""
     stub = Customer(
         id=row.id,
         name=row.name,
@@ -55,8 +57,9 @@ def minimal_view(row: Customer) -> ScopedRow:
         updated_at=row.updated_at,
         recycle_clock_at=row.recycle_clock_at,
         version=row.version,
+        owner_id=row.owner_id,  # for inPool only: the owner is withheld
     )
-    return ScopedRow(stub, 0)
+    return ScopedRow(stub, MINIMAL)
 
 
 def audit(

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import casbin
@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from authz.fields import FieldMasks
 from authz.plan import Plan
 from authz.principal import Principal
 from authz.ratelimit import RateLimiter
@@ -68,6 +69,14 @@ class SerialSession:
             await self._session.close()
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    principal: Principal
+    plan: Plan
+    last_used: datetime | None
+    until: datetime
+
+
 @dataclass(eq=False)
 class Services:
     """What lives as long as the app: built once by the app factory."""
@@ -78,6 +87,10 @@ class Services:
     bus: Bus
     enforcer: casbin.Enforcer
     limiter: RateLimiter | None = None
+    # Bearer token -> what it authenticated as, for at most `token_cache_seconds`; emptied
+    # by every write this process commits (a revocation takes effect at once here, and
+    # within the TTL in other processes).
+    tokens: dict[str, Authenticated] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -87,11 +100,15 @@ class Context:
     auth_error: DomainError | None = None
     _plan: Plan | None = None
     _session: SerialSession | None = None
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = None
+    _field_masks: FieldMasks | None = None
     # Paths of fields returned as null because the caller may not see them.
     masked: list[str] = field(default_factory=list)
     # Customers whose sensitive fields were read under an audited relation.
     audited: set[int] = field(default_factory=set)
+    # What each field of the operation selects, read once (schema/selection.py); the
+    # documents' nodes live as long as the request, so their ids are stable keys.
+    shapes: dict[tuple[int, ...], Any] = field(default_factory=dict)
     # Set by strawberry from a WebSocket's connection_init payload.
     connection_params: dict[str, object] | None = None
     # The WebSocket a subscription context serves, so a revoked token can close it.
@@ -101,8 +118,18 @@ class Context:
     # Set when a rate limit refused an operation, for the HTTP Retry-After header.
     retry_after: int | None = None
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self)
+    @property
+    def loaders(self) -> Loaders:
+        """Built on first use: most requests need few of them, or none."""
+        if self._loaders is None:
+            self._loaders = Loaders(self)
+        return self._loaders
+
+    @property
+    def field_masks(self) -> FieldMasks:
+        if self._field_masks is None:
+            self._field_masks = FieldMasks(self.plan)
+        return self._field_masks
 
     @property
     def settings(self) -> Settings:
@@ -147,6 +174,7 @@ class Context:
                 "Someone changed the same records at the same moment; nothing was saved. "
                 "Reload and try again."
             ) from exc
+        self.services.tokens.clear()
         for channel, message in messages:
             await self.bus.publish(channel, message)
         await self.refresh()
@@ -178,18 +206,23 @@ class Context:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        self.loaders = Loaders(self)
+        self._loaders = None
+        self.shapes.clear()
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        # Loaders refer back to this context: let go of them so the request's objects are
+        # freed by reference counting, not left for the cycle collector.
+        self._loaders = None
 
 
 async def build_context(
     services: Services, authorization: str | None, *, client_ip: str | None = None
 ) -> Context:
-    """Authenticate the bearer token and build the plan: a constant two statements."""
+    """Authenticate the bearer token and build the plan: two statements in the request's
+    own session (none while the token is cached)."""
     ctx = Context(services, client_ip=client_ip)
     await authorize(ctx, authorization)
     return ctx
@@ -210,28 +243,48 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         if quota.retry_after is not None:
             ctx.auth_error = quota.refusal("this address")
             return ctx
+    token = authorization
     try:
         token = parse_bearer(authorization)
-        async with services.db.read() as session:
-            principal, last_used = await authenticate(
-                session=session,
-                secret=settings.secret(),
-                algorithm=settings.jwt_algorithm,
-                token=token,
-                now=now,
-            )
-            teams = list((await session.execute(select(Team))).scalars())
-        if needs_touch(last_used, now) and principal.token_id is not None:
+        known = services.tokens.get(token)
+        if known is None or known.until <= now:
+            known = await _authenticate(ctx, token, now)
+        if needs_touch(known.last_used, now) and known.principal.token_id is not None:
             async with services.db.write() as session, session.begin():
-                await touch(session=session, token_id=principal.token_id, now=now)
+                await touch(session=session, token_id=known.principal.token_id, now=now)
+            known = Authenticated(known.principal, known.plan, now, known.until)
+        if settings.token_cache_seconds > 0:
+            services.tokens[token] = known
     except DomainError as exc:
+        services.tokens.pop(token, None)
         ctx.auth_error = exc
         if limiter is not None:
             await limiter.charge_failed_sign_in(ctx.client_ip)
         return ctx
-    ctx.principal = principal
-    ctx._plan = build_plan(services, principal, teams)
+    ctx.principal = known.principal
+    ctx._plan = known.plan
     return ctx
+
+
+async def _authenticate(ctx: Context, token: str, now: datetime) -> Authenticated:
+    services = ctx.services
+    settings = services.settings
+    session = await ctx.session()
+    principal, last_used = await authenticate(
+        session=session,
+        secret=settings.secret(),
+        algorithm=settings.jwt_algorithm,
+        token=token,
+        now=now,
+    )
+    teams = list((await session.execute(select(Team))).scalars())
+    if ctx.websocket is not None:
+        await ctx.close()  # a socket holds no session while it waits
+    plan = build_plan(services, principal, teams)
+    until = now + timedelta(seconds=settings.token_cache_seconds)
+    if len(services.tokens) > 10_000:  # bounded: forget everything rather than grow
+        services.tokens.clear()
+    return Authenticated(principal, plan, last_used, until)
 
 
 async def context_for_user(services: Services, email: str) -> Context:

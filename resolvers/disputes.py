@@ -25,7 +25,7 @@ from db.outbox import queue_message
 from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
 from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from resolvers import validation
-from resolvers.access import audit, minimal_view
+from resolvers.access import audit
 from resolvers.awards import award_customer, parse_split, user_id_of
 from resolvers.context import Context
 from resolvers.evidence import decide, gather_evidence
@@ -71,16 +71,6 @@ async def get_dispute(ctx: Context, dispute_id: object) -> Dispute:
     """A dispute whose customer the caller may see; NOT_FOUND otherwise."""
     dispute, _ = await _visible(ctx, await ctx.session(), dispute_id, lock=False)
     return dispute
-
-
-async def party_view(ctx: Context, dispute: Dispute) -> ScopedRow | None:
-    """The customer of a dispute the caller was a party to but may no longer see (it
-    ended, and the customer stayed with or went to the other side): a minimal view (its id
-    and name, which the party knew). None for anyone else: it answers as missing."""
-    if not is_party(ctx, dispute):
-        return None
-    row = await (await ctx.session()).get(Customer, dispute.customer_id)
-    return minimal_view(row) if row is not None else None
 
 
 async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Dispute:

@@ -43,12 +43,12 @@ class AuditEntry:
     async def customer(
         self, info: Ctx
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")] | None:
-        from schema.customer import Customer
+        from schema.customer_page import customer_of
 
         if self.customer_id is None:
             return None
         scoped = await info.context.loaders.customer_by_id.load(self.customer_id)
-        return Customer(scoped=scoped) if scoped else None
+        return await customer_of(info, scoped) if scoped else None
 
     @classmethod
     def of(cls, entry: audit.Entry) -> AuditEntry:

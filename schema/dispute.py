@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from db import models
 from resolvers import disputes
 from resolvers.context import Context
 from schema.enums import DisputeStatus
-from schema.followup import load_customer
-from schema.masking import minimal_customer
+from schema.minimal import visible_or_minimal
 from schema.pagination import PageInfo, encode_cursor
+from schema.plain import attr
 from schema.user import User, load_user
 
 if TYPE_CHECKING:
@@ -29,30 +28,35 @@ class CreditShare:
 
 @strawberry.type
 class Dispute:
-    row: strawberry.Private[models.Dispute]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    reason: str = attr()
+    status: DisputeStatus = attr()
+    evidence: list[str] = attr("What the system recorded, gathered when the dispute opened.")
+    rule: str | None = attr("The rule that decided it, when a rule did.")
+    opened_at: datetime = attr()
+    resolved_at: datetime | None = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.reason = row.reason
+        self.status = row.status
+        self.evidence = row.evidence or []
+        self.rule = row.rule
+        self.opened_at = row.opened_at
+        self.resolved_at = row.resolved_at
 
     @strawberry.field(
-        description="To a party who may no longer see the customer (the dispute ended): "
-        "its id and name only, every other field null or empty and listed in "
-        "`extensions.maskedFields` (non-null scalars keep their values)."
+        description="The disputed customer. To a party who may no longer see it (the "
+        "dispute ended and the customer stayed with or went to the other side): its id and "
+        "name only, every other field null or empty and listed in `extensions.maskedFields`."
     )
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        from schema.customer import Customer
-
-        ctx = info.context
-        scoped = await ctx.loaders.customer_by_id.load(self.row.customer_id)
-        if scoped is not None:
-            return Customer(scoped=scoped)
-        view = await disputes.party_view(ctx, self.row)
-        if view is None:
-            return await load_customer(info, self.row.customer_id)  # NOT_FOUND
-        return minimal_customer(info, view)
+        party = disputes.is_party(info.context, self.row)
+        return await visible_or_minimal(info, self.row.customer_id, concerns_caller=party)
 
     @strawberry.field
     async def claimant(self, info: Info[Context, None]) -> User:
@@ -63,22 +67,6 @@ class Dispute:
     @strawberry.field
     async def respondent(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.respondent_id)
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field
-    def status(self) -> DisputeStatus:
-        return DisputeStatus(self.row.status)
-
-    @strawberry.field(description="What the system recorded, gathered when the dispute opened.")
-    def evidence(self) -> list[str]:
-        return list(self.row.evidence or [])
-
-    @strawberry.field(description="The rule that decided it, when a rule did.")
-    def rule(self) -> str | None:
-        return self.row.rule
 
     @strawberry.field
     async def awarded_to(self, info: Info[Context, None]) -> User | None:
@@ -101,14 +89,6 @@ class Dispute:
     async def arbiter(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.arbiter_id)
 
-    @strawberry.field
-    def opened_at(self) -> datetime:
-        return self.row.opened_at
-
-    @strawberry.field
-    def resolved_at(self) -> datetime | None:
-        return self.row.resolved_at
-
 
 @strawberry.type
 class DisputeEdge:
@@ -122,7 +102,7 @@ class DisputeConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[models.Dispute], more: bool) -> DisputeConnection:
+    def of(cls, rows: list[Any], more: bool) -> DisputeConnection:
         edges = [DisputeEdge(node=Dispute(row=r), cursor=encode_cursor(r.id or 0)) for r in rows]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from db import models
-from kernel.errors import NotFound
 from resolvers.context import Context
 from schema.enums import OwnershipEventKind
-from schema.followup import load_customer
-from schema.minimal import minimal_customer
+from schema.masking import staff_user
+from schema.minimal import visible_or_minimal
 from schema.pagination import PageInfo, encode_cursor
-from schema.user import User, load_user
+from schema.plain import attr
+from schema.user import User
 
 if TYPE_CHECKING:
     from schema.customer import Customer
@@ -23,62 +22,49 @@ if TYPE_CHECKING:
 
 @strawberry.type
 class OwnershipEvent:
-    row: strawberry.Private[models.OwnershipEvent]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    cursor: str = attr("Pass as `since` to replay what came after this event.")
+    customer_id: strawberry.ID = attr("Readable even when the customer no longer is to you.")
+    kind: OwnershipEventKind = attr()
+    rule: str | None = attr()
+    reason: str | None = attr()
+    at: datetime = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field(description="Pass as `since` to replay what came after this event.")
-    def cursor(self) -> str:
-        return encode_cursor(self.row.id or 0)
-
-    @strawberry.field(description="Readable even when the customer no longer is to you.")
-    def customer_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.customer_id))
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.cursor = encode_cursor(row.id or 0)
+        self.customer_id = row.customer_id
+        self.kind = row.kind
+        self.rule = row.rule
+        self.reason = row.reason
+        self.at = row.at
 
     @strawberry.field
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        try:
-            return await load_customer(info, self.row.customer_id)
-        except NotFound:
-            # Moved out of the caller's sight: the event is still theirs if it names them.
-            user_id = info.context.user_id
-            concerned = user_id is not None and user_id in (
-                self.row.from_user_id,
-                self.row.to_user_id,
-            )
-            return await minimal_customer(info, self.row.customer_id, concerns_caller=concerned)
+        # Moved out of the caller's sight: still theirs to hear of when it names them.
+        user_id = info.context.user_id
+        concerned = user_id is not None and user_id in (
+            self.row.from_user_id,
+            self.row.to_user_id,
+        )
+        return await visible_or_minimal(info, self.row.customer_id, concerns_caller=concerned)
 
-    @strawberry.field
-    def kind(self) -> OwnershipEventKind:
-        return OwnershipEventKind(self.row.kind)
-
+    # People: null for a caller who may not see staff (a partner), like Customer.owner.
     @strawberry.field
     async def from_owner(self, info: Info[Context, None]) -> User | None:
-        return await load_user(info, self.row.from_user_id)
+        return await staff_user(info, self.row.from_user_id)
 
     @strawberry.field
     async def to_owner(self, info: Info[Context, None]) -> User | None:
-        return await load_user(info, self.row.to_user_id)
+        return await staff_user(info, self.row.to_user_id)
 
     @strawberry.field
     async def actor(self, info: Info[Context, None]) -> User | None:
-        return await load_user(info, self.row.actor_id)
-
-    @strawberry.field
-    def rule(self) -> str | None:
-        return self.row.rule
-
-    @strawberry.field
-    def reason(self) -> str | None:
-        return self.row.reason
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
+        return await staff_user(info, self.row.actor_id)
 
 
 @strawberry.type
@@ -93,7 +79,7 @@ class OwnershipEventConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[models.OwnershipEvent], more: bool) -> OwnershipEventConnection:
+    def of(cls, rows: list[Any], more: bool) -> OwnershipEventConnection:
         edges = [
             OwnershipEventEdge(node=OwnershipEvent(row=r), cursor=encode_cursor(r.id or 0))
             for r in rows

@@ -1,18 +1,17 @@
-"""FollowUp."""
+"""FollowUp: plain data built from a row."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
 
-from db import models
-from kernel.errors import NotFound
 from resolvers.context import Context
 from schema.enums import FollowUpChannel
 from schema.pagination import PageInfo, encode_cursor
+from schema.plain import attr
 from schema.user import User, load_user
 
 if TYPE_CHECKING:
@@ -21,21 +20,29 @@ if TYPE_CHECKING:
 
 async def load_customer(info: Info[Context, None], customer_id: int) -> Customer:
     """A visible customer, or NOT_FOUND exactly as for an id that does not exist."""
-    from schema.customer import Customer
+    from schema.customer_page import customer_by_id
 
-    scoped = await info.context.loaders.customer_by_id.load(customer_id)
-    if scoped is None:
-        raise NotFound("customer", customer_id)
-    return Customer(scoped=scoped)
+    return await customer_by_id(info, customer_id)
 
 
 @strawberry.type
 class FollowUp:
-    row: strawberry.Private[models.FollowUp]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    at: datetime = attr()
+    channel: FollowUpChannel = attr()
+    summary: str = attr()
+    outcome: str | None = attr()
+    next_follow_up_at: datetime | None = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.at = row.at
+        self.channel = row.channel
+        self.summary = row.summary
+        self.outcome = row.outcome
+        self.next_follow_up_at = row.next_follow_up_at
 
     @strawberry.field
     async def customer(
@@ -48,26 +55,6 @@ class FollowUp:
         user = await load_user(info, self.row.author_id)
         assert user is not None
         return user
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
-
-    @strawberry.field
-    def channel(self) -> FollowUpChannel:
-        return FollowUpChannel(self.row.channel)
-
-    @strawberry.field
-    def summary(self) -> str:
-        return self.row.summary
-
-    @strawberry.field
-    def outcome(self) -> str | None:
-        return self.row.outcome
-
-    @strawberry.field
-    def next_follow_up_at(self) -> datetime | None:
-        return self.row.next_follow_up_at
 
 
 @strawberry.type
@@ -82,7 +69,7 @@ class FollowUpConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[models.FollowUp], more: bool) -> FollowUpConnection:
+    def of(cls, rows: list[Any], more: bool) -> FollowUpConnection:
         edges = [FollowUpEdge(node=FollowUp(row=r), cursor=encode_cursor(r.id or 0)) for r in rows]
         end = edges[-1].cursor if edges else None
         return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))

@@ -1,51 +1,31 @@
-"""Field masking: a sensitive field the caller may not read comes back null, and the
-response's `extensions.maskedFields` lists where. Checked in O(1) from the row's relation
-bits against the request's plan."""
+"""Field masking: a field the caller may not read comes back null (or empty), and the
+response's `extensions.maskedFields` lists where. Which fields are hidden is decided from
+the row's relation bits by authz.fields (O(1) per row, when the object is built); this
+module only writes down the paths."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
-
 from strawberry.types import Info
 
-from db.customers import ScopedRow
+from authz.fields import STAFF
 from resolvers.context import Context
-
-if TYPE_CHECKING:
-    from schema.customer import Customer
-
-T = TypeVar("T")
-SENSITIVE = "customer.sensitive"
+from schema.user import User, load_user
 
 
-def permitted(info: Info[Context, None], obj: str, act: str) -> bool:
-    """A field the caller's role or token scopes leave out whatever the row (a partner
-    token without `followup:read`): False, and the field is listed as masked."""
-    if info.context.plan.may(obj, act):
-        return True
-    _mask(info)
-    return False
+def path_of(info: Info[Context, None]) -> str:
+    return ".".join(str(p) for p in info.path.as_list())
 
 
-def sensitive(info: Info[Context, None], customer_id: int, relations: int, value: T) -> T | None:
-    ctx = info.context
-    plan = ctx.plan
-    if plan.allows(SENSITIVE, "read", relations):
-        if value is not None and plan.allows(SENSITIVE, "audit", relations):
-            ctx.audited.add(customer_id)
-        return value
-    _mask(info)
-    return None
+def may_see_staff(ctx: Context) -> bool:
+    # Granted under `any` to every internal role: no row needed.
+    return ctx.plan.allows(STAFF, "read", 0)
 
 
-def _mask(info: Info[Context, None]) -> None:
-    info.context.masked.append(".".join(str(p) for p in info.path.as_list()))
-
-
-def minimal_customer(info: Info[Context, None], view: ScopedRow) -> Customer:
-    """The Customer of a minimal view (resolvers.access.minimal_view): every field beyond
-    id, name and the non-null scalars comes back null or empty, and reports itself in
-    `extensions.maskedFields` when resolved (Customer._withheld)."""
-    from schema.customer import Customer
-
-    return Customer(scoped=view, minimal=True)
+async def staff_user(info: Info[Context, None], user_id: int | None) -> User | None:
+    """A person behind a customer (event actor, former owner): null for a partner."""
+    if user_id is None:
+        return None
+    if not may_see_staff(info.context):
+        info.context.masked.append(path_of(info))
+        return None
+    return await load_user(info, user_id)

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from resolvers import customers, followups, reminders
 from resolvers.context import Context
 from schema.customer import Customer
+from schema.customer_page import customer_of
 from schema.followup import FollowUp
 from schema.inputs import CreateCustomerInput, LogFollowUpInput, UpdateCustomerInput
 from schema.reminder import Reminder
@@ -29,7 +30,7 @@ class CustomerMutation:
     async def create_customer(self, info: Ctx, input: CreateCustomerInput) -> Customer:
         fields = vars(input).copy()
         fields["contacts"] = [vars(c) for c in input.contacts or []]
-        return Customer(scoped=await customers.create_customer(info.context, **fields))
+        return await customer_of(info, await customers.create_customer(info.context, **fields))
 
     @strawberry.mutation
     async def update_customer(
@@ -40,7 +41,7 @@ class CustomerMutation:
         expected_version: int | None = None,
     ) -> Customer:
         scoped = await customers.update_customer(info.context, id, _given(input), expected_version)
-        return Customer(scoped=scoped)
+        return await customer_of(info, scoped)
 
     @strawberry.mutation
     async def log_follow_up(self, info: Ctx, input: LogFollowUpInput) -> FollowUp:

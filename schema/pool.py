@@ -14,6 +14,7 @@ from resolvers.assignment import Strategy
 from resolvers.context import Context
 from resolvers.rules import list_assignment_rules, set_assignment_rules
 from schema.customer import Customer
+from schema.customer_page import customer_of
 from schema.enums import Tier
 from schema.user import Team, User, load_team, load_user
 
@@ -90,17 +91,19 @@ class PoolMutation:
     async def assign_customer(
         self, info: Ctx, customer_id: strawberry.ID, to_user_id: strawberry.ID, reason: str
     ) -> Customer:
-        return Customer(
-            scoped=await pool.assign_customer(info.context, customer_id, to_user_id, reason)
+        return await customer_of(
+            info, await pool.assign_customer(info.context, customer_id, to_user_id, reason)
         )
 
     @strawberry.mutation(description="Give a customer up to the public pool.")
     async def release_to_pool(self, info: Ctx, customer_id: strawberry.ID, reason: str) -> Customer:
-        return Customer(scoped=await pool.release_to_pool(info.context, customer_id, reason))
+        return await customer_of(
+            info, await pool.release_to_pool(info.context, customer_id, reason)
+        )
 
     @strawberry.mutation(description="Take a customer from the public pool.")
     async def claim_customer(self, info: Ctx, customer_id: strawberry.ID) -> Customer:
-        return Customer(scoped=await pool.claim_customer(info.context, customer_id))
+        return await customer_of(info, await pool.claim_customer(info.context, customer_id))
 
     @strawberry.mutation(description="Replace the ordered assignment rules (ADMIN).")
     async def set_assignment_rules(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import access, customers, directory, disputes, events, reminders, stats, transfers
+from resolvers import customers, directory, disputes, events, reminders, stats, transfers
 from resolvers.context import Context
 from schema.customer import Customer, CustomerConnection
+from schema.customer_page import customer_by_id, customer_page
 from schema.dispute import DisputeConnection
 from schema.enums import DisputeStatus, ReminderStatus, TransferStatus
 from schema.event import OwnershipEventConnection
@@ -28,12 +29,10 @@ def _first(info: Ctx, first: int) -> int:
 async def _customers(
     info: Ctx, filter: CustomerFilter | None, first: int, after: str | None, in_pool: bool | None
 ) -> CustomerConnection:
-    ctx = info.context
-    spec = customers.customer_filter(ctx, vars(filter) if filter else None, in_pool=in_pool)
-    rows, more, scope = await customers.list_customers(
-        ctx, spec, first=_first(info, first), after_id=decode_cursor(after)
+    spec = customers.customer_filter(
+        info.context, vars(filter) if filter else None, in_pool=in_pool
     )
-    return CustomerConnection.of(rows, more, scope, spec)
+    return await customer_page(info, spec, first=_first(info, first), after_id=decode_cursor(after))
 
 
 def transfer_type(t: transfers.Transfer) -> TransferRequest:
@@ -48,7 +47,7 @@ class CustomerQuery:
 
     @strawberry.field(description="NOT_FOUND for ids that do not exist and ids you may not see.")
     async def customer(self, info: Ctx, id: strawberry.ID) -> Customer | None:
-        return Customer(scoped=await access.get_customer(info.context, id))
+        return await customer_by_id(info, id)
 
     @strawberry.field
     async def customers(

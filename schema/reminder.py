@@ -38,12 +38,12 @@ class Reminder:
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")] | None:
-        from schema.customer import Customer
+        from schema.customer_page import customer_of
 
         if self.row.customer_id is None:
             return None
         scoped = await info.context.loaders.customer_by_id.load(self.row.customer_id)
-        return Customer(scoped=scoped) if scoped else None
+        return await customer_of(info, scoped) if scoped else None
 
     @strawberry.field
     def due_at(self) -> datetime:

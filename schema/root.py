@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
 from schema.dispute_mutations import DisputeMutation
+from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
@@ -43,6 +44,8 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*extensions_for(settings), *extra_extensions],
+        # Plain leaves are read inline (schema/execution.py).
+        execution_context_class=ExecutionContext,
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -11,6 +11,7 @@ from strawberry.types import Info
 from db import models
 from resolvers.context import Context
 from schema.enums import TransferKind, TransferStatus
+from schema.plain import attr
 from schema.user import User, load_user
 
 if TYPE_CHECKING:
@@ -19,7 +20,15 @@ if TYPE_CHECKING:
 
 @strawberry.type
 class Approval:
-    row: strawberry.Private[models.Approval]
+    row: strawberry.Private[Any]
+    approved: bool | None = attr()
+    note: str | None = attr()
+    decided_at: datetime | None = attr()
+
+    def __post_init__(self) -> None:
+        self.approved = self.row.approved
+        self.note = self.row.note
+        self.decided_at = self.row.decided_at
 
     @strawberry.field
     async def approver(self, info: Info[Context, None]) -> User:
@@ -27,37 +36,35 @@ class Approval:
         assert user is not None
         return user
 
-    @strawberry.field
-    def approved(self) -> bool | None:
-        return self.row.approved
-
-    @strawberry.field
-    def note(self) -> str | None:
-        return self.row.note
-
-    @strawberry.field
-    def decided_at(self) -> datetime | None:
-        return self.row.decided_at
-
 
 @strawberry.type
 class TransferRequest:
-    row: strawberry.Private[models.TransferRequest]
+    row: strawberry.Private[Any]
     customer_ids: strawberry.Private[list[int]]
     approval_rows: strawberry.Private[list[models.Approval]]
+    id: strawberry.ID = attr()
+    kind: TransferKind = attr()
+    reason: str = attr()
+    status: TransferStatus = attr()
+    approvals: list[Approval] = attr()
+    created_at: datetime = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.kind = row.kind
+        self.reason = row.reason
+        self.status = row.status
+        self.approvals = [Approval(row=a) for a in self.approval_rows]
+        self.created_at = row.created_at
 
     @strawberry.field(description="The customers of the request that the caller may see.")
     async def customers(
         self, info: Info[Context, None]
     ) -> list[Annotated[Customer, strawberry.lazy("schema.customer")]]:
-        from schema.customer import Customer
+        from schema.customer_page import customers_by_ids
 
-        rows = await info.context.loaders.customer_by_id.load_many(self.customer_ids)
-        return [Customer(scoped=r) for r in rows if r is not None]
+        return await customers_by_ids(info, self.customer_ids)
 
     @strawberry.field
     async def from_user(self, info: Info[Context, None]) -> User | None:
@@ -66,23 +73,3 @@ class TransferRequest:
     @strawberry.field
     async def to_user(self, info: Info[Context, None]) -> User | None:
         return await load_user(info, self.row.to_user_id)
-
-    @strawberry.field
-    def kind(self) -> TransferKind:
-        return TransferKind(self.row.kind)
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field
-    def status(self) -> TransferStatus:
-        return TransferStatus(self.row.status)
-
-    @strawberry.field
-    def approvals(self) -> list[Approval]:
-        return [Approval(row=a) for a in self.approval_rows]
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at

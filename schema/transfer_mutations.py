@@ -11,6 +11,7 @@ from strawberry.types import Info
 from resolvers import collaborators, portfolio, tokens, transfers
 from resolvers.context import Context
 from schema.customer import Customer
+from schema.customer_page import customer_of
 from schema.enums import CollaboratorRole
 from schema.inputs import RequestTransferInput
 from schema.query import transfer_type
@@ -64,14 +65,14 @@ class TransferMutation:
         scoped = await collaborators.add_collaborator(
             info.context, customer_id, user_id, role, credit_share
         )
-        return Customer(scoped=scoped)
+        return await customer_of(info, scoped)
 
     @strawberry.mutation
     async def remove_collaborator(
         self, info: Ctx, customer_id: strawberry.ID, user_id: strawberry.ID
     ) -> Customer:
         scoped = await collaborators.remove_collaborator(info.context, customer_id, user_id)
-        return Customer(scoped=scoped)
+        return await customer_of(info, scoped)
 
     @strawberry.mutation(description="The token is shown once; only its hash is kept.")
     async def issue_api_token(

@@ -1,26 +1,26 @@
-"""User and Team."""
+"""User and Team: plain data built from a row (a Core row or an entity)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from db import models
 from resolvers.context import Context
 from schema.enums import Role
+from schema.plain import attr
 
 
 @strawberry.type
 class Team:
-    row: strawberry.Private[models.Team]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    name: str = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
+    def __post_init__(self) -> None:
+        self.id = self.row.id
+        self.name = self.row.name
 
     @strawberry.field
     async def manager(self, info: Info[Context, None]) -> User | None:
@@ -38,35 +38,26 @@ class Team:
 
 @strawberry.type
 class User:
-    row: strawberry.Private[models.User]
+    row: strawberry.Private[Any]
+    id: strawberry.ID = attr()
+    name: str = attr()
+    email: str = attr()
+    role: Role = attr()
+    active: bool = attr()
+    capacity: int | None = attr()
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def email(self) -> str:
-        return self.row.email
-
-    @strawberry.field
-    def role(self) -> Role:
-        return Role(self.row.role)
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = row.id
+        self.name = row.name
+        self.email = row.email
+        self.role = row.role
+        self.active = row.active
+        self.capacity = row.capacity
 
     @strawberry.field
     async def team(self, info: Info[Context, None]) -> Team | None:
         return await load_team(info, self.row.team_id)
-
-    @strawberry.field
-    def active(self) -> bool:
-        return self.row.active
-
-    @strawberry.field
-    def capacity(self) -> int | None:
-        return self.row.capacity
 
     @strawberry.field
     async def owned_count(self, info: Info[Context, None]) -> int:

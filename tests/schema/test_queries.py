@@ -180,3 +180,193 @@ async def test_every_role_gets_answers_or_clear_refusals(api: Api, email: str) -
     for query in ROLE_QUERIES:
         codes = errors_of(await api.gql(query, token=token))
         assert set(codes) <= {"FORBIDDEN"}, (query, codes)
+
+
+DASHBOARD = """
+query Dashboard($first: Int!) {
+  customers(first: $first) {
+    totalCount
+    edges { node {
+      id name tier stage
+      owner { id name } team { id name }
+      collaborators { role creditShare user { id name } }
+      latestFollowUp { at summary } openDisputes { id status }
+    } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+POOL_NESTED = """
+query Pool($first: Int!) {
+  pool(first: $first) {
+    totalCount
+    edges { cursor node {
+      id name taxId inPool createdBy { name team { name } }
+      contacts { name phone } latestFollowUp { summary author { name } }
+      openDisputes { id claimant { name } }
+    } }
+  }
+}
+"""
+
+
+async def _statements(api: Api, token: str, query: str, first: int) -> int:
+    """SELECTs a request ran (SQLite's explicit BEGIN left out)."""
+    api.statements.clear()
+    await api.ok(query, {"first": first}, token=token)
+    return sum(s.lstrip().upper().startswith("SELECT") for s in api.statements)
+
+
+async def test_the_dashboard_is_one_statement_per_relation(api: Api) -> None:
+    token = await api.token("manager.east@demo.test")
+    await api.ok("{ me { id } }", token=token)  # signs in; the token is then cached
+    small = await _statements(api, token, DASHBOARD, 5)
+    large = await _statements(api, token, DASHBOARD, 100)
+    # The page, its count, collaborators, latest follow-ups, open disputes, the people
+    # (owners and collaborators together) and the teams: whatever the page size.
+    assert small == large == 7, (small, large)
+
+
+async def test_pool_pages_cost_one_statement_per_relation_whatever_their_size(api: Api) -> None:
+    token = await api.token("alice@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    data = await api.ok(POOL_NESTED, {"first": 100}, token=token)
+    assert len(data["pool"]["edges"]) > 5
+    assert all(e["node"]["inPool"] for e in data["pool"]["edges"])
+    # Page, count, contacts, latest follow-ups, disputes, creators, their teams, then the
+    # authors and claimants together: nine at most (fewer when a relation is empty).
+    small = await _statements(api, token, POOL_NESTED, 5)
+    large = await _statements(api, token, POOL_NESTED, 100)
+    assert small <= large <= 9, (small, large)
+
+
+async def test_single_customers_nested_in_lists_still_batch(api: Api) -> None:
+    query = """query Q($first: Int!) { ownershipEvents(first: $first) { edges { node {
+      customer { id owner { name } team { name } collaborators { user { name } } }
+    } } } }"""
+    token = await api.token("admin@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    assert await _statements(api, token, query, 3) == await _statements(api, token, query, 100)
+
+
+DISPUTES_NESTED = """query D($first: Int!) { disputes(first: $first) { edges { node {
+  id status claimant { name } customer { id name owner { name } contacts { name } }
+} } } }"""
+
+
+async def test_dispute_pages_cost_the_same_for_1_and_100_rows(api: Api) -> None:
+    token = await api.token("admin@demo.test")
+    await api.ok("{ me { id } }", token=token)
+    data = await api.ok(DISPUTES_NESTED, {"first": 100}, token=token)
+    assert data["disputes"]["edges"]
+    assert await _statements(api, token, DISPUTES_NESTED, 1) == await _statements(
+        api, token, DISPUTES_NESTED, 100
+    )
+
+
+TWICE = """{ customers(first: 3) { totalCount }
+  customers(first: 3) { edges { node { id ...Owner } } }
+}
+fragment Owner on Customer { owner { name } name }"""
+
+
+async def test_a_field_asked_twice_under_one_key_is_merged(api: Api) -> None:
+    page = (await api.ok(TWICE, as_user="admin@demo.test"))["customers"]
+    assert page["totalCount"] >= 3 and len(page["edges"]) == 3
+    assert all({"id", "owner", "name"} <= set(e["node"]) for e in page["edges"])
+
+
+async def test_a_request_holds_one_session_and_gives_it_back_however_it_ends(api: Api) -> None:
+    pool = api.services.db.engine.pool
+    reads = []
+    for body in (b'{"query": "{ me { id } }"}', b"{not json"):
+        token = await api.token("alice@demo.test")  # fresh, so the token check reads
+        api.statements.clear()
+        await api.client.post(
+            "/graphql",
+            content=body,
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+        )
+        assert pool.checkedout() == 0
+        # Read transactions begin with a plain BEGIN on SQLite (writes: BEGIN IMMEDIATE, here
+        # the token's first-use stamp).
+        reads.append(sum(s.strip().upper() == "BEGIN" for s in api.statements))
+    if api.services.db.dialect == "sqlite":
+        assert reads == [1, 1]  # the token check and `me` shared one session
+
+
+# Scalars that are work, not a column: an aggregate query.
+WORK = {"User.owned_count"}
+
+
+def test_scalars_on_read_paths_are_plain_attributes() -> None:
+    """STYLE.md 13: a scalar is an attribute filled when the object is built, never a
+    method resolver; and every field authz/fields.py guards exists on its type."""
+    from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLScalarType
+
+    from authz.fields import GUARDED
+    from schema.customer import Contact, Customer
+    from schema.dispute import Dispute
+    from schema.event import OwnershipEvent
+    from schema.followup import FollowUp
+    from schema.root import schema
+    from schema.transfer import Approval, TransferRequest
+    from schema.user import Team, User
+
+    types = (Customer, Contact, User, Team, FollowUp, OwnershipEvent, Dispute)
+    for cls in (*types, TransferRequest, Approval):
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+        gql = schema._schema.type_map[definition.name]
+        for field in definition.fields:
+            name = schema.config.name_converter.get_graphql_name(field)
+            if name not in gql.fields:
+                continue  # strawberry.Private
+            kind = gql.fields[name].type
+            while isinstance(kind, GraphQLNonNull | GraphQLList):
+                kind = kind.of_type
+            label = f"{definition.name}.{field.python_name}"
+            if label in WORK:
+                continue
+            if isinstance(kind, GraphQLScalarType | GraphQLEnumType) and not field.arguments:
+                assert field.base_resolver is None, label
+    names = {f.python_name for f in Customer.__strawberry_definition__.fields}  # type: ignore[attr-defined]
+    assert set(GUARDED["customer"]) <= names
+    assert set(GUARDED["contact"]) <= {
+        f.python_name for f in Contact.__strawberry_definition__.fields
+    }  # type: ignore[attr-defined]
+    assert set(GUARDED["event"]) <= {
+        f.python_name for f in OwnershipEvent.__strawberry_definition__.fields
+    }  # type: ignore[attr-defined]
+
+
+ONE_WITH_OWNER = "query O($id: ID!) { customer(id: $id) { id owner { name } } }"
+
+
+async def test_the_objects_of_a_page_are_freed_without_the_cycle_collector(api: Api) -> None:
+    """A page's objects (plain types, rows, loaders) form no reference cycles: they go
+    when the request does, not when the collector next runs."""
+    import gc
+
+    from strawberry.dataloader import DataLoader
+
+    from resolvers.loaders import Loaders
+    from schema.customer import Collaborator, Customer, CustomerEdge
+    from schema.user import Team, User
+
+    ours = (Customer, CustomerEdge, Collaborator, User, Team, Loaders, DataLoader)
+    token = await api.token("manager.east@demo.test")
+    await api.ok(DASHBOARD, {"first": 50}, token=token)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        page = await api.ok(DASHBOARD, {"first": 50}, token=token)
+        first = page["customers"]["edges"][0]["node"]["id"]
+        await api.ok(ONE_WITH_OWNER, {"id": first}, token=token)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, ours)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []

@@ -182,3 +182,102 @@ async def test_partner_sees_only_what_it_was_given_and_nothing_sensitive(api: Ap
     assert errors_of(await api.gql("{ users { id } }", token=token)) == ["FORBIDDEN"]
     create = 'mutation { createCustomer(input: {name: "Partner Lead GmbH"}) { id } }'
     assert errors_of(await api.gql(create, token=token)) == ["FORBIDDEN"]
+
+
+ALIASED = """
+query A($id: ID!) {
+  customer(id: $id) { t: taxId taxId c: contacts { p: phone name } }
+  customers(first: 2, filter: {inPool: true}) { e: edges { n: node { taxId } } }
+}
+"""
+
+
+async def test_masked_paths_follow_aliases_and_edges(api: Api) -> None:
+    visible, sensitive = await expected(api, "alice@demo.test")
+    pooled = sorted(visible - sensitive)[0]
+    body = await api.gql(ALIASED, {"id": str(pooled)}, as_user="alice@demo.test")
+    contacts = body["data"]["customer"]["c"]
+    assert body["data"]["customer"]["t"] is None and all(c["p"] is None for c in contacts)
+    # Sibling fields resolve concurrently: the order is not part of the answer.
+    assert sorted(body["extensions"]["maskedFields"]) == sorted(
+        [
+            "customer.t",
+            "customer.taxId",
+            *(f"customer.c.{j}.p" for j in range(len(contacts))),
+            "customers.e.0.n.taxId",
+            "customers.e.1.n.taxId",
+        ]
+    )
+
+
+PARTNER_VIEW = """
+{ customers(first: 100) { edges { node {
+    id name owner { email } createdBy { name } team { name }
+    collaborators { role user { email } } openDisputes { claimant { email } }
+    latestFollowUp { summary } followUps(first: 2) { edges { node { summary } } }
+} } }
+  ownershipEvents(first: 100) { edges { node { kind fromOwner { email } toOwner { email } } } }
+}
+"""
+LATEST = "query L($id: ID!) { customer(id: $id) { latestFollowUp { summary } } }"
+STAFF_FIELDS = ("owner", "createdBy", "team", "collaborators", "openDisputes")
+
+
+async def test_a_partner_sees_customers_not_staff_nor_notes(api: Api) -> None:
+    """Hole 8: people behind a customer are masked for partners (policy `customer.staff`);
+    follow-up notes need the `followup:read` scope."""
+    token = await api.token(partner="acme-channel", scopes=["customer:read"])
+    body = await api.gql(PARTNER_VIEW, token=token)
+    assert not body.get("errors"), body
+    nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert nodes
+    for n in nodes:
+        assert n["owner"] is None and n["createdBy"] is None and n["team"] is None
+        assert n["collaborators"] == n["openDisputes"] == [] and n["latestFollowUp"] is None
+        assert n["followUps"]["edges"] == []
+    events = [e["node"] for e in body["data"]["ownershipEvents"]["edges"]]
+    assert events and all(e["fromOwner"] is None and e["toOwner"] is None for e in events)
+    masked = set(body["extensions"]["maskedFields"])
+    for i in range(len(nodes)):
+        for name in (*STAFF_FIELDS, "latestFollowUp", "followUps"):
+            assert f"customers.edges.{i}.node.{name}" in masked
+    internal = await api.ok(PARTNER_VIEW, as_user="admin@demo.test")
+    assert any(e["node"]["owner"] for e in internal["customers"]["edges"])
+    assert any(e["node"]["latestFollowUp"] for e in internal["customers"]["edges"])
+
+
+async def test_a_partner_with_followup_read_sees_notes_but_still_no_staff(api: Api) -> None:
+    token = await api.token(partner="acme-channel", scopes=["customer:read", "followup:read"])
+    body = await api.gql(PARTNER_VIEW, token=token)
+    nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+    admin = await api.token("admin@demo.test")
+    notes = {
+        n["id"]: (await api.ok(LATEST, {"id": n["id"]}, token=admin))["customer"]["latestFollowUp"]
+        for n in nodes
+    }
+    assert any(notes[n["id"]] for n in nodes), "the demo has notes on a shared customer"
+    for n in nodes:
+        assert n["latestFollowUp"] == notes[n["id"]]
+        assert n["owner"] is None and n["collaborators"] == []
+    masked = body["extensions"]["maskedFields"]
+    assert not any(p.endswith(("latestFollowUp", "followUps")) for p in masked)
+
+
+NAMES_AND_A_NULL_TAX_ID = """query N($id: ID!) { customer(id: $id) { taxId contacts { name } } }"""
+
+
+async def test_an_audit_entry_needs_a_sensitive_value_actually_read(api: Api) -> None:
+    """AUDITOR: selecting contacts' names beside a tax id that is null reads nothing
+    sensitive, so nothing is written down."""
+    from db.models import AuditEntry, Contact
+
+    async with api.services.db.read() as s:
+        with_contacts = set((await s.execute(select(Contact.customer_id))).scalars())
+        customers = list((await s.execute(select(Customer))).scalars())
+    target = next(c for c in customers if c.tax_id is None and c.id in with_contacts)
+    await api.ok(NAMES_AND_A_NULL_TAX_ID, {"id": str(target.id)}, as_user="audit@demo.test")
+    async with api.services.db.read() as s:
+        rows = (
+            await s.execute(select(AuditEntry).where(AuditEntry.customer_id == target.id))
+        ).all()
+    assert rows == []

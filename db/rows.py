@@ -1,0 +1,154 @@
+"""Read paths as Core rows: only the columns asked for, no ORM entities, one statement per
+relation for a whole page. `Row` objects answer attribute access like the entities
+(`row.name`), so the schema builds from either."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import BindParameter, ColumnElement, Row, Table, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.customers import CustomerFilter, ScopedRow
+from db.enums import DisputeStatus
+
+
+def table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+CUSTOMER = table(models.Customer)
+USERS = table(models.User)
+TEAM = table(models.Team)
+CONTACT = table(models.Contact)
+COLLABORATOR = table(models.Collaborator)
+FOLLOW_UP = table(models.FollowUp)
+DISPUTE = table(models.Dispute)
+EVENT = table(models.OwnershipEvent)
+OPEN_DISPUTES = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
+
+Rows = list[Any]
+
+
+async def page_rows(
+    session: AsyncSession,
+    *,
+    columns: Iterable[str],
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+    filter: CustomerFilter,
+    first: int,
+    after_id: int | None,
+) -> tuple[Rows, bool]:
+    """One page of customers in id order with the caller's relation bits, and whether
+    more follow. `columns` are the customer columns to read (`id` always)."""
+    names = {"id", *columns}
+    stmt = (
+        select(*(CUSTOMER.c[n] for n in sorted(names)), mask.label("relations"))
+        .where(scope, *filter.conditions())
+        .order_by(CUSTOMER.c.id)
+        .limit(first + 1)
+    )
+    if after_id is not None:
+        stmt = stmt.where(CUSTOMER.c.id > after_id)
+    rows = list((await session.execute(stmt)).all())
+    return rows[:first], len(rows) > first
+
+
+# The relation statements are built once: per request only the ids change (an expanding
+# bind parameter), so neither the expression nor its cache key is made again.
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
+
+
+def _ranked_latest() -> Any:
+    ranked = (
+        select(
+            FOLLOW_UP,
+            func.row_number()
+            .over(
+                partition_by=FOLLOW_UP.c.customer_id,
+                order_by=(FOLLOW_UP.c.at.desc(), FOLLOW_UP.c.id.desc()),
+            )
+            .label("n"),
+        )
+        .where(FOLLOW_UP.c.customer_id.in_(IDS))
+        .subquery()
+    )
+    return select(*(ranked.c[c.key] for c in FOLLOW_UP.c)).where(ranked.c.n == 1)
+
+
+USERS_BY_ID = select(USERS).where(USERS.c.id.in_(IDS))
+TEAMS_BY_ID = select(TEAM).where(TEAM.c.id.in_(IDS))
+CONTACTS_OF = select(CONTACT).where(CONTACT.c.customer_id.in_(IDS)).order_by(CONTACT.c.id)
+COLLABORATORS_OF = (
+    select(COLLABORATOR)
+    .where(COLLABORATOR.c.customer_id.in_(IDS))
+    .order_by(COLLABORATOR.c.customer_id, COLLABORATOR.c.user_id)
+)
+LATEST_FOLLOW_UP_OF = _ranked_latest()
+OPEN_DISPUTES_OF = (
+    select(DISPUTE)
+    .where(DISPUTE.c.customer_id.in_(IDS), DISPUTE.c.status.in_(OPEN_DISPUTES))
+    .order_by(DISPUTE.c.id)
+)
+
+
+async def _rows(session: AsyncSession, stmt: Any, ids: Iterable[int]) -> Rows:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return list(await session.execute(stmt, {"ids": wanted}))
+
+
+async def users_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return {r.id: r for r in await _rows(session, USERS_BY_ID, ids)}
+
+
+async def teams_by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Row[Any]]:
+    return {r.id: r for r in await _rows(session, TEAMS_BY_ID, ids)}
+
+
+def _grouped(rows: Iterable[Row[Any]], key: str = "customer_id") -> dict[int, Rows]:
+    grouped: dict[int, Rows] = defaultdict(list)
+    for r in rows:
+        grouped[getattr(r, key)].append(r)
+    return grouped
+
+
+async def contacts_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    return _grouped(await _rows(session, CONTACTS_OF, customer_ids))
+
+
+async def collaborators_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    return _grouped(await _rows(session, COLLABORATORS_OF, customer_ids))
+
+
+async def latest_follow_ups(
+    session: AsyncSession, customer_ids: Sequence[int]
+) -> dict[int, Row[Any]]:
+    return {r.customer_id: r for r in await _rows(session, LATEST_FOLLOW_UP_OF, customer_ids)}
+
+
+async def open_disputes_of(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, Rows]:
+    return _grouped(await _rows(session, OPEN_DISPUTES_OF, customer_ids))
+
+
+async def scoped_by_ids(
+    session: AsyncSession,
+    ids: Sequence[int],
+    *,
+    scope: ColumnElement[bool],
+    mask: ColumnElement[int],
+) -> dict[int, ScopedRow]:
+    """The visible ones among `ids`, every column, as Core rows with relation bits."""
+    if not ids:
+        return {}
+    stmt = select(CUSTOMER, mask.label("relations")).where(scope, CUSTOMER.c.id.in_(list(ids)))
+    # A Row answers the same attribute reads as the entity (read paths never write it).
+    return {
+        r.id: ScopedRow(cast(models.Customer, r), int(r.relations or 0))
+        for r in await session.execute(stmt)
+    }
