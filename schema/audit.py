@@ -12,6 +12,8 @@ from strawberry.types import Info
 
 from resolvers import audit
 from resolvers.context import Context
+from resolvers.ids import global_id
+from schema.node import Node
 from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from schema.user import User, load_user
 
@@ -22,8 +24,7 @@ Ctx = Info[Context, None]
 
 
 @strawberry.type
-class AuditEntry:
-    # `Node` is not in the schema yet; `id` and `databaseId` are what it will ask for.
+class AuditEntry(Node):
     id: strawberry.ID
     database_id: int
     at: datetime
@@ -54,7 +55,7 @@ class AuditEntry:
     def of(cls, entry: audit.Entry) -> AuditEntry:
         row = entry.row
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(global_id("AuditEntry", row.id or 0)),
             database_id=row.id or 0,
             at=row.at,
             partner_name=entry.partner_name,
@@ -113,9 +114,8 @@ class AuditQuery:
             AuditEntryEdge(node=AuditEntry.of(e), cursor=encode_cursor(e.row.id or 0))
             for e in page.entries
         ]
-        end = edges[-1].cursor if edges else None
         return AuditEntryConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.more, end_cursor=end),
+            page_info=PageInfo.of(edges, page.more, decode_cursor(after)),
             where=page.where,
         )

@@ -13,6 +13,7 @@ from db.customers import ScopedRow
 from resolvers.context import Context
 from schema.enums import CollaboratorRole, Stage, Tier
 from schema.masking import path_of
+from schema.node import Node
 from schema.pagination import PageInfo, decode_cursor, page_size
 from schema.plain import attr
 from schema.user import Team, User
@@ -44,11 +45,11 @@ class Collaborator:
 
 
 @strawberry.type
-class Customer:
+class Customer(Node):
     # The row it was built from (a Core row or an entity) and the caller's relation bits.
     row: strawberry.Private[Any]
     relations: strawberry.Private[int]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     name: str = attr()
     industry: str | None = attr()
     region: str | None = attr()
@@ -89,7 +90,7 @@ class Customer:
             return FollowUpConnection.of([], False)
         key = (self.row.id, page_size(first, ctx.settings.max_page_size), decode_cursor(after))
         rows, more = await ctx.loaders.pages.follow_ups_by_customer_id.load(key)
-        return FollowUpConnection.of(rows, more)
+        return FollowUpConnection.of(rows, more, key[2])
 
     @strawberry.field
     async def ownership_history(
@@ -102,7 +103,7 @@ class Customer:
             return OwnershipEventConnection.of([], False)  # reported by the page's builder
         key = (self.row.id, page_size(first, ctx.settings.max_page_size), decode_cursor(after))
         rows, more = await ctx.loaders.pages.events_by_customer_id.load(key)
-        return OwnershipEventConnection.of(rows, more)
+        return OwnershipEventConnection.of(rows, more, key[2])
 
 
 @strawberry.type

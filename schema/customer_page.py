@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import strawberry
 from strawberry.types import Info
 from strawberry.utils.str_converters import to_camel_case
 
@@ -33,7 +34,7 @@ from db.rows import (
 )
 from kernel.errors import NotFound
 from resolvers.context import Context
-from resolvers.ids import parse_id
+from resolvers.ids import global_id, parse_id
 from schema.customer import Collaborator, Contact, Customer, CustomerConnection, CustomerEdge
 from schema.dispute import Dispute
 from schema.followup import FollowUp
@@ -63,6 +64,7 @@ def _plain_columns() -> dict[str, str]:
 # Scalar fields read straight from a column of the same name.
 SCALARS = _plain_columns()
 COLUMN_OF = SCALARS | {
+    "databaseId": "id",
     "inPool": "owner_id",
     "owner": "owner_id",
     "team": "team_id",
@@ -254,6 +256,8 @@ class Builder:
                 setattr(c, attr, [] if attr in LIST_SCALARS else None)
             else:
                 setattr(c, attr, getattr(row, column))
+        c.id = strawberry.ID(global_id("Customer", row.id))
+        c.database_id = row.id
         rel = recipe.relations
         if rel:
             ident = row.id
@@ -366,7 +370,7 @@ async def customer_page(
         edges.append(edge)
     result = CustomerConnection(
         edges=edges,
-        page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
+        page_info=PageInfo.of(edges, more, after_id),
     )
     if "totalCount" in connection:
         result.total_count = await count_customers(session, scope=scope, filter=filter)

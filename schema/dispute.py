@@ -10,8 +10,10 @@ from strawberry.types import Info
 
 from resolvers import disputes
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import DisputeStatus
 from schema.minimal import visible_or_minimal
+from schema.node import Node
 from schema.pagination import PageInfo, encode_cursor
 from schema.plain import attr
 from schema.user import User, load_user
@@ -27,9 +29,9 @@ class CreditShare:
 
 
 @strawberry.type
-class Dispute:
+class Dispute(Node):
     row: strawberry.Private[Any]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     reason: str = attr()
     status: DisputeStatus = attr()
     evidence: list[str] = attr("What the system recorded, gathered when the dispute opened.")
@@ -39,7 +41,8 @@ class Dispute:
 
     def __post_init__(self) -> None:
         row = self.row
-        self.id = row.id
+        self.id = strawberry.ID(global_id("Dispute", row.id))
+        self.database_id = row.id
         self.reason = row.reason
         self.status = row.status
         self.evidence = row.evidence or []
@@ -102,7 +105,6 @@ class DisputeConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[Any], more: bool) -> DisputeConnection:
+    def of(cls, rows: list[Any], more: bool, after_id: int | None = None) -> DisputeConnection:
         edges = [DisputeEdge(node=Dispute(row=r), cursor=encode_cursor(r.id or 0)) for r in rows]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        return cls(edges=edges, page_info=PageInfo.of(edges, more, after_id))

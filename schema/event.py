@@ -9,9 +9,11 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import OwnershipEventKind
 from schema.masking import staff_user
 from schema.minimal import visible_or_minimal
+from schema.node import Node
 from schema.pagination import PageInfo, encode_cursor
 from schema.plain import attr
 from schema.user import User
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
 
 
 @strawberry.type
-class OwnershipEvent:
+class OwnershipEvent(Node):
     row: strawberry.Private[Any]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     cursor: str = attr("Pass as `since` to replay what came after this event.")
     customer_id: strawberry.ID = attr("Readable even when the customer no longer is to you.")
     kind: OwnershipEventKind = attr()
@@ -33,7 +35,8 @@ class OwnershipEvent:
 
     def __post_init__(self) -> None:
         row = self.row
-        self.id = row.id
+        self.id = strawberry.ID(global_id("OwnershipEvent", row.id))
+        self.database_id = row.id
         self.cursor = encode_cursor(row.id or 0)
         self.customer_id = row.customer_id
         self.kind = row.kind
@@ -79,10 +82,11 @@ class OwnershipEventConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[Any], more: bool) -> OwnershipEventConnection:
+    def of(
+        cls, rows: list[Any], more: bool, after_id: int | None = None
+    ) -> OwnershipEventConnection:
         edges = [
             OwnershipEventEdge(node=OwnershipEvent(row=r), cursor=encode_cursor(r.id or 0))
             for r in rows
         ]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        return cls(edges=edges, page_info=PageInfo.of(edges, more, after_id))

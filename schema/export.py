@@ -12,7 +12,9 @@ from db import models
 from db.enums import ExportStatus
 from resolvers import exports
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.inputs import CustomerFilter
+from schema.node import Node
 from schema.pagination import PageInfo, decode_cursor, encode_cursor, page_size
 from schema.user import User, load_user
 
@@ -22,9 +24,7 @@ strawberry.enum(ExportStatus)
 
 
 @strawberry.type
-class ExportRequest:
-    # Relay's Node interface is not in the schema yet; `id` is the bare database id
-    # until it is (then it becomes the global id and `databaseId` stays the number).
+class ExportRequest(Node):
     id: strawberry.ID
     database_id: int
     requested_by_id: strawberry.Private[int]
@@ -57,7 +57,7 @@ class ExportRequest:
     @classmethod
     def of(cls, ctx: Context, row: models.ExportRequest) -> ExportRequest:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(global_id("ExportRequest", row.id or 0)),
             database_id=row.id or 0,
             requested_by_id=row.requested_by_id,
             decided_by_id=row.decided_by_id,
@@ -109,9 +109,8 @@ class ExportQuery:
             ExportRequestEdge(node=ExportRequest.of(ctx, r), cursor=encode_cursor(r.id or 0))
             for r in rows
         ]
-        end = edges[-1].cursor if edges else None
         return ExportRequestConnection(
-            edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end)
+            edges=edges, page_info=PageInfo.of(edges, more, decode_cursor(after))
         )
 
 

@@ -9,7 +9,9 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import FollowUpChannel
+from schema.node import Node
 from schema.pagination import PageInfo, encode_cursor
 from schema.plain import attr
 from schema.user import User, load_user
@@ -26,9 +28,9 @@ async def load_customer(info: Info[Context, None], customer_id: int) -> Customer
 
 
 @strawberry.type
-class FollowUp:
+class FollowUp(Node):
     row: strawberry.Private[Any]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     at: datetime = attr()
     channel: FollowUpChannel = attr()
     summary: str = attr()
@@ -37,7 +39,8 @@ class FollowUp:
 
     def __post_init__(self) -> None:
         row = self.row
-        self.id = row.id
+        self.id = strawberry.ID(global_id("FollowUp", row.id))
+        self.database_id = row.id
         self.at = row.at
         self.channel = row.channel
         self.summary = row.summary
@@ -69,7 +72,6 @@ class FollowUpConnection:
     page_info: PageInfo
 
     @classmethod
-    def of(cls, rows: list[Any], more: bool) -> FollowUpConnection:
+    def of(cls, rows: list[Any], more: bool, after_id: int | None = None) -> FollowUpConnection:
         edges = [FollowUpEdge(node=FollowUp(row=r), cursor=encode_cursor(r.id or 0)) for r in rows]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        return cls(edges=edges, page_info=PageInfo.of(edges, more, after_id))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from typing import Any
 
 import strawberry
 
@@ -15,6 +17,20 @@ from resolvers.ids import MAX_ID
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+    has_previous_page: bool = strawberry.field(
+        default=False, description="True when the page was asked for `after` a cursor."
+    )
+    start_cursor: str | None = None
+
+    @classmethod
+    def of(cls, edges: Sequence[Any], more: bool, after_id: int | None) -> PageInfo:
+        """Keyset pages: what came before `after` is the cursor's own row and older."""
+        return cls(
+            has_next_page=more,
+            end_cursor=edges[-1].cursor if edges else None,
+            has_previous_page=after_id is not None,
+            start_cursor=edges[0].cursor if edges else None,
+        )
 
 
 def encode_cursor(ident: int) -> str:

@@ -90,10 +90,11 @@ class CustomerQuery:
         first: int = 20,
         after: str | None = None,
     ) -> DisputeConnection:
+        after_id = decode_cursor(after)
         rows, more = await disputes.list_disputes(
-            info.context, status=status, first=_first(info, first), after_id=decode_cursor(after)
+            info.context, status=status, first=_first(info, first), after_id=after_id
         )
-        return DisputeConnection.of(rows, more)
+        return DisputeConnection.of(rows, more, after_id)
 
     @strawberry.field
     async def transfer_requests(
@@ -113,13 +114,11 @@ class CustomerQuery:
         after: str | None = None,
         first: int = 50,
     ) -> OwnershipEventConnection:
+        after_id = decode_cursor(after)
         rows, more = await events.list_events(
-            info.context,
-            customer_id=customer_id,
-            after_id=decode_cursor(after),
-            first=_first(info, first),
+            info.context, customer_id=customer_id, after_id=after_id, first=_first(info, first)
         )
-        return OwnershipEventConnection.of(rows, more)
+        return OwnershipEventConnection.of(rows, more, after_id)
 
     @strawberry.field
     async def ownership_stats(

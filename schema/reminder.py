@@ -11,20 +11,25 @@ from strawberry.types import Info
 from db import models
 from resolvers import reminders
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import ReminderKind, ReminderStatus
+from schema.node import Node
 from schema.pagination import encode_cursor
+from schema.plain import attr
 
 if TYPE_CHECKING:
     from schema.customer import Customer
 
 
 @strawberry.type
-class Reminder:
+class Reminder(Node):
     row: strawberry.Private[models.Reminder]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    database_id: int = attr()
+
+    def __post_init__(self) -> None:
+        self.id = strawberry.ID(global_id("Reminder", self.row.id or 0))
+        self.database_id = self.row.id or 0
 
     @strawberry.field(description="Pass as `since` to reminderDue to replay what came after.")
     def cursor(self) -> str:

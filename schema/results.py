@@ -43,7 +43,9 @@ class HandOverResult:
 
 @strawberry.type
 class IssuedToken:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The ApiToken's global id; revokeApiToken takes it."
+    )
     token: str
     scopes: list[str]
     expires_at: datetime | None

@@ -9,14 +9,15 @@ from strawberry.types import Info
 
 from resolvers import tokens
 from resolvers.context import Context
+from resolvers.ids import global_id
+from schema.node import Node
 from schema.user import User, load_user
 
 Ctx = Info[Context, None]
 
 
 @strawberry.type
-class ApiToken:
-    # `Node` is not in the schema yet; `id` and `databaseId` are what it will ask for.
+class ApiToken(Node):
     id: strawberry.ID = strawberry.field(description="What revokeApiToken takes.")
     database_id: int
     partner_name: str | None
@@ -35,7 +36,7 @@ class ApiToken:
     def of(cls, listed: tokens.Listed) -> ApiToken:
         row = listed.row
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=strawberry.ID(global_id("ApiToken", row.id or 0)),
             database_id=row.id or 0,
             partner_name=listed.partner_name,
             scopes=list(row.scopes or []),

@@ -10,7 +10,9 @@ from strawberry.types import Info
 
 from db import models
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import TransferKind, TransferStatus
+from schema.node import Node
 from schema.plain import attr
 from schema.user import User, load_user
 
@@ -38,11 +40,11 @@ class Approval:
 
 
 @strawberry.type
-class TransferRequest:
+class TransferRequest(Node):
     row: strawberry.Private[Any]
     customer_ids: strawberry.Private[list[int]]
     approval_rows: strawberry.Private[list[models.Approval]]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     kind: TransferKind = attr()
     reason: str = attr()
     status: TransferStatus = attr()
@@ -51,7 +53,8 @@ class TransferRequest:
 
     def __post_init__(self) -> None:
         row = self.row
-        self.id = row.id
+        self.id = strawberry.ID(global_id("TransferRequest", row.id))
+        self.database_id = row.id
         self.kind = row.kind
         self.reason = row.reason
         self.status = row.status

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from resolvers import collaborators, portfolio, tokens, transfers
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.customer import Customer
 from schema.customer_page import customer_of
 from schema.enums import CollaboratorRole
@@ -91,7 +92,7 @@ class TransferMutation:
             expires_at=expires_at,
         )
         return IssuedToken(
-            id=strawberry.ID(str(issued.row.id)),
+            id=strawberry.ID(global_id("ApiToken", issued.row.id or 0)),
             token=issued.token,
             scopes=list(issued.row.scopes),
             expires_at=issued.row.expires_at,

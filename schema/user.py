@@ -8,18 +8,21 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers.context import Context
+from resolvers.ids import global_id
 from schema.enums import Role
+from schema.node import Node
 from schema.plain import attr
 
 
 @strawberry.type
-class Team:
+class Team(Node):
     row: strawberry.Private[Any]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     name: str = attr()
 
     def __post_init__(self) -> None:
-        self.id = self.row.id
+        self.id = strawberry.ID(global_id("Team", self.row.id))
+        self.database_id = self.row.id
         self.name = self.row.name
 
     @strawberry.field
@@ -37,9 +40,9 @@ class Team:
 
 
 @strawberry.type
-class User:
+class User(Node):
     row: strawberry.Private[Any]
-    id: strawberry.ID = attr()
+    database_id: int = attr()
     name: str = attr()
     email: str = attr()
     role: Role = attr()
@@ -48,7 +51,8 @@ class User:
 
     def __post_init__(self) -> None:
         row = self.row
-        self.id = row.id
+        self.id = strawberry.ID(global_id("User", row.id))
+        self.database_id = row.id
         self.name = row.name
         self.email = row.email
         self.role = row.role
