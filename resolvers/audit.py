@@ -73,6 +73,7 @@ async def audit_log(
     customer_id: object | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    ident: int | None = None,
 ) -> AuditPage:
     """A page of entries, newest first, and whether older ones follow."""
     ctx.plan.require("audit", "read")
@@ -84,6 +85,8 @@ async def audit_log(
         .outerjoin(Partner, col(Partner.id) == col(AuditEntry.partner_id))
         .where(where)
     )
+    if ident is not None:  # one entry, for `node(id:)`
+        stmt = stmt.where(col(AuditEntry.id) == ident)
     if after_id is not None:
         stmt = stmt.where(col(AuditEntry.id) < after_id)
     stmt = stmt.order_by(col(AuditEntry.id).desc()).limit(first + 1)

@@ -11,7 +11,12 @@ from resolvers.ids import parse_optional_id
 
 
 async def list_events(
-    ctx: Context, *, customer_id: object | None, after_id: int | None, first: int
+    ctx: Context,
+    *,
+    customer_id: object | None,
+    after_id: int | None,
+    first: int,
+    ident: int | None = None,
 ) -> tuple[list[OwnershipEvent], bool]:
     """Events of customers the caller may see, oldest first, after a cursor."""
     plan = ctx.plan
@@ -22,6 +27,8 @@ async def list_events(
     )
     if (ident := parse_optional_id(customer_id, "customer")) is not None:
         stmt = stmt.where(col(OwnershipEvent.customer_id) == ident)
+    if ident is not None:  # one event, for `node(id:)`
+        stmt = stmt.where(col(OwnershipEvent.id) == ident)
     if after_id is not None:
         stmt = stmt.where(col(OwnershipEvent.id) > after_id)
     rows = list(

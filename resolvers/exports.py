@@ -253,15 +253,22 @@ async def decide_export(
 
 
 async def list_export_requests(
-    ctx: Context, *, status: ExportStatus | None, first: int, after_id: int | None
+    ctx: Context,
+    *,
+    status: ExportStatus | None,
+    first: int,
+    after_id: int | None,
+    ident: int | None = None,
 ) -> tuple[list[ExportRequest], bool]:
-    """Newest first."""
+    """Newest first. `ident`: only that one (for `node(id:)`)."""
     plan = ctx.plan
     uid = _person(plan)
     session = await ctx.session()
     stmt = select(ExportRequest).where(_visible(plan, uid, await _reach(plan, session)))
     if status is not None:
         stmt = stmt.where(_status_is(ExportStatus(status), ctx.now()))
+    if ident is not None:
+        stmt = stmt.where(col(ExportRequest.id) == ident)
     if after_id is not None:
         stmt = stmt.where(col(ExportRequest.id) < after_id)
     stmt = stmt.order_by(col(ExportRequest.id).desc()).limit(first + 1)

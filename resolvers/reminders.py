@@ -45,13 +45,17 @@ async def reminder_message(ctx: Context, reminder: Reminder) -> str:
     return UNSEEN.get(reminder.kind, UNSEEN_OTHER)
 
 
-async def my_reminders(ctx: Context, status: str | None = None) -> list[Reminder]:
+async def my_reminders(
+    ctx: Context, status: str | None = None, ident: int | None = None
+) -> list[Reminder]:
     user_id = ctx.plan.principal.user_id
     if user_id is None:
         raise Forbidden("Reminders belong to people, not partner tokens.")
     stmt = select(Reminder).where(col(Reminder.user_id) == user_id)
     if status is not None:
         stmt = stmt.where(col(Reminder.status) == str(status))
+    if ident is not None:  # one reminder, for `node(id:)`
+        stmt = stmt.where(col(Reminder.id) == ident)
     stmt = stmt.order_by(col(Reminder.due_at), col(Reminder.id)).limit(MAX_REMINDERS)
     return list((await (await ctx.session()).execute(stmt)).scalars())
 

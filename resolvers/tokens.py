@@ -160,7 +160,9 @@ async def revoke_api_token(ctx: Context, token_id: object) -> bool:
     return True
 
 
-async def list_api_tokens(ctx: Context, *, include_revoked: bool = False) -> list[Listed]:
+async def list_api_tokens(
+    ctx: Context, *, include_revoked: bool = False, ident: int | None = None
+) -> list[Listed]:
     """ADMIN lists every token, others their own (a partner token: its partner's), newest
     first; a token's secret is never shown again."""
     plan = ctx.plan
@@ -173,7 +175,9 @@ async def list_api_tokens(ctx: Context, *, include_revoked: bool = False) -> lis
         stmt = stmt.where(col(ApiToken.partner_id) == principal.partner_id)
     elif not plan.allows("token", "read", 0):
         stmt = stmt.where(col(ApiToken.user_id) == principal.user_id)
-    if not include_revoked:
+    if ident is not None:  # one token, by `node(id:)`: revoked or not
+        stmt = stmt.where(col(ApiToken.id) == ident)
+    elif not include_revoked:
         stmt = stmt.where(col(ApiToken.revoked_at).is_(None))
     stmt = stmt.order_by(col(ApiToken.id).desc()).limit(MAX_LISTED)
     rows = (await (await ctx.session()).execute(stmt)).all()

@@ -91,8 +91,12 @@ def transfer_scope(plan: Plan) -> ColumnElement[bool]:
     )
 
 
-async def list_transfers(ctx: Context, status: str | None = None) -> list[Transfer]:
+async def list_transfers(
+    ctx: Context, status: str | None = None, ident: int | None = None
+) -> list[Transfer]:
     stmt = select(TransferRequest).where(transfer_scope(ctx.plan))
+    if ident is not None:  # one request, for `node(id:)`
+        stmt = stmt.where(col(TransferRequest.id) == ident)
     if status is not None:
         stmt = stmt.where(col(TransferRequest.status) == str(status))
     session = await ctx.session()

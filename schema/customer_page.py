@@ -377,12 +377,13 @@ async def customer_page(
     return result
 
 
-async def customer_of(info: Ctx, scoped: ScopedRow) -> Customer:
+async def customer_of(info: Ctx, scoped: ScopedRow, path: str | None = None) -> Customer:
+    """`path`: where masked fields are reported when not the resolver's own (`nodes`)."""
     shape = Shape.selected(info)
     builder, (customer,) = await _build(
         info, [(scoped.customer, scoped.relations)], shape, _batched(info.context)
     )
-    builder.report(path_of(info), shape, customer)
+    builder.report(path or path_of(info), shape, customer)
     return customer
 
 
