@@ -28,6 +28,7 @@ from kernel.clock import FrozenClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
 from ownergraph.seed import seed_demo
+from resolvers.ids import decode_global_id
 
 SEED_TIME = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get(
@@ -255,3 +256,10 @@ async def handoff_api(database_url: str, clock: FrozenClock, tmp_path: Path) -> 
 
 def errors_of(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+def db_id(value: str) -> int:
+    """The database id inside a global id the API answered (to compare with rows)."""
+    decoded = decode_global_id(value)
+    assert decoded is not None, value
+    return decoded[1]

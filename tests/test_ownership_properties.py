@@ -30,7 +30,7 @@ from db.models import Collaborator, Customer, Dispute, OwnershipEvent, Team, Use
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
-from tests.conftest import BACKENDS, DEMO_USERS, SECRET, SEED_TIME, _pg_admin, _pg_url
+from tests.conftest import BACKENDS, DEMO_USERS, SECRET, SEED_TIME, _pg_admin, _pg_url, db_id
 
 USERS = DEMO_USERS
 OPS = [
@@ -220,7 +220,7 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     elif name == "dispute":
         world.disputes.append(data["id"])
     elif name == "create":
-        world.customers.append(int(data["id"]))
+        world.customers.append(db_id(data["id"]))
 
 
 async def check_replay(world: World) -> None:

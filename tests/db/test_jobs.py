@@ -17,7 +17,7 @@ from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, OwnershipEvent, Reminder, User
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import Scheduler, run_jobs_once
-from tests.conftest import Api, errors_of, serve
+from tests.conftest import Api, db_id, errors_of, serve
 
 CLAIM = "mutation C($id: ID!) { claimCustomer(customerId: $id) { id owner { email } } }"
 FOLLOW_UP = """
@@ -166,7 +166,7 @@ async def test_warning_three_days_before_then_recycle(api: Api, clock: FrozenClo
             for cid in ids
         ]
     assert first.owner_id is None and second.owner_id is not None
-    assert (await reminder(api, int(warning["id"]))).status == "CANCELLED"
+    assert (await reminder(api, db_id(warning["id"]))).status == "CANCELLED"
     event = await count(
         api,
         select(func.count())
@@ -256,10 +256,10 @@ async def test_due_reminders_fire_and_follow_up_reminders_come_once(
     await api.ok(SNOOZE, {"id": fired["id"], "until": until}, token=token)
     clock.advance(days=1)
     await run_jobs_once(api.services, clock.now())
-    assert (await reminder(api, int(fired["id"]))).status == "SNOOZED"
+    assert (await reminder(api, db_id(fired["id"]))).status == "SNOOZED"
     clock.advance(days=1)
     await run_jobs_once(api.services, clock.now())
-    row = await reminder(api, int(fired["id"]))
+    row = await reminder(api, db_id(fired["id"]))
     assert (row.status, row.fired_at) == ("FIRED", clock.now())
 
 

@@ -14,7 +14,7 @@ from db.models import Customer, Dispute, Reminder, TransferRequest
 from db.ownership import CHANGED_HANDS
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, db_id, errors_of
 from tests.db.test_jobs import drain, stale_customers
 
 ASSIGN = """
@@ -120,7 +120,7 @@ async def pending_transfer(api: Api, customer_id: int, giver: str, to: str) -> i
         REQUEST, {"ids": [str(customer_id)], "to": str(await api.user_id(to))}, as_user=giver
     )
     assert body["requestTransfer"]["status"] == "PENDING"
-    return int(body["requestTransfer"]["id"])
+    return db_id(body["requestTransfer"]["id"])
 
 
 async def assert_transfer_cancelled(api: Api, transfer_id: int, customer_id: int) -> None:

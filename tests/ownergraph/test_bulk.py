@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from db.models import Collaborator, Customer, CustomerKey, OwnershipEvent, Team, User
 from ownergraph.bulk import add_customers
-from tests.conftest import Api
+from tests.conftest import Api, db_id
 
 CREATE = (
     """mutation($name: String!) { createCustomer(input: {name: $name}) { id owner { name } } }"""
@@ -78,7 +78,7 @@ async def test_bulk_customers_are_whole_and_the_api_carries_on(api: Api) -> None
 
     # The API goes on creating customers and events after the generated ids.
     body = await api.ok(CREATE, {"name": "After The Bulk Load Ltd"}, as_user="alice@demo.test")
-    assert int(body["createCustomer"]["id"]) > before + 5_000
+    assert db_id(body["createCustomer"]["id"]) > before + 5_000
     async with db.read() as session:
         # Statistics were refreshed (SQLite keeps them in sqlite_stat1).
         if db.dialect == "sqlite":

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from db.models import AuditEntry, Customer, OwnershipEvent
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, db_id, errors_of
 
 CREATE = """
 mutation C($input: CreateCustomerInput!) {
@@ -156,15 +156,15 @@ async def test_update_with_versions(api: Api) -> None:
     )
     assert errors_of(clash) == ["DUPLICATE_CUSTOMER"]
     async with api.services.db.read() as s:
-        row = await s.get(Customer, int(other["id"]))
+        row = await s.get(Customer, db_id(other["id"]))
         assert row is not None and row.name == "Osprey Mining" and row.version == 1
         audits = await s.scalar(
             select(func.count()).where(
-                AuditEntry.customer_id == int(made["id"]), AuditEntry.action == "customer.update"
+                AuditEntry.customer_id == db_id(made["id"]), AuditEntry.action == "customer.update"
             )
         )
         events = await s.scalar(
-            select(func.count()).where(OwnershipEvent.customer_id == int(made["id"]))
+            select(func.count()).where(OwnershipEvent.customer_id == db_id(made["id"]))
         )
     assert audits == 2 and events == 1
 

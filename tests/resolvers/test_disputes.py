@@ -19,7 +19,7 @@ from db.outbox import take_messages
 from kernel.errors import Validation
 from resolvers.awards import Share, credit_after
 from resolvers.evidence import Evidence, Side, decide
-from tests.conftest import SEED_TIME, errors_of
+from tests.conftest import SEED_TIME, db_id, errors_of
 
 DISPUTE = """
 fragment D on Dispute {
@@ -187,7 +187,7 @@ async def test_first_entry_awards_the_claimant_and_moves_ownership(api: Any) -> 
         customer.owner_id,
         "first_entry",
     )
-    assert event.details["dispute_id"] == int(dispute["id"])
+    assert event.details["dispute_id"] == db_id(dispute["id"])
     assert event.details["owner_credit_share"] == 100 and event.details["collaborators"] == []
 
 
@@ -332,7 +332,7 @@ async def test_undecided_dispute_escalates_to_the_team_manager(api: Any) -> None
         ("DISPUTE_ASSIGNED", "PENDING", cid)
     ]
     stored = await row(api, Reminder, reminders[0]["id"])
-    assert stored.ref_id == int(dispute["id"]) and stored.due_at == SEED_TIME
+    assert stored.ref_id == db_id(dispute["id"]) and stored.due_at == SEED_TIME
     # The customer shows it among its open disputes.
     seen = (await api.ok(CUSTOMER, {"id": cid}, as_user=ALICE))["customer"]
     assert seen["openDisputes"] == [{"id": dispute["id"]}]
@@ -610,7 +610,7 @@ async def test_every_step_is_published(api: Any) -> None:
         opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
         await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
         received = [await asyncio.wait_for(anext(messages), 1) for _ in range(2)]
-    assert received == [{"id": int(opened["id"]), "customer_id": int(cid)}] * 2
+    assert received == [{"id": db_id(opened["id"]), "customer_id": int(cid)}] * 2
 
 
 # The dispute right: a dispute opens no window onto a customer.

@@ -10,7 +10,7 @@ from sqlalchemy import exists, func, or_, select
 
 from db.models import Customer, Partner, PartnerCustomer
 from kernel.clock import FrozenClock
-from tests.conftest import SEED_TIME, Api, errors_of
+from tests.conftest import SEED_TIME, Api, db_id, errors_of
 
 ISSUE = """
 mutation I($partner: String, $user: ID, $scopes: [String!]!, $expires: DateTime) {
@@ -128,7 +128,7 @@ async def test_a_revoked_token_stops_working_at_once(api: Api) -> None:
         done = await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test")
         message = await asyncio.wait_for(anext(messages), 2)
     assert done == {"revokeApiToken": True}
-    assert message == {"token_id": int(issued["id"])}
+    assert message == {"token_id": db_id(issued["id"])}
     assert errors_of(await api.gql(ME, token=issued["token"])) == ["UNAUTHENTICATED"]
     # Revoking again is not an error; an admin revokes anyone's.
     assert (await api.ok(REVOKE, {"id": issued["id"]}, as_user="alice@demo.test"))["revokeApiToken"]
@@ -159,7 +159,7 @@ async def test_admins_list_every_token_and_others_their_own(api: Api) -> None:
     assert kept["id"] in ids and gone["id"] not in ids
     assert ids == sorted(ids, key=int, reverse=True)  # newest first
     listed = next(t for t in mine if t["id"] == kept["id"])
-    assert listed["scopes"] == ["customer:read"] and listed["databaseId"] == int(kept["id"])
+    assert listed["scopes"] == ["customer:read"] and listed["databaseId"] == db_id(kept["id"])
     assert listed["revokedAt"] is None and listed["expiresAt"] == kept["expiresAt"]
     with_revoked = (await api.ok(API_TOKENS, {"revoked": True}, token=token))["apiTokens"]
     assert next(t for t in with_revoked if t["id"] == gone["id"])["revokedAt"]

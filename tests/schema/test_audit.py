@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from db.models import AuditEntry, User
 from kernel.clock import FrozenClock
-from tests.conftest import Api, serve
+from tests.conftest import Api, db_id, serve
 from tests.subscriptions.test_live import connect
 
 SENSITIVE = "{ customers(first: 3) { edges { node { id name taxId contacts { phone } } } } }"
@@ -34,7 +34,7 @@ async def reads_by(api: Api, email: str) -> list[int]:
 
 async def test_auditor_reads_are_audited_per_customer(api: Api) -> None:
     data = await api.ok(SENSITIVE, as_user="audit@demo.test")
-    seen = sorted(int(e["node"]["id"]) for e in data["customers"]["edges"])
+    seen = sorted(db_id(e["node"]["id"]) for e in data["customers"]["edges"])
     assert await reads_by(api, "audit@demo.test") == seen
     await api.ok(NAMES_ONLY, as_user="audit@demo.test")
     assert await reads_by(api, "audit@demo.test") == seen  # no sensitive field, no entry
@@ -56,7 +56,7 @@ async def test_the_audited_roles_are_a_setting(
         assert await reads_by(api, "audit@demo.test")
     async with serve(database_url, clock, tmp_path, audited_roles=["MANAGER"]) as api:
         data = await api.ok(SENSITIVE, as_user="manager.east@demo.test")
-        seen = {int(e["node"]["id"]) for e in data["customers"]["edges"] if e["node"]["taxId"]}
+        seen = {db_id(e["node"]["id"]) for e in data["customers"]["edges"] if e["node"]["taxId"]}
         assert seen and seen <= set(await reads_by(api, "manager.east@demo.test"))
 
 
@@ -65,11 +65,11 @@ async def test_auditor_reads_in_a_subscription_are_audited_per_payload(api: Api)
     async with connect(api.app, token) as live:
         op = await live.subscribe(WITH_TAX_ID)
         created = await api.ok(CREATE, as_user="alice@demo.test")
-        cid = int(created["createCustomer"]["id"])
+        cid = db_id(created["createCustomer"]["id"])
         # Subscribed without `since`: wait for this customer's event to arrive.
         while True:
             data = await live.next(op)
-            if int(data["ownershipChanged"]["customer"]["id"]) == cid:
+            if db_id(data["ownershipChanged"]["customer"]["id"]) == cid:
                 break
         # The payload's reads are written once it has been delivered.
         for _ in range(100):

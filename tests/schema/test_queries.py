@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, db_id, errors_of
 
 NESTED = """
 query Nested($first: Int!) {
@@ -54,7 +54,7 @@ async def test_pages_walk_every_row_once_in_order(api: Api) -> None:
     while True:
         page = (await api.ok(PAGE, {"first": 37, "after": after}, token=token))["customers"]
         total = page["totalCount"]
-        seen += [int(e["node"]["id"]) for e in page["edges"]]
+        seen += [db_id(e["node"]["id"]) for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]

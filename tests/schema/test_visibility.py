@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Collaborator, Customer, Dispute, PartnerCustomer, Team, User
-from tests.conftest import DEMO_USERS, Api, errors_of
+from tests.conftest import DEMO_USERS, Api, db_id, errors_of
 
 ALL_CUSTOMERS = """
 query All($after: String) {
@@ -42,7 +42,7 @@ async def crawl(api: Api, token: str) -> tuple[int, dict[int, dict[str, Any]], l
         total = page["totalCount"]
         masked += body.get("extensions", {}).get("maskedFields", [])
         for edge in page["edges"]:
-            seen[int(edge["node"]["id"])] = edge["node"]
+            seen[db_id(edge["node"]["id"])] = edge["node"]
         if not page["pageInfo"]["hasNextPage"]:
             return total, seen, masked
         after = page["pageInfo"]["endCursor"]

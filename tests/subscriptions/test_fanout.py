@@ -13,7 +13,7 @@ from typing import Any
 from kernel.clock import FrozenClock
 from resolvers.context import context_for_user
 from subscriptions.feed import EventFeed, Follower, feed_for
-from tests.conftest import Api
+from tests.conftest import Api, db_id
 from tests.subscriptions.test_live import WAIT, connect, create, last_event
 
 IDS = """
@@ -68,7 +68,7 @@ async def test_hundreds_of_subscribers_lose_nothing_and_get_nothing_twice(api: A
             while len(done) < len(ops[email]):
                 message = await live.message_any()
                 assert message["type"] == "next", message
-                ident = int(message["payload"]["data"]["ownershipChanged"]["id"])
+                ident = db_id(message["payload"]["data"]["ownershipChanged"]["id"])
                 got[(message["id"], ident)] += 1
                 if ident == sentinel:
                     done.add(message["id"])
@@ -81,7 +81,7 @@ async def test_hundreds_of_subscribers_lose_nothing_and_get_nothing_twice(api: A
     events = len(made) + 1
     for email, got in received.items():
         data = await api.ok(EVENTS_AFTER, {"after": cursor}, as_user=email)
-        expected = [int(e["node"]["id"]) for e in data["ownershipEvents"]["edges"]]
+        expected = [db_id(e["node"]["id"]) for e in data["ownershipEvents"]["edges"]]
         assert sentinel in expected
         for op in ops[email]:
             mine = sorted(ident for (o, ident), _ in got.items() if o == op)

@@ -29,7 +29,7 @@ from kernel.settings import Settings
 from ownergraph.app import create_app
 from schema.pagination import encode_cursor
 from subscriptions.bus import OWNERSHIP, REVOCATIONS
-from tests.conftest import SECRET, Api
+from tests.conftest import SECRET, Api, db_id
 from tests.subscriptions.test_bus import REDIS_URL, _redis_answers
 
 WAIT = 10  # seconds: the bound on every wait in this module
@@ -177,7 +177,7 @@ LATEST_REMINDER = "ORDER BY reminder.fired_at DESC"
 async def create(api: Api, email: str, label: str) -> int:
     name = f"Live {label} {uuid.uuid4().hex[:8]}"
     data = await api.ok(CREATE, {"name": name}, as_user=email)
-    return int(data["createCustomer"]["id"])
+    return db_id(data["createCustomer"]["id"])
 
 
 async def told(api: Api, email: str, customer_id: int) -> None:
@@ -192,7 +192,7 @@ async def told(api: Api, email: str, customer_id: int) -> None:
 async def last_event(api: Api, customer_id: int) -> tuple[int, str]:
     data = await api.ok(EVENTS, {"customerId": customer_id}, as_user="admin@demo.test")
     edge = data["ownershipEvents"]["edges"][-1]
-    return int(edge["node"]["id"]), edge["cursor"]
+    return db_id(edge["node"]["id"]), edge["cursor"]
 
 
 async def token_id(api: Api, jwt: str) -> int:
@@ -213,7 +213,7 @@ async def revoke(api: Api, jwt: str, *, announce: bool) -> None:
 
 
 def ids(events: list[dict[str, Any]]) -> list[int]:
-    return [int(e["ownershipChanged"]["id"]) for e in events]
+    return [db_id(e["ownershipChanged"]["id"]) for e in events]
 
 
 # Signing in.
@@ -360,7 +360,7 @@ async def test_the_old_owner_receives_the_transfer_and_nothing_after(api: Api) -
         # ...but still of her own, which come after.
         sentinel = await create(api, "alice@demo.test", "sentinel")
         assert ids([await live.next(op)]) == [(await last_event(api, sentinel))[0]]
-    assert created < int(transferred["id"]) < collaborated
+    assert created < db_id(transferred["id"]) < collaborated
 
 
 # Revocation.
@@ -438,7 +438,7 @@ async def test_reminders_arrive_as_they_fire_and_replay_after_a_reminder(
             [("alice@demo.test", "one"), ("bob@demo.test", "bob's"), ("alice@demo.test", "two")],
         )
         got = [(await live.next(op))["reminderDue"] for _ in range(2)]
-    assert [int(r["id"]) for r in got] == [fired[0], fired[2]]
+    assert [db_id(r["id"]) for r in got] == [fired[0], fired[2]]
     assert [(r["status"], r["message"]) for r in got] == [("FIRED", "one"), ("FIRED", "two")]
 
     clock.advance(minutes=5)
@@ -446,7 +446,7 @@ async def test_reminders_arrive_as_they_fire_and_replay_after_a_reminder(
     async with connect(api.app, await api.token("alice@demo.test")) as live:
         op = await live.subscribe(REMINDER_DUE, {"since": encode_cursor(fired[0])})
         replayed = [(await live.next(op))["reminderDue"] for _ in range(2)]
-    assert [int(r["id"]) for r in replayed] == [fired[2], later[0]]
+    assert [db_id(r["id"]) for r in replayed] == [fired[2], later[0]]
 
 
 async def test_dispute_updates_reach_the_owner_and_not_outsiders(api: Api) -> None:
