@@ -25,8 +25,8 @@ async def list_events(
         .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
         .where(plan.customer_scope())
     )
-    if (ident := parse_optional_id(customer_id, "customer")) is not None:
-        stmt = stmt.where(col(OwnershipEvent.customer_id) == ident)
+    if (customer := parse_optional_id(customer_id, "customer")) is not None:
+        stmt = stmt.where(col(OwnershipEvent.customer_id) == customer)
     if ident is not None:  # one event, for `node(id:)`
         stmt = stmt.where(col(OwnershipEvent.id) == ident)
     if after_id is not None:

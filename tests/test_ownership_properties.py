@@ -218,7 +218,7 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     if name == "transfer":
         world.transfers.append(data["id"])
     elif name == "dispute":
-        world.disputes.append(data["id"])
+        world.disputes.append(db_id(data["id"]))
     elif name == "create":
         world.customers.append(db_id(data["id"]))
 

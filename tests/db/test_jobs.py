@@ -147,7 +147,7 @@ async def test_warning_three_days_before_then_recycle(api: Api, clock: FrozenClo
     await run_jobs_once(api.services, clock.now())
     assert [await count(api, warnings(cid)) for cid in ids] == [1, 1]
     mine = (await api.ok(REMINDERS, token=token))["myReminders"]
-    warning = next(r for r in mine if r["customer"] and r["customer"]["id"] == str(ids[0]))
+    warning = next(r for r in mine if r["customer"] and db_id(r["customer"]["id"]) == int(ids[0]))
     assert warning["kind"] == "RECYCLE_WARNING" and warning["status"] == "FIRED"
     assert (claimed_at + timedelta(days=30)).date().isoformat() in warning["message"]
 

@@ -231,7 +231,7 @@ async def test_an_award_and_the_last_approval_at_once_one_wins(api: Api) -> None
     waiting = [
         a["approver"]["email"]
         for r in requests
-        if r["id"] == str(tid)
+        if db_id(r["id"]) == int(tid)
         for a in r["approvals"]
         if a["approved"] is None
     ]

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from db.models import AuditEntry, Customer, OwnershipEvent
 from kernel.clock import FrozenClock
-from tests.conftest import SEED_TIME, Api, errors_of
+from tests.conftest import SEED_TIME, Api, db_id, errors_of
 
 AUDIT_LOG = """
 query A($action: String, $actor: ID, $customer: ID, $since: DateTime, $until: DateTime,
@@ -86,9 +86,9 @@ async def test_ownership_changes_and_tokens_are_written_down(api: Api, clock: Fr
     assert mine["totalCount"] == 4
     assert {e["node"]["actor"]["email"] for e in mine["edges"]} == {"alice@demo.test"}
     revoke, issue, released, claimed = (e["node"] for e in mine["edges"])
-    assert json.loads(revoke["details"]) == {"token_id": int(token_id)}
+    assert json.loads(revoke["details"]) == {"token_id": db_id(token_id)}
     assert json.loads(issue["details"])["token_id"] == int(token_id)
-    assert claimed["customer"]["id"] == str(cid)
+    assert db_id(claimed["customer"]["id"]) == int(cid)
     assert json.loads(claimed["details"])["to_user_id"] == alice
     about = await log(api, customer=str(cid), since=since)
     assert actions(about) == ["ownership.released", "ownership.claimed"]
@@ -158,7 +158,7 @@ async def test_an_entry_names_no_customer_the_reader_may_not_see(api: Api) -> No
     assert node["customer"] is None
     assert node["actor"]["email"] == "alice@demo.test"
     full = await log(api, action="ownership.claimed", first=1)
-    assert full["edges"][0]["node"]["customer"]["id"] == str(cid)
+    assert db_id(full["edges"][0]["node"]["customer"]["id"]) == int(cid)
 
 
 @pytest.mark.parametrize("role", ["admin@demo.test", "director@demo.test", "audit@demo.test"])
