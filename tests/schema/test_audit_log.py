@@ -87,7 +87,7 @@ async def test_ownership_changes_and_tokens_are_written_down(api: Api, clock: Fr
     assert {e["node"]["actor"]["email"] for e in mine["edges"]} == {"alice@demo.test"}
     revoke, issue, released, claimed = (e["node"] for e in mine["edges"])
     assert json.loads(revoke["details"]) == {"token_id": db_id(token_id)}
-    assert json.loads(issue["details"])["token_id"] == int(token_id)
+    assert json.loads(issue["details"])["token_id"] == db_id(token_id)
     assert db_id(claimed["customer"]["id"]) == int(cid)
     assert json.loads(claimed["details"])["to_user_id"] == alice
     about = await log(api, customer=str(cid), since=since)
