@@ -93,7 +93,7 @@ async def test_ownership_changes_and_tokens_are_written_down(api: Api, clock: Fr
     about = await log(api, customer=str(cid), since=since)
     assert actions(about) == ["ownership.released", "ownership.claimed"]
     only = await log(api, action="ownership.claimed", actor=str(alice), since=since)
-    assert [e["node"]["customer"]["id"] for e in only["edges"]] == [str(cid)]
+    assert [db_id(e["node"]["customer"]["id"]) for e in only["edges"]] == [int(cid)]
 
 
 async def test_rule_changes_and_deactivations_are_written_down(
