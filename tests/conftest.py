@@ -258,8 +258,11 @@ def errors_of(body: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
 
 
-def db_id(value: str) -> int:
-    """The database id inside a global id the API answered (to compare with rows)."""
+def db_id(value: str | int) -> int:
+    """The database id inside a global id the API answered (to compare with rows); a bare
+    database id as it is."""
+    if isinstance(value, int) or value.isdigit():
+        return int(value)
     decoded = decode_global_id(value)
     assert decoded is not None, value
     return decoded[1]

@@ -86,7 +86,7 @@ async def create(api: Any, email: str, name: str, **values: Any) -> str:
 async def arrange(api: Any, customer_id: str, **values: Any) -> None:
     async with api.services.db.write() as session, session.begin():
         await session.execute(
-            update(Customer).where(Customer.id == int(customer_id)).values(values)
+            update(Customer).where(Customer.id == db_id(customer_id)).values(values)
         )
 
 
@@ -95,7 +95,7 @@ async def follow_up(api: Any, customer_id: str, email: str, days_ago: int) -> No
     async with api.services.db.write() as session, session.begin():
         session.add(
             FollowUp(
-                customer_id=int(customer_id),
+                customer_id=db_id(customer_id),
                 author_id=await api.user_id(email),
                 at=SEED_TIME - timedelta(days=days_ago),
                 channel="CALL",
@@ -107,14 +107,14 @@ async def follow_up(api: Any, customer_id: str, email: str, days_ago: int) -> No
 async def events(api: Any, customer_id: str, kind: str = EventKind.DISPUTE_RESOLVED) -> list[Any]:
     async with api.services.db.read() as session:
         stmt = select(OwnershipEvent).where(
-            OwnershipEvent.customer_id == int(customer_id), OwnershipEvent.kind == kind
+            OwnershipEvent.customer_id == db_id(customer_id), OwnershipEvent.kind == kind
         )
         return list((await session.execute(stmt.order_by(OwnershipEvent.id))).scalars())
 
 
 async def row(api: Any, model: Any, ident: str | int) -> Any:
     async with api.services.db.read() as session:
-        return await session.get(model, int(ident))
+        return await session.get(model, db_id(ident))
 
 
 async def seeded_dispute(api: Any) -> dict[str, Any]:
@@ -218,7 +218,7 @@ async def test_closed_deal_before_a_handoff_awards_the_claimant(api: Any) -> Non
     async with api.services.db.write() as session, session.begin():
         await record_event(
             session,
-            customer_id=int(cid),
+            customer_id=db_id(cid),
             kind=EventKind.STAGE_HANDOFF,
             at=SEED_TIME - timedelta(days=3),
             from_user_id=bob,
@@ -469,12 +469,12 @@ async def test_split_must_account_for_every_collaborator_with_credit(api: Any) -
     cid = dispute["customer"]["id"]
     alice, bob, dan = [await api.user_id(e) for e in (ALICE, BOB, "dan@demo.test")]
     async with api.services.db.write() as session, session.begin():
-        await session.execute(delete(Collaborator).where(Collaborator.customer_id == int(cid)))
+        await session.execute(delete(Collaborator).where(Collaborator.customer_id == db_id(cid)))
         session.add(
-            Collaborator(customer_id=int(cid), user_id=dan, role="SERVICE", credit_share=10)
+            Collaborator(customer_id=db_id(cid), user_id=dan, role="SERVICE", credit_share=10)
         )
         await session.execute(
-            update(Customer).where(Customer.id == int(cid)).values(owner_credit_share=90)
+            update(Customer).where(Customer.id == db_id(cid)).values(owner_credit_share=90)
         )
 
     def split(*shares: tuple[int, int]) -> list[dict[str, Any]]:
@@ -610,7 +610,7 @@ async def test_every_step_is_published(api: Any) -> None:
         opened = (await api.ok(OPEN, {"c": cid, "r": REASON}, as_user=BOB))["openDispute"]
         await api.ok(WITHDRAW, {"id": opened["id"]}, as_user=BOB)
         received = [await asyncio.wait_for(anext(messages), 1) for _ in range(2)]
-    assert received == [{"id": db_id(opened["id"]), "customer_id": int(cid)}] * 2
+    assert received == [{"id": db_id(opened["id"]), "customer_id": db_id(cid)}] * 2
 
 
 # The dispute right: a dispute opens no window onto a customer.

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from db.models import Customer, OwnershipEvent, Reminder, TransferRequest, User
-from tests.conftest import SEED_TIME, Api, errors_of
+from tests.conftest import SEED_TIME, Api, db_id, errors_of
 
 HAND_OVER = """
 mutation H($from: ID!, $to: ID, $reason: String!) {
@@ -67,13 +67,13 @@ async def pending_transfer(api: Api, giver: str, to: str) -> tuple[str, int]:
 async def transfer_state(api: Api, tid: str) -> tuple[str, set[str]]:
     async with api.services.db.read() as s:
         status = await s.scalar(
-            select(TransferRequest.status).where(TransferRequest.id == int(tid))
+            select(TransferRequest.status).where(TransferRequest.id == db_id(tid))
         )
         reminders = set(
             (
                 await s.execute(
                     select(Reminder.status).where(
-                        Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == int(tid)
+                        Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == db_id(tid)
                     )
                 )
             ).scalars()

@@ -157,7 +157,7 @@ async def test_admins_list_every_token_and_others_their_own(api: Api) -> None:
     assert {t["user"]["email"] for t in mine} == {"alice@demo.test"}
     ids = [t["id"] for t in mine]
     assert kept["id"] in ids and gone["id"] not in ids
-    assert ids == sorted(ids, key=int, reverse=True)  # newest first
+    assert ids == sorted(ids, key=db_id, reverse=True)  # newest first
     listed = next(t for t in mine if t["id"] == kept["id"])
     assert listed["scopes"] == ["customer:read"] and listed["databaseId"] == db_id(kept["id"])
     assert listed["revokedAt"] is None and listed["expiresAt"] == kept["expiresAt"]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from db.models import Customer, OwnershipEvent, Reminder, TransferRequest, User
-from tests.conftest import SEED_TIME, Api, errors_of
+from tests.conftest import SEED_TIME, Api, db_id, errors_of
 
 REQUEST = """
 mutation R($input: RequestTransferInput!) {
@@ -59,7 +59,7 @@ async def reminders_of(api: Api, tid: str) -> dict[str, str]:
         rows = await s.execute(
             select(User.email, Reminder.status)
             .join(User, User.id == Reminder.user_id)
-            .where(Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == int(tid))
+            .where(Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == db_id(tid))
         )
         return {email: status for email, status in rows}
 
@@ -84,7 +84,7 @@ async def test_both_sides_and_their_managers_approve_then_it_executes(api: Api) 
         ("manager.east@demo.test", None),
         ("director@demo.test", None),
     ]
-    assert await pending_of(api, ids) == {int(tid)}
+    assert await pending_of(api, ids) == {db_id(tid)}
     assert await reminders_of(api, tid) == {
         "carol@demo.test": "PENDING",
         "manager.east@demo.test": "PENDING",
@@ -132,7 +132,7 @@ async def test_both_sides_and_their_managers_approve_then_it_executes(api: Api) 
         last = await s.scalar(select(func.max(OwnershipEvent.id)))
     assert sorted(e.customer_id for e in events) == sorted(ids)
     assert {(e.from_user_id, e.to_user_id, e.rule) for e in events} == {(alice, carol, "transfer")}
-    assert {e.details["transfer_id"] for e in events} == {int(tid)}
+    assert {e.details["transfer_id"] for e in events} == {db_id(tid)}
     assert message == {"id": last}
     assert set((await reminders_of(api, tid)).values()) == {"ACKNOWLEDGED"}
 
@@ -287,7 +287,7 @@ async def test_capacity_is_checked_when_the_transfer_executes(api: Api) -> None:
     # Nothing lost: still pending, the manager's slot still open, the customers alice's.
     state = (await api.ok(CUSTOMER, {"id": str(ids[0])}, as_user="alice@demo.test"))["customer"]
     assert state["owner"]["email"] == "alice@demo.test"
-    assert await pending_of(api, ids) == {int(tid)}
+    assert await pending_of(api, ids) == {db_id(tid)}
     async with api.services.db.write() as s, s.begin():
         await s.execute(update(User).where(User.id == carol).values(capacity=count + 3))
     done = (await decide(api, "manager.east@demo.test", tid))["data"]["decideTransfer"]
