@@ -19,6 +19,7 @@ from db.outbox import take_messages
 from kernel.errors import Validation
 from resolvers.awards import Share, credit_after
 from resolvers.evidence import Evidence, Side, decide
+from resolvers.ids import global_id
 from tests.conftest import SEED_TIME, db_id, errors_of
 
 DISPUTE = """
@@ -161,7 +162,10 @@ async def test_rep_disputes_after_duplicate_customer(api: Any) -> None:
     # Nothing changed hands, so nothing was written to the ownership history.
     assert await events(api, cid) == []
     # The dispute is over: the claimant sees its outcome, never the customer's data.
-    assert dispute["customer"] == {"id": cid, "name": "Quillon Robotics Co., Ltd."}
+    assert dispute["customer"] == {
+        "id": global_id("Customer", int(cid)),
+        "name": "Quillon Robotics Co., Ltd.",
+    }
     assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=BOB)) == ["NOT_FOUND"]
     assert errors_of(await api.gql(CUSTOMER, {"id": cid}, as_user=CAROL)) == ["NOT_FOUND"]
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from db.models import Customer, OwnershipEvent, Reminder, TransferRequest, User
+from resolvers.ids import global_id
 from tests.conftest import SEED_TIME, Api, db_id, errors_of
 
 HAND_OVER = """
@@ -251,7 +252,7 @@ async def test_deactivating_a_user_ends_their_tokens_and_hands_over(api: Api) ->
         )
         message = await asyncio.wait_for(anext(messages), 2)
     assert body["data"]["deactivateUser"] == {
-        "id": str(alice),
+        "id": global_id("User", alice),
         "email": "alice@demo.test",
         "active": False,
     }

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from db.enums import ReminderKind
 from db.models import Customer, Reminder
-from tests.conftest import Api
+from tests.conftest import Api, db_id
 
 MY_REMINDERS = "{ myReminders { id kind message customer { id name } } }"
 ASSIGN = """
@@ -18,7 +18,7 @@ mutation A($c: ID!, $to: ID!) {
 
 async def reminders_of(api: Api, email: str) -> dict[str, dict[str, object]]:
     data = await api.ok(MY_REMINDERS, as_user=email)
-    return {r["id"]: r for r in data["myReminders"]}
+    return {str(db_id(r["id"])): r for r in data["myReminders"]}
 
 
 async def test_a_reminder_stops_naming_a_customer_its_reader_can_no_longer_see(api: Api) -> None:
