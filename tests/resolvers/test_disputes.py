@@ -669,7 +669,7 @@ async def test_no_dispute_right_answers_as_a_missing_id(api: Any) -> None:
 async def test_a_duplicate_answer_gives_a_dispute_right_for_an_hour(api: Any, clock: Any) -> None:
     cid = await create(api, ALICE, "Juniper Kilns", created_by_id=None)
     told_once = await told(api, BOB, "Juniper Kilns")
-    assert told_once["extensions"]["customerId"] == cid
+    assert told_once["extensions"]["customerId"] == str(db_id(cid))
     assert told_once["message"] == (
         "This customer already exists as 'Juniper Kilns', owned by Alice Wang: you may open "
         "a dispute instead."
