@@ -14,7 +14,7 @@ from sqlalchemy import JSON, String, cast, insert, literal, select
 from db.models import Customer
 from db.types import UTCDateTime
 from resolvers.export_csv import cell
-from tests.conftest import SEED_TIME, Api
+from tests.conftest import SEED_TIME, Api, db_id
 from tests.resolvers.test_exports import ALICE, BOB, MANAGER, approved, get_csv, rows_of
 
 VISIBLE = """
@@ -55,7 +55,14 @@ async def test_the_csv_holds_what_the_requester_may_see_at_download_time(api: Ap
             node = edge["node"]
             phones = [c["phone"] for c in node["contacts"] if c["phone"]]
             owner = node["owner"]["name"] if node["owner"] else None
-            values = [node["id"], node["name"], owner, node["taxId"], phones, node["owner"] is None]
+            values = [
+                str(db_id(node["id"])),
+                node["name"],
+                owner,
+                node["taxId"],
+                phones,
+                node["owner"] is None,
+            ]
             expected.append([cell(v) for v in values])
         if not page["pageInfo"]["hasNextPage"]:
             break
