@@ -63,6 +63,9 @@ class Partner(SQLModel, table=True):
     created_at: datetime = _time(nullable=False)
 
 
+UNWARNED = (
+    "owner_id IS NOT NULL AND (recycle_warned_at IS NULL OR recycle_warned_at <= recycle_clock_at)"
+)
 UNREMINDED = (
     "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
     "OR follow_up_reminded_at < next_follow_up_due)"
@@ -79,6 +82,13 @@ class Customer(SQLModel, table=True):
             "recycle_clock_at",
             sqlite_where=text("owner_id IS NOT NULL"),
             postgresql_where=text("owner_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_customer_recycle_unwarned",
+            "tier",
+            "recycle_clock_at",
+            sqlite_where=text(UNWARNED),
+            postgresql_where=text(UNWARNED),
         ),
         Index(
             "ix_customer_follow_up_unreminded",
@@ -124,6 +134,9 @@ class Customer(SQLModel, table=True):
     next_follow_up_due: datetime | None = _time(index=True)
     # The due time the current owner was last reminded of (db/jobs.remind_due_follow_ups).
     follow_up_reminded_at: datetime | None = _time()
+    # When the owner was warned of recycling; a warning not later than the recycle clock
+    # belongs to an earlier cycle (db/jobs.warn_before_recycle).
+    recycle_warned_at: datetime | None = _time()
     referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
     version: int = 1

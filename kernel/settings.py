@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # Rows one job transaction touches at most (recycled customers, reminders written or
     # fired); a bigger backlog takes several short transactions.
     job_batch_size: int = Field(default=2000, ge=1)
+    # A run that changed at least this many rows refreshes the planner's statistics.
+    job_analyze_after_rows: int = Field(default=10_000, ge=1)
 
     # Export with approval: how long an approved CSV stays downloadable, and rows per fetch.
     export_ttl_hours: int = Field(default=24, gt=0)

@@ -65,6 +65,10 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
             done[name] += count
             if count < limit:
                 break
+    if sum(done.values()) >= settings.job_analyze_after_rows:
+        async with _job(services) as session:
+            if session is not None:
+                await jobs.refresh_statistics(session)
     return _report(done)
 
 
