@@ -185,3 +185,28 @@ def test_import_users_refuses_a_file_it_cannot_read(database_url: str, tmp_path:
     assert result.exit_code == 1 and "salary" in result.stderr
     missing = run(database_url, "import-users", str(tmp_path / "none.csv"))
     assert missing.exit_code == 1 and "Cannot read" in missing.stderr
+
+
+def test_an_organisation_starts_from_an_empty_database(tmp_path: Path) -> None:
+    """The README's sequence, on a database that was only migrated."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert runner.invoke(app, ["migrate", "--database-url", url]).exit_code == 0
+    steps = [
+        ("team", "add", "Sales"),
+        ("user", "add", "--email", "ada@corp.example", "--name", "Ada Wu", "--role", "ADMIN"),
+        ("team", "add", "East", "--parent", "Sales"),
+        ("user", "add", "--email", "marcus@corp.example", "--name", "Marcus Lee",
+         "--role", "MANAGER", "--team", "East"),
+        ("team", "add", "North", "--parent", "Sales", "--manager", "marcus@corp.example"),
+    ]  # fmt: skip
+    for step in steps:
+        result = run(url, *step)
+        assert result.exit_code == 0, (step, result.output)
+    teams = run(url, "team", "list").stdout.splitlines()[1:]
+    assert [line.split("\t")[1:4] for line in teams] == [
+        ["Sales", "-", "-"],
+        ["East", "Sales", "-"],
+        ["North", "Sales", "marcus@corp.example"],
+    ]
+    token = run(url, "token", "issue", "--user", "ada@corp.example")
+    assert token.exit_code == 0, token.output
