@@ -57,8 +57,8 @@ class User:
         self.id = row.id
         self.database_id = row.id
         self.lock_quota = row.lock_quota
-        self.regions = list(row.regions or ())
-        self.industries = list(row.industries or ())
+        self.regions = row.regions or []
+        self.industries = row.industries or []
         self.name = row.name
         self.email = row.email
         self.role = row.role

@@ -314,3 +314,21 @@ async def test_moving_a_team_moves_its_subtree_and_never_makes_a_cycle(api: Api)
     renamed = await api.gql(UPDATE_TEAM, {"id": b["id"], "input": {"name": "West"}}, as_user=ADMIN)
     assert errors_of(renamed) == ["CONFLICT"]
     assert len(await audited(api, "team.update")) == 2
+
+
+async def test_moving_a_team_changes_a_directors_subtree_at_once(api: Api) -> None:
+    carol = await api.user_id("carol@demo.test")
+    owned = {"owner": str(carol)}
+    outside = (await api.ok(CREATE_TEAM, {"input": {"name": "Outside"}}, as_user=ADMIN))[
+        "createTeam"
+    ]
+    await api.ok(UPDATE_USER, {"id": str(carol), "input": {"teamId": outside["id"]}}, as_user=ADMIN)
+    director = await api.token("director@demo.test")
+    assert (await api.ok(OWNED_BY, owned, token=director))["customers"]["totalCount"] == 0
+    sales = await team_id(api, "Sales")
+    await api.ok(
+        UPDATE_TEAM,
+        {"id": outside["id"], "input": {"name": "Outside", "parentId": str(sales)}},
+        as_user=ADMIN,
+    )
+    assert (await api.ok(OWNED_BY, owned, token=director))["customers"]["totalCount"] > 0
