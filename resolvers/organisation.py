@@ -22,7 +22,7 @@ from kernel.errors import Conflict, Forbidden, NotFound, Validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.validation import check_widths, text_problem, within
+from resolvers.validation import camel, check_widths, text_problem, within
 
 # A user serves at most this many regions and industries, each as wide as a customer's.
 MAX_AREAS = 50
@@ -192,7 +192,8 @@ async def update_user(ctx: Context, user_id: object, fields: dict[str, Any]) -> 
                 raise Forbidden(f"You may not change {user.name}: not in your team.")
             if other := sorted(set(fields) - MANAGER_FIELDS):
                 raise Forbidden(
-                    f"You may change only the capacity of users in your team, not {other[0]}."
+                    "You may change only the capacity of users in your team, "
+                    f"not {camel(other[0])}."
                 )
         values = _user_values(fields)
         if "team_id" in values:
