@@ -22,6 +22,7 @@ from kernel.errors import Conflict, Forbidden, NotFound, Validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
+from resolvers.portfolio import NON_OWNERS
 from resolvers.validation import camel, check_widths, text_problem, within
 
 # A user serves at most this many regions and industries, each as wide as a customer's.
@@ -200,6 +201,16 @@ async def update_user(ctx: Context, user_id: object, fields: dict[str, Any]) -> 
             team = await _team(session, values["team_id"], "teamId")
             values["team_id"] = team.id if team else None
         changes = {k: [getattr(user, k), v] for k, v in values.items() if getattr(user, k) != v}
+        if "role" in changes and Role(values["role"]) in NON_OWNERS:
+            owned = await session.scalar(
+                select(func.count()).where(col(Customer.owner_id) == user.id)
+            )
+            if owned:
+                raise Validation(
+                    f"{user.name} owns {owned} customers and a {values['role']} owns none; "
+                    "hand them over first (handOverPortfolio).",
+                    field="role",
+                )
         for key, (_old, new) in changes.items():
             setattr(user, key, new)
         if "team_id" in changes:

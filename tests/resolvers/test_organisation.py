@@ -222,7 +222,8 @@ async def test_admin_changes_every_field_and_nulls_clear(api: Api) -> None:
     assert cleared["updateUser"]["capacity"] is None
     assert cleared["updateUser"]["lockQuota"] is None
     assert cleared["updateUser"]["team"] is None
-    for bad, says in (({"role": None}, "role"), ({"capacity": -5}, "capacity")):
+    auditor = {"role": "AUDITOR"}  # bob owns customers; an auditor owns none
+    for bad, says in (({"role": None}, "role"), ({"capacity": -5}, "capacity"), (auditor, "hand")):
         refused = await api.gql(UPDATE_USER, {"id": str(bob), "input": bad}, as_user=ADMIN)
         assert errors_of(refused) == ["VALIDATION"] and says in refused["errors"][0]["message"]
     missing = await api.gql(UPDATE_USER, {"id": "99999", "input": {"capacity": 1}}, as_user=ADMIN)
