@@ -49,6 +49,8 @@ class User(SQLModel, table=True):
     regions: list[str] = _json()
     industries: list[str] = _json()
     capacity: int | None = None
+    # Customers the user may hold locked at once; None: the user may not lock any.
+    lock_quota: int | None = None
     active: bool = True
     created_at: datetime = _time(nullable=False)
     deactivated_at: datetime | None = _time()

@@ -17,6 +17,7 @@ from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
+from schema.organisation import OrganisationMutation
 from schema.pool import PoolMutation, RulesQuery
 from schema.query import CustomerQuery
 from schema.subscription import Subscription
@@ -26,7 +27,15 @@ from schema.transfer_mutations import TransferMutation
 # One class per group of use cases, each in its own module.
 Query = merge_types("Query", (CustomerQuery, RulesQuery, AuditQuery, TokenQuery, ExportQuery))
 Mutation = merge_types(
-    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation, ExportMutation)
+    "Mutation",
+    (
+        CustomerMutation,
+        DisputeMutation,
+        TransferMutation,
+        PoolMutation,
+        ExportMutation,
+        OrganisationMutation,
+    ),
 )
 
 

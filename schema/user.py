@@ -16,10 +16,12 @@ from schema.plain import attr
 class Team:
     row: strawberry.Private[Any]
     id: strawberry.ID = attr()
+    database_id: int = attr()
     name: str = attr()
 
     def __post_init__(self) -> None:
         self.id = self.row.id
+        self.database_id = self.row.id
         self.name = self.row.name
 
     @strawberry.field
@@ -45,10 +47,18 @@ class User:
     role: Role = attr()
     active: bool = attr()
     capacity: int | None = attr()
+    database_id: int = attr()
+    lock_quota: int | None = attr("Customers the user may hold locked; null = may not lock.")
+    regions: list[str] = attr()
+    industries: list[str] = attr()
 
     def __post_init__(self) -> None:
         row = self.row
         self.id = row.id
+        self.database_id = row.id
+        self.lock_quota = row.lock_quota
+        self.regions = row.regions or []
+        self.industries = row.industries or []
         self.name = row.name
         self.email = row.email
         self.role = row.role
