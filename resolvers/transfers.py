@@ -430,3 +430,32 @@ async def decide_transfer(
                 )
                 await _execute(ctx, session, request, int(n or 0))
     return await _reload(ctx, ident)
+
+
+async def cancel_transfer(ctx: Context, transfer_id: object) -> Transfer:
+    """The requester withdraws a pending request: its customers are free again and its
+    approvers' reminders are cancelled. Anyone else who can see it is refused."""
+    plan = ctx.plan
+    uid = plan.principal.user_id
+    ident = parse_id(transfer_id, "transfer request")
+    async with ctx.transaction() as session:
+        stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
+        if session.get_bind().dialect.name == "postgresql":
+            # The lock order of decide_transfer: customers, then the request.
+            await session.execute(
+                select(col(Customer.id))
+                .where(col(Customer.pending_transfer_id) == ident)
+                .order_by(col(Customer.id))
+                .with_for_update(key_share=True)
+            )
+            stmt = stmt.with_for_update(of=TransferRequest)
+        request = (await session.execute(stmt)).scalar_one_or_none()
+        if request is None:
+            raise NotFound("transfer request", transfer_id)
+        if request.requested_by_id != uid:
+            raise Forbidden("Only the requester may cancel a transfer request.")
+        if request.status != TransferStatus.PENDING:
+            raise Conflict(f"This transfer request is already {request.status}.")
+        await cancel_transfers(session, col(TransferRequest.id) == ident, ctx.now())
+        audit(ctx, session, "transfer.cancel", None, id=ident)
+    return await _reload(ctx, ident)

@@ -35,6 +35,10 @@ class TransferMutation:
     ) -> TransferRequest:
         return transfer_type(await transfers.decide_transfer(info.context, id, approve, note))
 
+    @strawberry.mutation(description="The requester withdraws a request while it is pending.")
+    async def cancel_transfer(self, info: Ctx, id: strawberry.ID) -> TransferRequest:
+        return transfer_type(await transfers.cancel_transfer(info.context, id))
+
     @strawberry.mutation(description="Departure: a whole portfolio to a successor or the pool.")
     async def hand_over_portfolio(
         self,
