@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from authz.plan import Plan
 from db.customers import customers_by_ids
-from db.enums import ReminderKind, ReminderStatus, Role, TransferStatus
+from db.enums import CollaboratorAccess, ReminderKind, ReminderStatus, Role, TransferStatus
 from db.models import (
     Approval,
     Customer,
@@ -29,7 +29,7 @@ from db.models import (
 )
 from db.ownership import OPEN_REMINDERS, cancel_transfers
 from kernel.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
-from resolvers import validation
+from resolvers import keeping, validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -205,10 +205,18 @@ async def _giver_of(ctx: Context, session: AsyncSession, ids: list[int]) -> int:
 
 
 async def request_transfer(
-    ctx: Context, *, customer_ids: list[object], to_user_id: object, kind: str, reason: str
+    ctx: Context,
+    *,
+    customer_ids: list[object],
+    to_user_id: object,
+    kind: str,
+    reason: str,
+    keep_previous_owner_as: str | None = None,
+    keep_previous_owner_access: str = CollaboratorAccess.READ,
 ) -> Transfer:
     """Ask to move customers of one owner to another user. Executes at once when the
-    requester is ADMIN or manages both sides' teams; otherwise waits for approvals."""
+    requester is ADMIN or manages both sides' teams; otherwise waits for approvals.
+    `keep_previous_owner_as` keeps the old owner on as a collaborator (resolvers/keeping.py)."""
     plan = ctx.plan
     plan.require("customer", "transfer")
     requester = plan.principal.user_id
@@ -238,6 +246,10 @@ async def request_transfer(
             kind=str(kind),
             reason=reason,
             created_at=now,
+            keep_previous_owner_as=(
+                str(keep_previous_owner_as) if keep_previous_owner_as is not None else None
+            ),
+            keep_previous_owner_access=str(keep_previous_owner_access),
         )
         session.add(request)
         await session.flush()
@@ -341,6 +353,11 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     if still != n:
         raise Conflict("A customer of this request changed owner meanwhile; reject it.")
     now = ctx.now()
+    giver = request.from_user_id
+    assert giver is not None and receiver.id is not None
+    reminders_move = ctx.settings.transfer_reminders == "move"
+    if reminders_move:
+        await keeping.move_reminders(session, transfer_id=request.id, giver=giver, to=receiver.id)
     await move_marked(
         session,
         transfer_id=request.id,
@@ -350,6 +367,20 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
         reason=request.reason,
         now=now,
     )
+    if reminders_move:
+        await keeping.keep_reminded(session, transfer_id=request.id, to=receiver.id)
+    if request.keep_previous_owner_as is not None:
+        previous = await session.get(User, giver)
+        assert previous is not None
+        await keeping.keep_previous_owner(
+            session,
+            transfer_id=request.id,
+            previous=previous,
+            role=request.keep_previous_owner_as,
+            access=request.keep_previous_owner_access,
+            actor_id=ctx.plan.principal.user_id,
+            now=now,
+        )
     await session.execute(
         update(TransferRequest)
         .where(col(TransferRequest.id) == request.id)
