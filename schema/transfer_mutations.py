@@ -12,7 +12,7 @@ from resolvers import collaborators, portfolio, tokens, transfers
 from resolvers.context import Context
 from schema.customer import Customer
 from schema.customer_page import customer_of
-from schema.enums import CollaboratorRole
+from schema.enums import CollaboratorAccess, CollaboratorRole
 from schema.inputs import RequestTransferInput
 from schema.query import transfer_type
 from schema.results import HandOverResult, IssuedToken
@@ -65,9 +65,11 @@ class TransferMutation:
         user_id: strawberry.ID,
         role: CollaboratorRole,
         credit_share: int,
+        access: CollaboratorAccess = CollaboratorAccess.WRITE,
+        expires_at: datetime | None = None,
     ) -> Customer:
         scoped = await collaborators.add_collaborator(
-            info.context, customer_id, user_id, role, credit_share
+            info.context, customer_id, user_id, role, credit_share, access, expires_at
         )
         return await customer_of(info, scoped)
 
