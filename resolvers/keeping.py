@@ -23,7 +23,8 @@ from db.models import Collaborator, Customer, OwnershipEvent, Reminder, Transfer
 from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS
 from db.types import UTCDateTime
-from resolvers.portfolio import _const, _json_object
+from resolvers.setsql import const as _const
+from resolvers.setsql import json_object as _json_object
 
 FOLLOW_UP_REMINDERS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
 # The previous owner kept on as a collaborator starts with no credit (see above).
@@ -79,6 +80,7 @@ async def keep_previous_owner(
     role: str,
     access: str,
     actor_id: int | None,
+    rule: str,
     now: datetime,
 ) -> None:
     """After the move: the previous owner collaborates on every moved customer, one
@@ -88,14 +90,14 @@ async def keep_previous_owner(
         col(Customer.id).in_(_items(transfer_id)),
         col(Customer.previous_owner_id) == previous.id,
     )
-    reason = f"{previous.name} stays on as {role} ({access}) after the transfer."
+    reason = f"{previous.name} stays on as {role} ({access}), with {KEPT_SHARE}% of the credit."
     events = (
         select(
             col(Customer.id),
             _const(session, EventKind.COLLABORATOR_ADDED, String),
             _const(session, actor_id, Integer),
             col(Customer.team_id),
-            _const(session, "transfer", String),
+            _const(session, rule, String),
             _const(session, reason, String),
             _const(session, now, UTCDateTime),
             _json_object(

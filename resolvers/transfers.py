@@ -29,11 +29,11 @@ from db.models import (
 )
 from db.ownership import OPEN_REMINDERS, cancel_transfers
 from kernel.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
-from resolvers import keeping, validation
+from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.portfolio import check_owner, move_marked
+from resolvers.portfolio import Keep, check_owner, move_keeping
 
 # The most requests one `transferRequests` answer lists.
 MAX_LISTED_REQUESTS = 200
@@ -353,34 +353,23 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     if still != n:
         raise Conflict("A customer of this request changed owner meanwhile; reject it.")
     now = ctx.now()
-    giver = request.from_user_id
-    assert giver is not None and receiver.id is not None
-    reminders_move = ctx.settings.transfer_reminders == "move"
-    if reminders_move:
-        await keeping.move_reminders(session, transfer_id=request.id, giver=giver, to=receiver.id)
-    await move_marked(
+    giver = await session.get(User, request.from_user_id)
+    assert giver is not None
+    await move_keeping(
         session,
         transfer_id=request.id,
+        from_user=giver,
         to_user=receiver,
+        keep=Keep(
+            role=request.keep_previous_owner_as,
+            access=request.keep_previous_owner_access,
+            move_reminders=ctx.settings.transfer_reminders == "move",
+        ),
         actor_id=ctx.plan.principal.user_id,
         rule="transfer",
         reason=request.reason,
         now=now,
     )
-    if reminders_move:
-        await keeping.keep_reminded(session, transfer_id=request.id, to=receiver.id)
-    if request.keep_previous_owner_as is not None:
-        previous = await session.get(User, giver)
-        assert previous is not None
-        await keeping.keep_previous_owner(
-            session,
-            transfer_id=request.id,
-            previous=previous,
-            role=request.keep_previous_owner_as,
-            access=request.keep_previous_owner_access,
-            actor_id=ctx.plan.principal.user_id,
-            now=now,
-        )
     await session.execute(
         update(TransferRequest)
         .where(col(TransferRequest.id) == request.id)

@@ -46,8 +46,17 @@ class TransferMutation:
         from_user_id: strawberry.ID,
         reason: str,
         to_user_id: strawberry.ID | None = None,
+        keep_previous_owner_as: CollaboratorRole | None = None,
+        keep_previous_owner_access: CollaboratorAccess = CollaboratorAccess.READ,
     ) -> HandOverResult:
-        done = await portfolio.hand_over_portfolio(info.context, from_user_id, to_user_id, reason)
+        done = await portfolio.hand_over_portfolio(
+            info.context,
+            from_user_id,
+            to_user_id,
+            reason,
+            keep_previous_owner_as,
+            keep_previous_owner_access,
+        )
         to_user = User(row=done.to_user) if done.to_user else None
         return HandOverResult(moved=done.moved, to_user=to_user, to_pool=done.to_user is None)
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from db.events import replay
 from db.jobs import FOLLOW_UP_KINDS
-from db.models import AuditEntry, Customer, FollowUp, OwnershipEvent, Reminder, User
+from db.models import AuditEntry, Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
 from tests.conftest import SEED_TIME, Api, errors_of, serve
@@ -230,3 +230,49 @@ async def test_reminders_are_cancelled_when_the_setting_says_so(
         assert [
             (c["user"]["email"], c["role"], c["access"]) for c in customer["collaborators"]
         ] == [("bob@demo.test", "SUPPORT", "WRITE")]
+
+
+HAND_OVER = """
+mutation H($from: ID!, $to: ID, $as: CollaboratorRole) {
+  handOverPortfolio(fromUserId: $from, toUserId: $to, reason: "Moving to key accounts.",
+                    keepPreviousOwnerAs: $as) { moved }
+}
+"""
+
+
+async def test_a_hand_over_keeps_the_previous_owner_and_moves_reminders(api: Api) -> None:
+    bob = await api.user_id("bob@demo.test")
+    owned = await api.owned("bob@demo.test", 1000)
+    await _due_reminder(api, owned[0])
+    async with api.services.db.read() as s:
+        before = await s.scalar(select(func.max(OwnershipEvent.id)))
+    alice = str(await api.user_id("alice@demo.test"))
+    to_pool = await api.gql(
+        HAND_OVER, {"from": str(bob), "to": None, "as": "SUPPORT"}, as_user="manager.east@demo.test"
+    )
+    assert errors_of(to_pool) == ["VALIDATION"]
+    done = await api.ok(
+        HAND_OVER,
+        {"from": str(bob), "to": alice, "as": "SUPPORT"},
+        as_user="manager.east@demo.test",
+    )
+    moved = done["handOverPortfolio"]["moved"]
+    assert moved == len(owned)
+    async with api.services.db.read() as s:
+        counts = dict(
+            (
+                await s.execute(
+                    select(OwnershipEvent.kind, func.count())
+                    .where(OwnershipEvent.id > before)
+                    .group_by(OwnershipEvent.kind)
+                )
+            ).all()
+        )
+        kept = await s.scalar(
+            select(func.count())
+            .select_from(Collaborator)
+            .where(Collaborator.user_id == bob, Collaborator.access == "READ")
+        )
+    assert counts == {"TRANSFERRED": moved, "COLLABORATOR_ADDED": moved}
+    assert kept == moved
+    assert await _reminders(api, owned[0]) == [("alice@demo.test", "FIRED")]
