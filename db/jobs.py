@@ -17,8 +17,11 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     SQLColumnExpression,
+    String,
     and_,
     case,
+    cast,
+    delete,
     exists,
     false,
     func,
@@ -36,7 +39,7 @@ from sqlmodel import col
 
 from db.enums import EventKind, ReminderKind, ReminderStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
-from db.models import Customer, FollowUp, OwnershipEvent, Reminder
+from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from db.outbox import queue_message
 from db.ownership import after_owner_change
 from db.types import UTCDateTime
@@ -359,3 +362,106 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime, limit: int
     for user_id in sorted(last):
         queue_message(session, REMINDERS_CHANNEL, {"id": last[user_id], "user_id": user_id})
     return len(fired)
+
+
+EXPIRY_RULE = "collaborator_expired"
+
+
+async def remove_expired_collaborators(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Collaborators whose `expires_at` has come are removed, on up to `limit` customers per
+    batch (each has at most `max_collaborators`): one COLLABORATOR_REMOVED event each, in
+    customer and user order, whose `owner_credit_share` counts the shares returned so far,
+    so replaying the events gives the owner's share; the shares go back to the owner.
+    Returns how many collaborators went."""
+    expires = col(Collaborator.expires_at)
+    pick = (
+        select(col(Collaborator.customer_id))
+        .where(expires.is_not(None), expires <= now)
+        .distinct()
+        .limit(limit)
+    )
+    ids = sorted(int(i) for i in (await session.execute(pick)).scalars())
+    if not ids:
+        return 0
+    if _postgres(session):
+        # Customers first, as every writer of collaborators locks them: the expired set
+        # cannot change under the statements below.
+        await session.execute(
+            select(col(Customer.id))
+            .where(col(Customer.id).in_(ids))
+            .order_by(col(Customer.id))
+            .with_for_update(key_share=True)
+        )
+    await lock_event_order(session)
+    expired = and_(col(Collaborator.customer_id).in_(ids), expires <= now)
+    returned = func.sum(col(Collaborator.credit_share)).over(
+        partition_by=col(Collaborator.customer_id), order_by=col(Collaborator.user_id)
+    )
+    rows = (
+        select(
+            col(Collaborator.customer_id),
+            col(Collaborator.user_id),
+            col(Collaborator.role),
+            col(Collaborator.access),
+            col(Collaborator.credit_share),
+            col(Customer.team_id),
+            (col(Customer.owner_credit_share) + returned).label("owner_share"),
+            col(User.name),
+        )
+        .join(Customer, col(Customer.id) == col(Collaborator.customer_id))
+        .join(User, col(User.id) == col(Collaborator.user_id))
+        .where(expired)
+        .subquery()
+    )
+    reason = (
+        rows.c.name
+        + literal(" (")
+        + rows.c.role
+        + literal(", ")
+        + rows.c.access
+        + literal(", ")
+        + cast(rows.c.credit_share, String)
+        + literal("%) expired; the share returns to the owner.")
+    )
+    written = await session.execute(
+        insert(OwnershipEvent).from_select(
+            ["customer_id", "kind", "team_id", "rule", "reason", "at", "details"],
+            select(
+                rows.c.customer_id,
+                literal(str(EventKind.COLLABORATOR_REMOVED)),
+                rows.c.team_id,
+                literal(EXPIRY_RULE),
+                reason,
+                _at(now),
+                _json_object(
+                    session,
+                    user_id=rows.c.user_id,
+                    role=rows.c.role,
+                    access=rows.c.access,
+                    credit_share=rows.c.credit_share,
+                    owner_credit_share=rows.c.owner_share,
+                ),
+            ).order_by(rows.c.customer_id, rows.c.user_id),
+        )
+    )
+    share = (
+        select(func.coalesce(func.sum(col(Collaborator.credit_share)), 0))
+        .where(col(Collaborator.customer_id) == col(Customer.id), expires <= now)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(Customer)
+        .where(col(Customer.id).in_(ids))
+        .values(
+            owner_credit_share=col(Customer.owner_credit_share) + share,
+            version=col(Customer.version) + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Collaborator).where(expired).execution_options(synchronize_session=False)
+    )
+    last = await session.scalar(select(func.max(col(OwnershipEvent.id))))
+    queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
+    return int(written.rowcount or 0)  # type: ignore[attr-defined]

@@ -168,12 +168,25 @@ class Contact(SQLModel, table=True):
 
 class Collaborator(SQLModel, table=True):
     __tablename__ = "collaborator"
-    __table_args__ = (Index("ix_collaborator_user_customer", "user_id", "customer_id"),)
+    __table_args__ = (
+        Index("ix_collaborator_user_customer", "user_id", "customer_id"),
+        # The expiry job (db/jobs.py) reads only collaborators that expire.
+        Index(
+            "ix_collaborator_expires_at",
+            "expires_at",
+            sqlite_where=text("expires_at IS NOT NULL"),
+            postgresql_where=text("expires_at IS NOT NULL"),
+        ),
+    )
 
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     role: str = Field(max_length=16)
     credit_share: int
+    # READ or WRITE (db.enums.CollaboratorAccess); authz/relations.py reads it.
+    access: str = Field(default="WRITE", max_length=8)
+    # The scheduler removes the collaborator at this time (db/jobs.py); None: never.
+    expires_at: datetime | None = _time()
 
 
 class PartnerCustomer(SQLModel, table=True):
@@ -254,6 +267,10 @@ class TransferRequest(SQLModel, table=True):
     status: str = Field(default="PENDING", max_length=16, index=True)
     created_at: datetime = _time(nullable=False)
     decided_at: datetime | None = _time()
+    # When it executes, the old owner stays on as a collaborator in this role (None: they
+    # are removed) with this access.
+    keep_previous_owner_as: str | None = Field(default=None, max_length=16)
+    keep_previous_owner_access: str = Field(default="READ", max_length=8)
 
 
 class TransferItem(SQLModel, table=True):

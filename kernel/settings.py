@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # and how long a former owner who lost a customer (not by releasing it) may dispute it.
     dispute_duplicate_notice_hours: float = 1
     dispute_former_owner_days: int = 90
+    # When a transfer executes, the old owner's open follow-up reminders of its customers
+    # go to the new owner ("move") or are cancelled ("cancel"); the plan stays either way.
+    transfer_reminders: Literal["move", "cancel"] = "move"
+    # The least credit share (percent) an owner keeps when adding collaborators.
+    min_owner_share: int = Field(default=10, ge=0, le=100)
     handoff_on_active: bool = False
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
