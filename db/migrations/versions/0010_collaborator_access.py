@@ -1,7 +1,7 @@
 """collaborator access and expiry; transfers keeping the previous owner
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 from db.types import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
