@@ -223,8 +223,9 @@ SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "subtree": lambda f: _teams(f.subtree_ids),
     "pool": lambda f: col(Customer.owner_id).is_(None),
     "partner": _partner,
-    "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id)),
-    # While the dispute is undecided only: a claimant sees nothing once it ends.
+    # While the dispute is undecided only: an arbiter or claimant sees nothing once it ends
+    # (the outcome stays readable on the dispute itself, to its parties).
+    "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id), *UNDECIDED),
     "claimant": lambda f: _dispute(f, col(Dispute.claimant_id), *UNDECIDED),
     "approver": _approver,
     "self": lambda f: false(),  # a relation to users and tokens, never to a customer

@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
+from schema.datetimes import SCALAR_OVERRIDES
 from schema.dispute_mutations import DisputeMutation
 from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
@@ -55,6 +56,7 @@ def build_schema(
         extensions=[*extensions_for(settings), *extra_extensions],
         # Plain leaves are read inline (schema/execution.py).
         execution_context_class=ExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )
