@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from db import models
-from db.enums import CollaboratorRole, DisputeStatus, EventKind, TransferStatus
+from db.enums import CollaboratorAccess, CollaboratorRole, DisputeStatus, EventKind, TransferStatus
 from db.models import Customer
 
 # Subqueries use their own aliases and correlate only with the customer row, so a
@@ -38,6 +38,7 @@ RELATIONS = (
     "any",
     "owner",
     "collaborator",
+    "write_collaborator",
     "service_collaborator",
     "team",
     "subtree",
@@ -102,12 +103,21 @@ def _owner(f: Facts) -> ColumnElement[bool]:
     return col(Customer.owner_id) == f.user_id if f.user_id else false()
 
 
-def _collaborator(f: Facts, role: str | None = None) -> ColumnElement[bool]:
+def _collaborator(
+    f: Facts, role: str | None = None, access: str | None = None
+) -> ColumnElement[bool]:
+    """The caller collaborates on the customer (in `role`, with `access`, when given). An
+    expired collaborator is none from its expiry on, before the job removes the row."""
     if not f.user_id:
         return false()
     cond = [col(Collaborator.user_id) == f.user_id]
     if role:
         cond.append(col(Collaborator.role) == role)
+    if access:
+        cond.append(col(Collaborator.access) == access)
+    if f.now is not None:
+        expires = col(Collaborator.expires_at)
+        cond.append(or_(expires.is_(None), expires > f.now))
     return _among(select(col(Collaborator.customer_id)).where(*cond))
 
 
@@ -205,14 +215,17 @@ def _approver(f: Facts) -> ColumnElement[bool]:
 SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "any": lambda f: true(),
     "owner": _owner,
+    # Any access sees the customer; WRITE also follows up and edits (policy.csv).
     "collaborator": _collaborator,
+    "write_collaborator": lambda f: _collaborator(f, access=CollaboratorAccess.WRITE),
     "service_collaborator": lambda f: _collaborator(f, CollaboratorRole.SERVICE),
     "team": lambda f: _teams(f.team_ids),
     "subtree": lambda f: _teams(f.subtree_ids),
     "pool": lambda f: col(Customer.owner_id).is_(None),
     "partner": _partner,
-    "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id)),
-    # While the dispute is undecided only: a claimant sees nothing once it ends.
+    # While the dispute is undecided only: an arbiter or claimant sees nothing once it ends
+    # (the outcome stays readable on the dispute itself, to its parties).
+    "arbiter": lambda f: _dispute(f, col(Dispute.arbiter_id), *UNDECIDED),
     "claimant": lambda f: _dispute(f, col(Dispute.claimant_id), *UNDECIDED),
     "approver": _approver,
     "self": lambda f: false(),  # a relation to users and tokens, never to a customer

@@ -45,6 +45,7 @@ from ownergraph.seed import seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-" + "x" * 40
+UNLIMITED = 10**12
 ROLE = "manager.east@demo.test"
 DASHBOARD = (
     "{ customers(first: 50) { totalCount edges { node { id name tier stage owner { id name } "
@@ -80,6 +81,10 @@ def start(name: str, url: str, source: Path | None) -> Server:
         env["PYTHONPATH"] = str(source or ROOT)
         # Long jobs would compete with the requests being measured.
         env["OWNERGRAPH_SCHEDULER_INTERVAL_SECONDS"] = "3600"
+        # Rate limits are charged as usual (their cost is measured) but never refuse the
+        # load, which is one token asking far more than any person would.
+        env["OWNERGRAPH_RATE_LIMIT_POINTS"] = str(UNLIMITED)
+        env["OWNERGRAPH_RATE_LIMIT_RESTORE_RATE"] = str(UNLIMITED)
     command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=tempfile.gettempdir())

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bench.__main__ import DASHBOARD, SECRET, prepare
+from bench.__main__ import DASHBOARD, SECRET, UNLIMITED, prepare
 from kernel.clock import SystemClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
@@ -78,7 +78,13 @@ async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'p.db'}"
         token = await prepare(url, args.customers, args.role)
-        app = create_app(Settings(database_url=url, jwt_secret=SECRET), clock=SystemClock())
+        settings = Settings(
+            database_url=url,
+            jwt_secret=SECRET,
+            rate_limit_points=UNLIMITED,
+            rate_limit_restore_rate=UNLIMITED,
+        )
+        app = create_app(settings, clock=SystemClock())
         body = orjson.dumps({"query": DASHBOARD})
         for _ in range(20):
             answer = orjson.loads(await call(app, body, token))

@@ -72,23 +72,6 @@ def _select(scope: ColumnElement[bool], mask: ColumnElement[int]) -> Select[Cust
     return select(Customer, mask.label("relations")).where(scope)
 
 
-async def page_customers(
-    session: AsyncSession,
-    *,
-    scope: ColumnElement[bool],
-    mask: ColumnElement[int],
-    filter: CustomerFilter,
-    first: int,
-    after_id: int | None,
-) -> tuple[list[ScopedRow], bool]:
-    """One page in id order, and whether more follow."""
-    stmt = _select(scope, mask).where(*filter.conditions())
-    if after_id is not None:
-        stmt = stmt.where(col(Customer.id) > after_id)
-    rows = (await session.execute(stmt.order_by(col(Customer.id)).limit(first + 1))).all()
-    return [ScopedRow(c, int(r or 0)) for c, r in rows[:first]], len(rows) > first
-
-
 async def count_customers(
     session: AsyncSession, *, scope: ColumnElement[bool], filter: CustomerFilter
 ) -> int:

@@ -37,6 +37,11 @@ class CollaboratorRole(StrEnum):
     SUPPORT = "SUPPORT"
 
 
+class CollaboratorAccess(StrEnum):
+    READ = "READ"  # sees the customer and its contacts
+    WRITE = "WRITE"  # also logs follow-ups and edits
+
+
 class FollowUpChannel(StrEnum):
     CALL = "CALL"
     VISIT = "VISIT"

@@ -15,10 +15,15 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SQLColumnExpression,
+    String,
     and_,
     case,
+    cast,
+    delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -26,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +39,7 @@ from sqlmodel import col
 
 from db.enums import EventKind, ReminderKind, ReminderStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
-from db.models import Customer, FollowUp, OwnershipEvent, Reminder
+from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from db.outbox import queue_message
 from db.ownership import after_owner_change
 from db.types import UTCDateTime
@@ -53,6 +59,14 @@ def _at(value: datetime) -> ColumnElement[Any]:
     return literal(value, UTCDateTime())
 
 
+async def refresh_statistics(session: AsyncSession) -> None:
+    """PostgreSQL: re-read the sizes the planner works from, after a run that changed many
+    rows (a recycle backlog); stale ones turn the jobs' anti-joins into nested loops over
+    the whole reminder table. SQLite's planner does not need it for these statements."""
+    if _postgres(session):
+        await session.execute(text("ANALYZE customer, reminder, ownership_event"))
+
+
 async def take_job_lock(session: AsyncSession) -> bool:
     """False when another worker is running the jobs right now (PostgreSQL); SQLite's
     write transactions are serial already."""
@@ -61,20 +75,54 @@ async def take_job_lock(session: AsyncSession) -> bool:
     return bool(await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({JOB_LOCK})")))
 
 
-def _clock_older_than(now: datetime, days: Mapping[str, int], less: int = 0) -> ColumnElement[bool]:
+def _clock_older_than(
+    now: datetime, days: Mapping[str, int], less: int = 0, *also: ColumnElement[bool]
+) -> ColumnElement[bool]:
     """Owned, and the recycle clock is older than the tier's days (minus `less`); unknown
-    tiers never. Ownership is repeated in each branch so that each can be answered by
-    the partial index ix_customer_recycle_owned (pool customers are not in it)."""
+    tiers never. Ownership (and `also`) is repeated in each branch so that each can be
+    answered by a partial index on (tier, recycle_clock_at) whose condition they state."""
     return or_(
         *(
             and_(
                 col(Customer.owner_id).is_not(None),
+                *also,
                 col(Customer.tier) == tier,
                 col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
             )
             for tier, n in sorted(days.items())
         )
     )
+
+
+def _stalest(
+    now: datetime,
+    days: Mapping[str, int],
+    limit: int,
+    less: int = 0,
+    *also: ColumnElement[bool],
+) -> Select[Any]:
+    """Up to `limit` owned customers (meeting `also`) whose recycle clock is older than
+    their tier's days minus `less`, oldest first within each tier: one range per tier, in
+    clock order, so each reads its partial index and stops at `limit` whatever the
+    planner's estimates (an OR of the tiers under LIMIT lets PostgreSQL bet on a scan)."""
+    parts = [
+        select(col(Customer.id))
+        .where(
+            col(Customer.owner_id).is_not(None),
+            *also,
+            col(Customer.tier) == tier,
+            col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
+            col(Customer.pending_transfer_id).is_(None),
+        )
+        .order_by(col(Customer.recycle_clock_at))
+        .limit(limit)
+        .subquery()
+        for tier, n in sorted(days.items())
+    ]
+    if not parts:
+        return select(col(Customer.id)).where(false())
+    stalest = union_all(*(select(part.c.id) for part in parts)).subquery()
+    return select(stalest.c.id).limit(limit)
 
 
 def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -124,14 +172,14 @@ async def recycle(
     """Up to `limit` customers nobody followed up for `recycle_days[tier]` go to the public
     pool, one RECYCLED event each; one outbox message carries the highest new event id.
     The scheduler calls it again, in a new transaction, while a whole batch was due."""
-    due = _owned(_clock_older_than(now, recycle_days))
-    # No ORDER BY: with LIMIT it would walk the table in id order instead of the index.
-    pick = select(col(Customer.id)).where(due).limit(limit)
-    if _postgres(session):
-        # Hold the rows, so no follow-up or claim slips in between the statements below.
-        # Rows before the event-order lock, as every writer takes them: no deadlock.
-        pick = pick.with_for_update(key_share=True)
-    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    ids = [int(i) for i in (await session.execute(_stalest(now, recycle_days, limit))).scalars()]
+    if ids and _postgres(session):
+        # Hold the rows, so no follow-up or claim slips in between the statements below,
+        # and keep those still due. Rows before the event-order lock, as every writer
+        # takes them: no deadlock.
+        still_due = _owned(col(Customer.id).in_(ids), _clock_older_than(now, recycle_days))
+        held = select(col(Customer.id)).where(still_due).with_for_update(key_share=True)
+        ids = [int(i) for i in (await session.execute(held)).scalars() if i is not None]
     if not ids:
         return 0
     await lock_event_order(session)
@@ -182,17 +230,16 @@ async def warn_before_recycle(
     limit: int,
 ) -> int:
     """A RECYCLE_WARNING to the owner once the clock is `warning_days` from recycling, once
-    per recycle-clock cycle (a follow-up or a new owner starts a new cycle)."""
-    warned = exists(
-        select(1).where(
-            col(Reminder.customer_id) == col(Customer.id),
-            col(Reminder.user_id) == col(Customer.owner_id),
-            col(Reminder.kind) == ReminderKind.RECYCLE_WARNING,
-            col(Reminder.status) != ReminderStatus.CANCELLED,
-            # Raised after this cycle began (a warning is always later than its clock).
-            col(Reminder.created_at) > col(Customer.recycle_clock_at),
-        )
-    )
+    per recycle-clock cycle (a follow-up or a new owner starts a new cycle): a customer is
+    warned in this cycle when `recycle_warned_at` is later than its clock, so each tick
+    reads only the customers still to warn (ix_customer_recycle_unwarned)."""
+    warned = col(Customer.recycle_warned_at)
+    # A warning at the very instant the clock restarted belongs to the cycle before.
+    unwarned = or_(warned.is_(None), warned <= col(Customer.recycle_clock_at))
+    pick = _stalest(now, recycle_days, limit, warning_days, unwarned)
+    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    if not ids:
+        return 0
     message = (
         literal("Follow up with ")
         + col(Customer.name)
@@ -201,8 +248,15 @@ async def warn_before_recycle(
         + literal(" or it returns to the public pool.")
     )
     kind = literal(str(ReminderKind.RECYCLE_WARNING))
-    where = _owned(_clock_older_than(now, recycle_days, warning_days), ~warned)
-    return await _remind_owners(session, kind, _at(now), message, where, now, limit)
+    batch = col(Customer.id).in_(ids)
+    count = await _remind_owners(session, kind, _at(now), message, batch, now, limit)
+    await session.execute(
+        update(Customer)
+        .where(batch)
+        .values(recycle_warned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return count
 
 
 async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: int) -> int:
@@ -217,6 +271,8 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: 
             unreminded(),
             col(Customer.next_follow_up_due) <= now,
         )
+        # In the partial index's order: it is read, not the table, whatever the estimates.
+        .order_by(col(Customer.next_follow_up_due))
         .limit(limit)
     )
     ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
@@ -287,7 +343,7 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime, limit: int
     due = (
         select(col(Reminder.id))
         .where(col(Reminder.status).in_(OPEN), col(Reminder.due_at) <= now)
-        .order_by(col(Reminder.id))
+        # No ORDER BY: with LIMIT it would walk the reminders in id order.
         .limit(limit)
     )
     fired = (
@@ -306,3 +362,106 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime, limit: int
     for user_id in sorted(last):
         queue_message(session, REMINDERS_CHANNEL, {"id": last[user_id], "user_id": user_id})
     return len(fired)
+
+
+EXPIRY_RULE = "collaborator_expired"
+
+
+async def remove_expired_collaborators(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """Collaborators whose `expires_at` has come are removed, on up to `limit` customers per
+    batch (each has at most `max_collaborators`): one COLLABORATOR_REMOVED event each, in
+    customer and user order, whose `owner_credit_share` counts the shares returned so far,
+    so replaying the events gives the owner's share; the shares go back to the owner.
+    Returns how many collaborators went."""
+    expires = col(Collaborator.expires_at)
+    pick = (
+        select(col(Collaborator.customer_id))
+        .where(expires.is_not(None), expires <= now)
+        .distinct()
+        .limit(limit)
+    )
+    ids = sorted(int(i) for i in (await session.execute(pick)).scalars())
+    if not ids:
+        return 0
+    if _postgres(session):
+        # Customers first, as every writer of collaborators locks them: the expired set
+        # cannot change under the statements below.
+        await session.execute(
+            select(col(Customer.id))
+            .where(col(Customer.id).in_(ids))
+            .order_by(col(Customer.id))
+            .with_for_update(key_share=True)
+        )
+    await lock_event_order(session)
+    expired = and_(col(Collaborator.customer_id).in_(ids), expires <= now)
+    returned = func.sum(col(Collaborator.credit_share)).over(
+        partition_by=col(Collaborator.customer_id), order_by=col(Collaborator.user_id)
+    )
+    rows = (
+        select(
+            col(Collaborator.customer_id),
+            col(Collaborator.user_id),
+            col(Collaborator.role),
+            col(Collaborator.access),
+            col(Collaborator.credit_share),
+            col(Customer.team_id),
+            (col(Customer.owner_credit_share) + returned).label("owner_share"),
+            col(User.name),
+        )
+        .join(Customer, col(Customer.id) == col(Collaborator.customer_id))
+        .join(User, col(User.id) == col(Collaborator.user_id))
+        .where(expired)
+        .subquery()
+    )
+    reason = (
+        rows.c.name
+        + literal(" (")
+        + rows.c.role
+        + literal(", ")
+        + rows.c.access
+        + literal(", ")
+        + cast(rows.c.credit_share, String)
+        + literal("%) expired; the share returns to the owner.")
+    )
+    written = await session.execute(
+        insert(OwnershipEvent).from_select(
+            ["customer_id", "kind", "team_id", "rule", "reason", "at", "details"],
+            select(
+                rows.c.customer_id,
+                literal(str(EventKind.COLLABORATOR_REMOVED)),
+                rows.c.team_id,
+                literal(EXPIRY_RULE),
+                reason,
+                _at(now),
+                _json_object(
+                    session,
+                    user_id=rows.c.user_id,
+                    role=rows.c.role,
+                    access=rows.c.access,
+                    credit_share=rows.c.credit_share,
+                    owner_credit_share=rows.c.owner_share,
+                ),
+            ).order_by(rows.c.customer_id, rows.c.user_id),
+        )
+    )
+    share = (
+        select(func.coalesce(func.sum(col(Collaborator.credit_share)), 0))
+        .where(col(Collaborator.customer_id) == col(Customer.id), expires <= now)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(Customer)
+        .where(col(Customer.id).in_(ids))
+        .values(
+            owner_credit_share=col(Customer.owner_credit_share) + share,
+            version=col(Customer.version) + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Collaborator).where(expired).execution_options(synchronize_session=False)
+    )
+    last = await session.scalar(select(func.max(col(OwnershipEvent.id))))
+    queue_message(session, OWNERSHIP_CHANNEL, {"id": last})
+    return int(written.rowcount or 0)  # type: ignore[attr-defined]

@@ -49,6 +49,8 @@ class User(SQLModel, table=True):
     regions: list[str] = _json()
     industries: list[str] = _json()
     capacity: int | None = None
+    # Customers the user may hold locked at once; None: the user may not lock any.
+    lock_quota: int | None = None
     active: bool = True
     created_at: datetime = _time(nullable=False)
     deactivated_at: datetime | None = _time()
@@ -63,6 +65,9 @@ class Partner(SQLModel, table=True):
     created_at: datetime = _time(nullable=False)
 
 
+UNWARNED = (
+    "owner_id IS NOT NULL AND (recycle_warned_at IS NULL OR recycle_warned_at <= recycle_clock_at)"
+)
 UNREMINDED = (
     "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
     "OR follow_up_reminded_at < next_follow_up_due)"
@@ -79,6 +84,13 @@ class Customer(SQLModel, table=True):
             "recycle_clock_at",
             sqlite_where=text("owner_id IS NOT NULL"),
             postgresql_where=text("owner_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_customer_recycle_unwarned",
+            "tier",
+            "recycle_clock_at",
+            sqlite_where=text(UNWARNED),
+            postgresql_where=text(UNWARNED),
         ),
         Index(
             "ix_customer_follow_up_unreminded",
@@ -124,6 +136,9 @@ class Customer(SQLModel, table=True):
     next_follow_up_due: datetime | None = _time(index=True)
     # The due time the current owner was last reminded of (db/jobs.remind_due_follow_ups).
     follow_up_reminded_at: datetime | None = _time()
+    # When the owner was warned of recycling; a warning not later than the recycle clock
+    # belongs to an earlier cycle (db/jobs.warn_before_recycle).
+    recycle_warned_at: datetime | None = _time()
     referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
     version: int = 1
@@ -153,12 +168,25 @@ class Contact(SQLModel, table=True):
 
 class Collaborator(SQLModel, table=True):
     __tablename__ = "collaborator"
-    __table_args__ = (Index("ix_collaborator_user_customer", "user_id", "customer_id"),)
+    __table_args__ = (
+        Index("ix_collaborator_user_customer", "user_id", "customer_id"),
+        # The expiry job (db/jobs.py) reads only collaborators that expire.
+        Index(
+            "ix_collaborator_expires_at",
+            "expires_at",
+            sqlite_where=text("expires_at IS NOT NULL"),
+            postgresql_where=text("expires_at IS NOT NULL"),
+        ),
+    )
 
     customer_id: int = Field(foreign_key="customer.id", primary_key=True)
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     role: str = Field(max_length=16)
     credit_share: int
+    # READ or WRITE (db.enums.CollaboratorAccess); authz/relations.py reads it.
+    access: str = Field(default="WRITE", max_length=8)
+    # The scheduler removes the collaborator at this time (db/jobs.py); None: never.
+    expires_at: datetime | None = _time()
 
 
 class PartnerCustomer(SQLModel, table=True):
@@ -239,6 +267,10 @@ class TransferRequest(SQLModel, table=True):
     status: str = Field(default="PENDING", max_length=16, index=True)
     created_at: datetime = _time(nullable=False)
     decided_at: datetime | None = _time()
+    # When it executes, the old owner stays on as a collaborator in this role (None: they
+    # are removed) with this access.
+    keep_previous_owner_as: str | None = Field(default=None, max_length=16)
+    keep_previous_owner_access: str = Field(default="READ", max_length=8)
 
 
 class TransferItem(SQLModel, table=True):

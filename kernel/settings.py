@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # and how long a former owner who lost a customer (not by releasing it) may dispute it.
     dispute_duplicate_notice_hours: float = 1
     dispute_former_owner_days: int = 90
+    # When a transfer executes, the old owner's open follow-up reminders of its customers
+    # go to the new owner ("move") or are cancelled ("cancel"); the plan stays either way.
+    transfer_reminders: Literal["move", "cancel"] = "move"
+    # The least credit share (percent) an owner keeps when adding collaborators.
+    min_owner_share: int = Field(default=10, ge=0, le=100)
     handoff_on_active: bool = False
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
@@ -90,6 +95,8 @@ class Settings(BaseSettings):
     # Rows one job transaction touches at most (recycled customers, reminders written or
     # fired); a bigger backlog takes several short transactions.
     job_batch_size: int = Field(default=2000, ge=1)
+    # A run that changed at least this many rows refreshes the planner's statistics.
+    job_analyze_after_rows: int = Field(default=10_000, ge=1)
 
     # Export with approval: how long an approved CSV stays downloadable, and rows per fetch.
     export_ttl_hours: int = Field(default=24, gt=0)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,6 +39,11 @@ app = typer.Typer(
 )
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for users and partners.")
 app.add_typer(token_app, name="token")
+user_app = typer.Typer(no_args_is_help=True, help="Users of the organisation.")
+app.add_typer(user_app, name="user")
+team_app = typer.Typer(no_args_is_help=True, help="Teams of the organisation.")
+app.add_typer(team_app, name="team")
+T = TypeVar("T")
 
 err = Console(stderr=True)
 
@@ -363,6 +368,138 @@ async def _import(settings: Settings, rows: list[Row], email: str, dry_run: bool
     finally:
         await services.bus.close()
         await services.db.dispose()
+
+
+def _as_operator(settings: Settings, work: Callable[[Context], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with _operator(settings) as ctx:
+            return await work(ctx)
+
+    return asyncio.run(run())
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    for line in rows:
+        typer.echo("\t".join(line))
+
+
+NAME = typer.Option(None, "--name", help="Full name.")
+ROLE = typer.Option(
+    None, "--role", help="ADMIN, DIRECTOR, MANAGER, REP, SERVICE, AUDITOR or ARBITER."
+)
+TEAM = typer.Option(None, "--team", help="Team name; 'none' for no team.")
+CAPACITY = typer.Option(None, "--capacity", help="Most customers owned; 'none' for no limit.")
+LOCK_QUOTA = typer.Option(None, "--lock-quota", help="Customers held locked; 'none': may not lock.")
+REGIONS = typer.Option(None, "--regions", help="Comma-separated, e.g. East,North.")
+INDUSTRIES = typer.Option(None, "--industries", help="Comma-separated, e.g. Retail,Energy.")
+
+
+@user_app.command("add")
+def user_add(
+    email: str = typer.Option(..., "--email", help="Sign-in email (unique)."),
+    name: str = typer.Option(..., "--name", help="Full name."),
+    role: str = typer.Option(..., "--role", help="ADMIN, DIRECTOR, MANAGER, REP, SERVICE, ..."),
+    team: str | None = TEAM,
+    capacity: str | None = CAPACITY,
+    lock_quota: str | None = LOCK_QUOTA,
+    regions: str | None = REGIONS,
+    industries: str | None = INDUSTRIES,
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Create a user (checked and audited as createUser is)."""
+    from ownergraph import organisation
+
+    options = {"email": email, "name": name, "role": role, "team": team, "capacity": capacity,
+               "lock_quota": lock_quota, "regions": regions, "industries": industries}  # fmt: skip
+    settings = _settings(database_url)
+    typer.echo(_as_operator(settings, lambda ctx: organisation.create_user(ctx, options)))
+
+
+@user_app.command("update")
+def user_update(
+    email: str = typer.Argument(..., metavar="EMAIL", help="The user to change."),
+    name: str | None = NAME,
+    role: str | None = ROLE,
+    team: str | None = TEAM,
+    capacity: str | None = CAPACITY,
+    lock_quota: str | None = LOCK_QUOTA,
+    regions: str | None = REGIONS,
+    industries: str | None = INDUSTRIES,
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Change the options given; the rest stay. A user moved to another team keeps their
+    customers, which their new manager sees at once."""
+    from ownergraph import organisation
+
+    options = {"name": name, "role": role, "team": team, "capacity": capacity,
+               "lock_quota": lock_quota, "regions": regions, "industries": industries}  # fmt: skip
+    settings = _settings(database_url)
+    typer.echo(_as_operator(settings, lambda ctx: organisation.update_user(ctx, email, options)))
+
+
+@user_app.command("list")
+def user_list(
+    team: str | None = typer.Option(None, "--team", help="Only this team's members."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """List users, tab-separated."""
+    from ownergraph import organisation
+
+    _table(_as_operator(_settings(database_url), lambda ctx: organisation.user_table(ctx, team)))
+
+
+@team_app.command("add")
+def team_add(
+    name: str = typer.Argument(..., metavar="NAME", help="Unique team name."),
+    parent: str | None = typer.Option(None, "--parent", help="Name of the parent team."),
+    manager: str | None = typer.Option(None, "--manager", help="Email of the manager."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Create a team (checked and audited as createTeam is)."""
+    from ownergraph import organisation
+
+    settings = _settings(database_url)
+    typer.echo(
+        _as_operator(settings, lambda ctx: organisation.create_team(ctx, name, parent, manager))
+    )
+
+
+@team_app.command("list")
+def team_list(database_url: str | None = DATABASE_URL) -> None:
+    """List teams in tree order, tab-separated."""
+    from ownergraph import organisation
+
+    _table(_as_operator(_settings(database_url), organisation.team_table))
+
+
+@app.command("import-users")
+def import_users(
+    file: Path = typer.Argument(
+        ...,
+        metavar="FILE",
+        show_default=False,
+        help="CSV, UTF-8, header: name,email,role,team,capacity,lock_quota,regions,industries "
+        "(team by name; lists separated by , ; or |; 'none' or empty for no value).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every row; write nothing."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Create users from a CSV file, all or nothing: every row is checked as createUser
+    checks it, and if any row has a problem, each is listed and nothing is written."""
+    from ownergraph import organisation
+
+    try:
+        rows = organisation.read_users(file)
+    except organisation.UsersFileError as exc:
+        raise _fail(str(exc)) from None
+    settings = _settings(database_url)
+    report = _as_operator(
+        settings, lambda ctx: organisation.import_users(ctx, rows, dry_run=dry_run)
+    )
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command("export-schema")

@@ -29,6 +29,7 @@ class JobReport:
     warned: int = 0
     reminded: int = 0
     fired: int = 0
+    expired: int = 0  # collaborators removed at their expiry
     skipped: bool = False
 
 
@@ -36,11 +37,13 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
     """Each job in batches of `settings.job_batch_size` rows, one write transaction per
     batch (so the event-order lock and SQLite's write lock are held briefly), repeated
     while a whole batch was due; what each batch queued is published after it commits.
-    Recycling goes first, so the warnings and reminders see the customers it moved."""
+    Expired collaborators go first, then recycling, so the warnings and reminders see
+    the customers it moved."""
     now = now or services.clock.now()
     settings = services.settings
     limit = settings.job_batch_size
     steps: dict[str, Callable[[AsyncSession], Awaitable[int]]] = {
+        "expired": lambda s: jobs.remove_expired_collaborators(s, now=now, limit=limit),
         "recycled": lambda s: jobs.recycle(
             s, now=now, recycle_days=settings.recycle_days, limit=limit
         ),
@@ -65,6 +68,10 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
             done[name] += count
             if count < limit:
                 break
+    if sum(done.values()) >= settings.job_analyze_after_rows:
+        async with _job(services) as session:
+            if session is not None:
+                await jobs.refresh_statistics(session)
     return _report(done)
 
 
@@ -74,6 +81,7 @@ def _report(done: dict[str, int], *, skipped: bool = False) -> JobReport:
         warned=done.get("warned", 0),
         reminded=done.get("reminded", 0),
         fired=done.get("fired", 0),
+        expired=done.get("expired", 0),
         skipped=skipped,
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.customers import ScopedRow
-from db.enums import EventKind
+from db.enums import CollaboratorAccess, EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, User
 from kernel.errors import NotFound, Validation, VersionConflict
@@ -32,12 +34,24 @@ async def _set_share(
 
 
 async def add_collaborator(
-    ctx: Context, customer_id: object, user_id: object, role: str, credit_share: int
+    ctx: Context,
+    customer_id: object,
+    user_id: object,
+    role: str,
+    credit_share: int,
+    access: str = CollaboratorAccess.WRITE,
+    expires_at: datetime | None = None,
 ) -> ScopedRow:
-    """Add a collaborator (or change an existing one's role and share). Their share comes
-    out of the owner's, which may not go below zero."""
+    """Add a collaborator (or change an existing one's role, share, access and expiry).
+    Their share comes out of the owner's, who keeps at least `min_owner_share`; READ access
+    sees the customer, WRITE also follows up and edits (policy.csv); at `expires_at` the
+    scheduler removes them (db/jobs.remove_expired_collaborators)."""
     if not 0 <= credit_share <= 100:
         raise Validation("A credit share is a percentage from 0 to 100.", field="creditShare")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise Validation("expiresAt needs a time zone, e.g. 2026-07-01T00:00:00Z.")
+    if expires_at is not None and expires_at <= ctx.now():
+        raise Validation("expiresAt must be in the future.", field="expiresAt")
     async with ctx.transaction() as session:
         customer = (await customer_for(ctx, session, customer_id, "collaborate")).customer
         assert customer.id is not None
@@ -61,16 +75,22 @@ async def add_collaborator(
             validation.room_for(count or 0, ctx.settings.max_collaborators, "collaborators")
         previous = existing.credit_share if existing else 0
         owner_share = customer.owner_credit_share + previous - credit_share
-        if owner_share < 0:
+        # The owner keeps some credit: no change may take them below the floor (one that
+        # does not lower their share, such as a change of access, always may).
+        floor = min(ctx.settings.min_owner_share, customer.owner_credit_share)
+        if owner_share < floor:
             raise Validation(
-                f"The owner has {customer.owner_credit_share + previous}% of the credit left; "
-                f"{credit_share}% is more than that.",
+                f"The owner has {customer.owner_credit_share + previous}% of the credit and "
+                f"keeps at least {ctx.settings.min_owner_share}%; {credit_share}% is more "
+                "than that leaves.",
                 field="creditShare",
                 ownerCreditShare=customer.owner_credit_share,
+                minOwnerShare=ctx.settings.min_owner_share,
             )
         await _set_share(ctx, session, customer, owner_share)
         if existing:
             existing.role, existing.credit_share = str(role), credit_share
+            existing.access, existing.expires_at = str(access), expires_at
         else:
             session.add(
                 Collaborator(
@@ -78,6 +98,8 @@ async def add_collaborator(
                     user_id=user.id,
                     role=str(role),
                     credit_share=credit_share,
+                    access=str(access),
+                    expires_at=expires_at,
                 )
             )
         await record_event(
@@ -87,13 +109,15 @@ async def add_collaborator(
             at=ctx.now(),
             actor_id=ctx.plan.principal.user_id,
             team_id=customer.team_id,
-            reason=f"{user.name} joined as {role} with {credit_share}% of the credit; "
-            f"the owner keeps {owner_share}%.",
+            reason=f"{user.name} joined as {role} ({access}) with {credit_share}% of the "
+            f"credit; the owner keeps {owner_share}%.",
             details={
                 "user_id": user.id,
                 "role": str(role),
+                "access": str(access),
                 "credit_share": credit_share,
                 "owner_credit_share": owner_share,
+                "expires_at": expires_at.isoformat() if expires_at else None,
             },
         )
     return await get_customer(ctx, customer.id)
@@ -134,6 +158,7 @@ async def remove_collaborator(ctx: Context, customer_id: object, user_id: object
             details={
                 "user_id": ident,
                 "role": row.role,
+                "access": row.access,
                 "credit_share": row.credit_share,
                 "owner_credit_share": owner_share,
             },

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, literal, select, true, tuple_, update
+from sqlalchemy import delete, literal, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from authz.relations import DUPLICATE_NOTICE
-from db.customers import CustomerFilter, ScopedRow, customers_by_ids, page_customers
+from db.customers import CustomerFilter, ScopedRow, customers_by_ids
 from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
 from db.keys import company_key, customer_keys
@@ -58,23 +58,6 @@ def customer_filter(
         not_overdue_at=now if overdue is False else None,
         search=company_key(search) if search and search.strip() else None,
     )
-
-
-async def list_customers(
-    ctx: Context, filter: CustomerFilter, *, first: int, after_id: int | None
-) -> tuple[list[ScopedRow], bool, ColumnElement[bool]]:
-    """A page of the customers the caller may see, and the scope for counting them."""
-    plan = ctx.plan
-    scope = plan.customer_scope()
-    rows, more = await page_customers(
-        await ctx.session(),
-        scope=scope,
-        mask=plan.relation_mask(),
-        filter=filter,
-        first=first,
-        after_id=after_id,
-    )
-    return rows, more, scope
 
 
 async def find_duplicates(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from authz.fields import STAFF
 from authz.relations import LOSSES
 from db.customers import ScopedRow, customers_by_ids
 from db.enums import DisputeStatus, EventKind, ReminderKind, ReminderStatus, Role
@@ -40,9 +41,23 @@ def _party(ctx: Context, dispute: Any) -> ColumnElement[bool]:
     return or_(col(dispute.claimant_id) == me, col(dispute.respondent_id) == me)
 
 
+def require_staff(ctx: Context) -> None:
+    """Disputes are between staff and name them (a claimant is never null), and their
+    evidence reads like the people's history: not for a partner token (DESIGN.md)."""
+    if not ctx.plan.may(STAFF, "read"):
+        raise Forbidden("Disputes are between staff: a partner token may not read them.")
+
+
 def is_party(ctx: Context, dispute: Dispute) -> bool:
     me = ctx.plan.principal.user_id
     return me is not None and me in (dispute.claimant_id, dispute.respondent_id)
+
+
+def concerns(ctx: Context, dispute: Dispute) -> bool:
+    """The caller is a party or its arbiter: entitled to the customer's minimal view once
+    the dispute ended (their relation to it ends with it)."""
+    me = ctx.plan.principal.user_id
+    return is_party(ctx, dispute) or (me is not None and me == dispute.arbiter_id)
 
 
 async def list_disputes(
@@ -50,6 +65,7 @@ async def list_disputes(
 ) -> tuple[list[Dispute], bool]:
     """Disputes about customers the caller may see, and their own (the outcome stays theirs
     to read once the customer is not), newest first."""
+    require_staff(ctx)
     # Aliased: the claimant and arbiter relations look into `dispute` themselves, and must
     # not correlate with the rows listed here.
     listed = aliased(Dispute)
@@ -315,8 +331,9 @@ async def withdraw_dispute(ctx: Context, dispute_id: object) -> Dispute:
 async def _visible(
     ctx: Context, session: AsyncSession, dispute_id: object, *, lock: bool
 ) -> tuple[Dispute, ScopedRow]:
-    """A dispute is as visible as its customer, or to its parties: NOT_FOUND exactly like
-    a missing id otherwise. (A party's relation bits to the customer stay as they are.)"""
+    """A dispute is as visible as its customer, or to its parties and arbiter (a settled one
+    then answers CONFLICT, not as missing): NOT_FOUND exactly like a missing id otherwise.
+    (A party's relation bits to the customer stay as they are.)"""
     plan = ctx.plan
     ident = parse_id(dispute_id, "dispute")
     dispute = await session.get(Dispute, ident)
@@ -325,7 +342,7 @@ async def _visible(
     found = await customers_by_ids(
         session,
         [dispute.customer_id],
-        scope=true() if is_party(ctx, dispute) else plan.customer_scope(),
+        scope=true() if concerns(ctx, dispute) else plan.customer_scope(),
         mask=plan.relation_mask(),
         lock=lock,
     )

@@ -25,6 +25,7 @@ from sqlmodel import col
 from db.enums import ReminderStatus
 from db.models import Customer, Dispute, OwnershipEvent, Reminder
 from kernel.errors import Forbidden, Unauthenticated, Validation
+from resolvers import disputes
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
 from subscriptions.bus import DISPUTES, REMINDERS, Message
@@ -118,6 +119,7 @@ async def dispute_updated(
     may have been lost (the bus says `resync`), the disputes this subscriber has seen or
     that opened since it subscribed are re-read, and those that changed are delivered."""
     plan = ctx.plan
+    disputes.require_staff(ctx)
     customer = parse_optional_id(customer_id, "customer")
     user_id = plan.principal.user_id
     seen = [plan.customer_scope()]

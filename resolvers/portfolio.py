@@ -15,15 +15,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    SQLColumnExpression,
     String,
     and_,
-    cast,
     delete,
     func,
     insert,
     literal,
-    literal_column,
     or_,
     outerjoin,
     select,
@@ -32,7 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from db.enums import EventKind, ReminderStatus, Role, TransferKind, TransferStatus
+from db.enums import (
+    CollaboratorAccess,
+    EventKind,
+    ReminderStatus,
+    Role,
+    TransferKind,
+    TransferStatus,
+)
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import (
     ApiToken,
@@ -49,10 +53,12 @@ from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers, owner_columns
 from db.types import UTCDateTime
 from kernel.errors import Forbidden, NotFound, Validation
-from resolvers import validation
+from resolvers import keeping, validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id, parse_optional_id
+from resolvers.setsql import const as _const
+from resolvers.setsql import json_object as _json_object
 from subscriptions.bus import REVOCATIONS
 
 # Roles that never own customers: they read, audit or judge.
@@ -66,25 +72,6 @@ class HandOver:
 
 
 # Set-based building blocks, shared with resolvers/transfers.py.
-
-
-def _const(session: AsyncSession, value: Any, type_: Any) -> ColumnElement[Any]:
-    """A bound value in a SELECT list. PostgreSQL cannot infer a parameter's type there,
-    so it gets a cast; SQLite must not (CAST AS DATETIME would turn a time into a number)."""
-    expr = literal(value, type_)
-    return cast(expr, type_) if session.get_bind().dialect.name == "postgresql" else expr
-
-
-def _json_object(session: AsyncSession, **values: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-    build = (
-        func.json_build_object
-        if session.get_bind().dialect.name == "postgresql"
-        else func.json_object
-    )
-    args: list[Any] = []
-    for key, value in values.items():
-        args += [literal_column(f"'{key}'"), value]
-    return build(*args)
 
 
 async def move_marked(
@@ -179,6 +166,59 @@ async def move_marked(
     return moved
 
 
+@dataclass(frozen=True)
+class Keep:
+    """What an executed transfer keeps (resolvers/keeping.py): the old owner as a
+    collaborator in `role` (None: not at all) with `access`, and whether their follow-up
+    reminders move to the new owner (else they are cancelled)."""
+
+    role: str | None = None
+    access: str = CollaboratorAccess.READ
+    move_reminders: bool = True
+
+
+async def move_keeping(
+    session: AsyncSession,
+    *,
+    transfer_id: int,
+    from_user: User,
+    to_user: User | None,
+    keep: Keep,
+    actor_id: int | None,
+    rule: str,
+    reason: str,
+    now: datetime,
+) -> int:
+    """`move_marked`, keeping what `keep` says; to the pool nothing is kept."""
+    assert from_user.id is not None
+    to_id = to_user.id if to_user is not None else None
+    if to_id is not None and keep.move_reminders:
+        await keeping.move_reminders(session, transfer_id=transfer_id, giver=from_user.id, to=to_id)
+    moved = await move_marked(
+        session,
+        transfer_id=transfer_id,
+        to_user=to_user,
+        actor_id=actor_id,
+        rule=rule,
+        reason=reason,
+        now=now,
+    )
+    if to_id is not None and keep.move_reminders:
+        await keeping.keep_reminded(session, transfer_id=transfer_id, to=to_id)
+    if to_id is not None and keep.role is not None and moved:
+        await keeping.keep_previous_owner(
+            session,
+            transfer_id=transfer_id,
+            previous=from_user,
+            role=keep.role,
+            access=keep.access,
+            actor_id=actor_id,
+            rule=rule,
+            now=now,
+        )
+    return moved
+
+
 def check_owner(user: User, what: str = "The successor") -> None:
     if not user.active:
         raise Validation(f"{what} {user.name} has been deactivated.", field="toUserId")
@@ -215,7 +255,13 @@ async def _successor(
 
 
 async def _hand_over(
-    ctx: Context, session: AsyncSession, leaver: User, successor: User | None, reason: str
+    ctx: Context,
+    session: AsyncSession,
+    leaver: User,
+    successor: User | None,
+    reason: str,
+    keep_as: str | None = None,
+    keep_access: str = CollaboratorAccess.READ,
 ) -> int:
     """Move the whole portfolio of `leaver` in the caller's transaction. A successor's
     capacity is deliberately not enforced: a departure must never leave customers dark,
@@ -257,10 +303,12 @@ async def _hand_over(
             ),
         )
     )
-    return await move_marked(
+    return await move_keeping(
         session,
         transfer_id=departure.id,
+        from_user=leaver,
         to_user=successor,
+        keep=Keep(keep_as, keep_access, ctx.settings.transfer_reminders == "move"),
         actor_id=actor,
         rule="departure",
         reason=reason,
@@ -269,9 +317,16 @@ async def _hand_over(
 
 
 async def hand_over_portfolio(
-    ctx: Context, from_user_id: object, to_user_id: object | None, reason: str
+    ctx: Context,
+    from_user_id: object,
+    to_user_id: object | None,
+    reason: str,
+    keep_previous_owner_as: str | None = None,
+    keep_previous_owner_access: str = CollaboratorAccess.READ,
 ) -> HandOver:
-    """Departure: every customer of `from_user_id` to the successor, or to the pool."""
+    """Departure: every customer of `from_user_id` to the successor, or to the pool; with
+    `keep_previous_owner_as`, the leaver stays on each as a collaborator (not in the pool:
+    a pooled customer has no owner to collaborate with)."""
     plan = ctx.plan
     plan.require("user", "hand_over")
     reason = validation.reason(reason)
@@ -282,7 +337,15 @@ async def hand_over_portfolio(
         if not plan.allows_user("user", "hand_over", leaver):
             raise Forbidden(f"You may not hand over {leaver.name}'s portfolio.")
         successor = await _successor(ctx, session, leaver, to_user_id)
-        moved = await _hand_over(ctx, session, leaver, successor, reason)
+        if keep_previous_owner_as is not None and successor is None:
+            raise Validation(
+                "Only a successor can keep the previous owner on as a collaborator.",
+                field="keepPreviousOwnerAs",
+            )
+        keep_as = str(keep_previous_owner_as) if keep_previous_owner_as is not None else None
+        moved = await _hand_over(
+            ctx, session, leaver, successor, reason, keep_as, str(keep_previous_owner_access)
+        )
         audit(ctx, session, "portfolio.hand_over", None, user_id=leaver.id, moved=moved)
     return HandOver(moved, successor)
 

@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from authz.plan import Plan
 from db.customers import customers_by_ids
-from db.enums import ReminderKind, ReminderStatus, Role, TransferStatus
+from db.enums import CollaboratorAccess, ReminderKind, ReminderStatus, Role, TransferStatus
 from db.models import (
     Approval,
     Customer,
@@ -33,7 +33,7 @@ from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
-from resolvers.portfolio import check_owner, move_marked
+from resolvers.portfolio import Keep, check_owner, move_keeping
 
 # The most requests one `transferRequests` answer lists.
 MAX_LISTED_REQUESTS = 200
@@ -209,10 +209,18 @@ async def _giver_of(ctx: Context, session: AsyncSession, ids: list[int]) -> int:
 
 
 async def request_transfer(
-    ctx: Context, *, customer_ids: list[object], to_user_id: object, kind: str, reason: str
+    ctx: Context,
+    *,
+    customer_ids: list[object],
+    to_user_id: object,
+    kind: str,
+    reason: str,
+    keep_previous_owner_as: str | None = None,
+    keep_previous_owner_access: str = CollaboratorAccess.READ,
 ) -> Transfer:
     """Ask to move customers of one owner to another user. Executes at once when the
-    requester is ADMIN or manages both sides' teams; otherwise waits for approvals."""
+    requester is ADMIN or manages both sides' teams; otherwise waits for approvals.
+    `keep_previous_owner_as` keeps the old owner on as a collaborator (resolvers/keeping.py)."""
     plan = ctx.plan
     plan.require("customer", "transfer")
     requester = plan.principal.user_id
@@ -242,6 +250,10 @@ async def request_transfer(
             kind=str(kind),
             reason=reason,
             created_at=now,
+            keep_previous_owner_as=(
+                str(keep_previous_owner_as) if keep_previous_owner_as is not None else None
+            ),
+            keep_previous_owner_access=str(keep_previous_owner_access),
         )
         session.add(request)
         await session.flush()
@@ -345,10 +357,18 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
     if still != n:
         raise Conflict("A customer of this request changed owner meanwhile; reject it.")
     now = ctx.now()
-    await move_marked(
+    giver = await session.get(User, request.from_user_id)
+    assert giver is not None
+    await move_keeping(
         session,
         transfer_id=request.id,
+        from_user=giver,
         to_user=receiver,
+        keep=Keep(
+            role=request.keep_previous_owner_as,
+            access=request.keep_previous_owner_access,
+            move_reminders=ctx.settings.transfer_reminders == "move",
+        ),
         actor_id=ctx.plan.principal.user_id,
         rule="transfer",
         reason=request.reason,
@@ -433,4 +453,33 @@ async def decide_transfer(
                     .where(col(TransferItem.transfer_id) == ident)
                 )
                 await _execute(ctx, session, request, int(n or 0))
+    return await _reload(ctx, ident)
+
+
+async def cancel_transfer(ctx: Context, transfer_id: object) -> Transfer:
+    """The requester withdraws a pending request: its customers are free again and its
+    approvers' reminders are cancelled. Anyone else who can see it is refused."""
+    plan = ctx.plan
+    uid = plan.principal.user_id
+    ident = parse_id(transfer_id, "transfer request")
+    async with ctx.transaction() as session:
+        stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
+        if session.get_bind().dialect.name == "postgresql":
+            # The lock order of decide_transfer: customers, then the request.
+            await session.execute(
+                select(col(Customer.id))
+                .where(col(Customer.pending_transfer_id) == ident)
+                .order_by(col(Customer.id))
+                .with_for_update(key_share=True)
+            )
+            stmt = stmt.with_for_update(of=TransferRequest)
+        request = (await session.execute(stmt)).scalar_one_or_none()
+        if request is None:
+            raise NotFound("transfer request", transfer_id)
+        if request.requested_by_id != uid:
+            raise Forbidden("Only the requester may cancel a transfer request.")
+        if request.status != TransferStatus.PENDING:
+            raise Conflict(f"This transfer request is already {request.status}.")
+        await cancel_transfers(session, col(TransferRequest.id) == ident, ctx.now())
+        audit(ctx, session, "transfer.cancel", None, id=ident)
     return await _reload(ctx, ident)

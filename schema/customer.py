@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from db.customers import ScopedRow
 from resolvers.context import Context
-from schema.enums import CollaboratorRole, Stage, Tier
+from schema.enums import CollaboratorAccess, CollaboratorRole, Stage, Tier
 from schema.masking import path_of
 from schema.node import Node
 from schema.pagination import PageInfo, decode_cursor, page_size
@@ -42,6 +42,10 @@ class Collaborator:
     user: User
     role: CollaboratorRole
     credit_share: int
+    # READ sees the customer and its contacts; WRITE also follows up and edits.
+    access: CollaboratorAccess
+    # Removed by the scheduler at this time; null: never.
+    expires_at: datetime | None
 
 
 @strawberry.type

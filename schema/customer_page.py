@@ -271,7 +271,13 @@ class Builder:
                 c.team = None if "team" in hidden else self.team(row.team_id)
             if "collaborators" in rel:
                 c.collaborators = [
-                    Collaborator(user=u, role=x.role, credit_share=x.credit_share)
+                    Collaborator(
+                        user=u,
+                        role=x.role,
+                        credit_share=x.credit_share,
+                        access=x.access,
+                        expires_at=x.expires_at,
+                    )
                     for x in related.collaborators.get(ident, ())
                     if (u := self.user(x.user_id)) is not None
                 ]

@@ -53,13 +53,14 @@ class Dispute(Node):
     @strawberry.field(
         description="The disputed customer. To a party who may no longer see it (the "
         "dispute ended and the customer stayed with or went to the other side): its id and "
-        "name only, every other field null or empty and listed in `extensions.maskedFields`."
+        "name only (so too to its arbiter), every other field null or empty and listed in "
+        "`extensions.maskedFields`."
     )
     async def customer(
         self, info: Info[Context, None]
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
-        party = disputes.is_party(info.context, self.row)
-        return await visible_or_minimal(info, self.row.customer_id, concerns_caller=party)
+        concerned = disputes.concerns(info.context, self.row)
+        return await visible_or_minimal(info, self.row.customer_id, concerns_caller=concerned)
 
     @strawberry.field
     async def claimant(self, info: Info[Context, None]) -> User:

@@ -11,6 +11,7 @@ from typing import TypeAlias
 import strawberry
 
 from db.enums import (
+    CollaboratorAccess,
     CollaboratorRole,
     DisputeStatus,
     EventKind,
@@ -28,6 +29,7 @@ strawberry.enum(Role)
 strawberry.enum(Tier)
 strawberry.enum(Stage)
 strawberry.enum(CollaboratorRole)
+strawberry.enum(CollaboratorAccess)
 strawberry.enum(FollowUpChannel)
 strawberry.enum(EventKind, name="OwnershipEventKind")
 strawberry.enum(TransferKind)

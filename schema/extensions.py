@@ -71,7 +71,7 @@ class ReportMaskedFields(SchemaExtension):
 
 class AuditSensitiveReads(SchemaExtension):
     """Under an audited relation (AUDITOR), every sensitive read is written down.
-    Subscriptions write theirs per delivered payload (subscriptions/resolvers.py)."""
+    Subscriptions write theirs per delivered payload (resolvers/live.py)."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         yield

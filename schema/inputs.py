@@ -6,7 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from schema.enums import CollaboratorRole, FollowUpChannel, Stage, Tier, TransferKind
+from schema.enums import (
+    CollaboratorAccess,
+    CollaboratorRole,
+    FollowUpChannel,
+    Stage,
+    Tier,
+    TransferKind,
+)
 
 __all__ = ["CollaboratorRole"]
 
@@ -87,6 +94,10 @@ class RequestTransferInput:
     to_user_id: strawberry.ID
     kind: TransferKind
     reason: str
+    keep_previous_owner_as: CollaboratorRole | None = strawberry.field(
+        default=None, description="Keep the old owner on as a collaborator; null: removed."
+    )
+    keep_previous_owner_access: CollaboratorAccess = CollaboratorAccess.READ
 
 
 @strawberry.input

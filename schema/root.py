@@ -12,12 +12,14 @@ from strawberry.tools import merge_types
 
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
+from schema.datetimes import SCALAR_OVERRIDES
 from schema.dispute_mutations import DisputeMutation
 from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
 from schema.mutation import CustomerMutation
 from schema.node_query import NodeQuery
+from schema.organisation import OrganisationMutation
 from schema.pool import PoolMutation, RulesQuery
 from schema.query import CustomerQuery
 from schema.subscription import Subscription
@@ -29,7 +31,15 @@ Query = merge_types(
     "Query", (CustomerQuery, NodeQuery, RulesQuery, AuditQuery, TokenQuery, ExportQuery)
 )
 Mutation = merge_types(
-    "Mutation", (CustomerMutation, DisputeMutation, TransferMutation, PoolMutation, ExportMutation)
+    "Mutation",
+    (
+        CustomerMutation,
+        DisputeMutation,
+        TransferMutation,
+        PoolMutation,
+        ExportMutation,
+        OrganisationMutation,
+    ),
 )
 
 
@@ -49,6 +59,7 @@ def build_schema(
         extensions=[*extensions_for(settings), *extra_extensions],
         # Plain leaves are read inline (schema/execution.py).
         execution_context_class=ExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )

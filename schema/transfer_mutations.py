@@ -13,7 +13,7 @@ from resolvers.context import Context
 from resolvers.ids import global_id
 from schema.customer import Customer
 from schema.customer_page import customer_of
-from schema.enums import CollaboratorRole
+from schema.enums import CollaboratorAccess, CollaboratorRole
 from schema.inputs import RequestTransferInput
 from schema.query import transfer_type
 from schema.results import HandOverResult, IssuedToken
@@ -36,6 +36,10 @@ class TransferMutation:
     ) -> TransferRequest:
         return transfer_type(await transfers.decide_transfer(info.context, id, approve, note))
 
+    @strawberry.mutation(description="The requester withdraws a request while it is pending.")
+    async def cancel_transfer(self, info: Ctx, id: strawberry.ID) -> TransferRequest:
+        return transfer_type(await transfers.cancel_transfer(info.context, id))
+
     @strawberry.mutation(description="Departure: a whole portfolio to a successor or the pool.")
     async def hand_over_portfolio(
         self,
@@ -43,8 +47,17 @@ class TransferMutation:
         from_user_id: strawberry.ID,
         reason: str,
         to_user_id: strawberry.ID | None = None,
+        keep_previous_owner_as: CollaboratorRole | None = None,
+        keep_previous_owner_access: CollaboratorAccess = CollaboratorAccess.READ,
     ) -> HandOverResult:
-        done = await portfolio.hand_over_portfolio(info.context, from_user_id, to_user_id, reason)
+        done = await portfolio.hand_over_portfolio(
+            info.context,
+            from_user_id,
+            to_user_id,
+            reason,
+            keep_previous_owner_as,
+            keep_previous_owner_access,
+        )
         to_user = User(row=done.to_user) if done.to_user else None
         return HandOverResult(moved=done.moved, to_user=to_user, to_pool=done.to_user is None)
 
@@ -62,9 +75,11 @@ class TransferMutation:
         user_id: strawberry.ID,
         role: CollaboratorRole,
         credit_share: int,
+        access: CollaboratorAccess = CollaboratorAccess.WRITE,
+        expires_at: datetime | None = None,
     ) -> Customer:
         scoped = await collaborators.add_collaborator(
-            info.context, customer_id, user_id, role, credit_share
+            info.context, customer_id, user_id, role, credit_share, access, expires_at
         )
         return await customer_of(info, scoped)
 

@@ -48,11 +48,17 @@ class User(Node):
     role: Role = attr()
     active: bool = attr()
     capacity: int | None = attr()
+    lock_quota: int | None = attr("Customers the user may hold locked; null = may not lock.")
+    regions: list[str] = attr()
+    industries: list[str] = attr()
 
     def __post_init__(self) -> None:
         row = self.row
         self.id = strawberry.ID(global_id("User", row.id))
         self.database_id = row.id
+        self.lock_quota = row.lock_quota
+        self.regions = row.regions or []
+        self.industries = row.industries or []
         self.name = row.name
         self.email = row.email
         self.role = row.role

@@ -326,7 +326,13 @@ async def test_a_transfer_closes_the_open_dispute(api: Api) -> None:
         published = await drain(messages)
     assert body["requestTransfer"]["status"] == "APPROVED"
     await assert_withdrawn(api, dispute, published)
-    assert await cancelled(api, planted)
+    # A transfer moves the follow-up reminders to the new owner (setting
+    # transfer_reminders); the recycle warning lapses, as the recycle clock restarts.
+    async with api.services.db.read() as s:
+        stmt = select(Reminder.user_id, Reminder.status).where(Reminder.id.in_(planted))
+        states = sorted((await s.execute(stmt.order_by(Reminder.id))).all())
+    alice = await api.user_id(ALICE)
+    assert states == sorted([(carol, "PENDING"), (carol, "SNOOZED"), (alice, "CANCELLED")])
     assert (await row(api, Customer, dispute.customer_id)).owner_id == carol
 
 

@@ -86,8 +86,12 @@ async def test_shares_come_from_the_owner_and_always_sum_to_100(api: Api) -> Non
         {"user": {"email": "bob@demo.test"}, "role": "CLOSER", "creditShare": 30}
     ]
     version = customer["version"]
-    second = (await add(api, "alice@demo.test", cid, "carol@demo.test", 70, "SUPPORT"))["data"]
-    assert second["addCollaborator"]["ownerCreditShare"] == 0
+    # The owner keeps at least min_owner_share (10%): 70 more would leave nothing.
+    whole = await add(api, "alice@demo.test", cid, "carol@demo.test", 70, "SUPPORT")
+    assert errors_of(whole) == ["VALIDATION"]
+    assert whole["errors"][0]["extensions"]["minOwnerShare"] == 10
+    second = (await add(api, "alice@demo.test", cid, "carol@demo.test", 60, "SUPPORT"))["data"]
+    assert second["addCollaborator"]["ownerCreditShare"] == 10
     assert second["addCollaborator"]["version"] == version + 1
     over = await add(api, "alice@demo.test", cid, "dan@demo.test", 1)
     assert errors_of(over) == ["VALIDATION"]
@@ -95,7 +99,7 @@ async def test_shares_come_from_the_owner_and_always_sum_to_100(api: Api) -> Non
     changed = (await add(api, "manager.east@demo.test", cid, "bob@demo.test", 20, "DEVELOPER"))[
         "data"
     ]["addCollaborator"]
-    assert changed["ownerCreditShare"] == 10
+    assert changed["ownerCreditShare"] == 20
     owner, collaborators = await stored(api, cid)
     assert owner + sum(share for _, share in collaborators.values()) == 100
     assert await replayed(api, cid) == (owner, collaborators)
@@ -112,8 +116,10 @@ async def test_shares_come_from_the_owner_and_always_sum_to_100(api: Api) -> Non
     assert last.details == {
         "user_id": await api.user_id("bob@demo.test"),
         "role": "DEVELOPER",
+        "access": "WRITE",
         "credit_share": 20,
-        "owner_credit_share": 10,
+        "owner_credit_share": 20,
+        "expires_at": None,
     }
 
 
@@ -197,7 +203,8 @@ async def test_collaborator_events_say_who_with_which_role_and_share(api: Api) -
         name = await s.scalar(select(User.name).where(User.id == bob))
     added, removed = events["COLLABORATOR_ADDED"], events["COLLABORATOR_REMOVED"]
     assert (
-        added["reason"] == f"{name} joined as CLOSER with 30% of the credit; the owner keeps 70%."
+        added["reason"]
+        == f"{name} joined as CLOSER (WRITE) with 30% of the credit; the owner keeps 70%."
     )
     assert removed["reason"] == f"{name} (CLOSER, 30%) removed; the owner has 100% of the credit."
     assert added["actor"]["email"] == removed["actor"]["email"] == "alice@demo.test"

@@ -45,6 +45,17 @@ UNREMINDED = (
     "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
     "OR follow_up_reminded_at < next_follow_up_due)"
 )
+UNWARNED = (
+    "owner_id IS NOT NULL AND (recycle_warned_at IS NULL OR recycle_warned_at <= recycle_clock_at)"
+)
+# When the owner was last warned of recycling, from the warnings so far.
+BACKFILL_WARNED = """
+UPDATE customer SET recycle_warned_at = (
+    SELECT max(r.created_at) FROM reminder r
+    WHERE r.customer_id = customer.id AND r.user_id = customer.owner_id
+      AND r.kind = 'RECYCLE_WARNING' AND r.status <> 'CANCELLED'
+) WHERE owner_id IS NOT NULL
+"""
 # The due time the owner already has a follow-up reminder for, from the reminders so far.
 BACKFILL = """
 UPDATE customer SET follow_up_reminded_at = (
@@ -77,9 +88,12 @@ def upgrade() -> None:
     # for recycling, and owned customers whose owner has not been reminded of the due time.
     op.add_column("customer", sa.Column("follow_up_reminded_at", UTCDateTime(), nullable=True))
     op.execute(BACKFILL)
+    op.add_column("customer", sa.Column("recycle_warned_at", UTCDateTime(), nullable=True))
+    op.execute(BACKFILL_WARNED)
     op.drop_index("ix_customer_recycle", table_name="customer")
     _partial("ix_customer_recycle_owned", ["tier", "recycle_clock_at"], "owner_id IS NOT NULL")
     _partial("ix_customer_follow_up_unreminded", ["next_follow_up_due"], UNREMINDED)
+    _partial("ix_customer_recycle_unwarned", ["tier", "recycle_clock_at"], UNWARNED)
     if op.get_bind().dialect.name == "postgresql":
         # pg_trgm is a trusted extension: the database owner may create it.
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -97,10 +111,12 @@ def downgrade() -> None:
     else:
         for statement in SQLITE_DOWN:
             op.execute(statement)
+    op.drop_index("ix_customer_recycle_unwarned", table_name="customer")
     op.drop_index("ix_customer_follow_up_unreminded", table_name="customer")
     op.drop_index("ix_customer_recycle_owned", table_name="customer")
     op.create_index("ix_customer_recycle", "customer", ["tier", "recycle_clock_at"])
     with op.batch_alter_table("customer") as batch_op:
         batch_op.drop_column("follow_up_reminded_at")
+        batch_op.drop_column("recycle_warned_at")
     op.drop_index("ix_customer_pending_transfer", table_name="customer")
     op.drop_index("ix_reminder_kind_ref", table_name="reminder")
