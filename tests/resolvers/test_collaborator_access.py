@@ -12,7 +12,7 @@ from db.events import replay
 from db.models import Collaborator, Customer, OwnershipEvent
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, db_id, errors_of
 from tests.resolvers.test_collaborators import solo_customer
 
 ADD = """
@@ -80,7 +80,7 @@ async def test_read_sees_and_write_also_acts(api: Api) -> None:
     ]
     assert not (await add(api, cid, "bob@demo.test", access="READ")).get("errors")
     seen = (await api.ok(CUSTOMER, {"id": str(cid)}, as_user="bob@demo.test"))["customer"]
-    assert seen["id"] == str(cid)
+    assert db_id(seen["id"]) == cid
     assert all(c["phone"] is not None for c in seen["contacts"]) and seen["contacts"]
     for doc, variables in ((FOLLOW_UP, {"c": str(cid)}), (UPDATE, {"id": str(cid)})):
         body = await api.gql(doc, variables, as_user="bob@demo.test")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import AuditEntry, OwnershipEvent, Team
+from resolvers.ids import global_id
 from tests.conftest import Api, errors_of
 
 CREATE_USER = """
@@ -89,7 +90,7 @@ async def test_admin_sets_up_a_team_and_a_user_and_both_are_audited(api: Api) ->
         )
     )["createUser"]
     assert created == {
-        "id": str(created["databaseId"]),
+        "id": global_id("User", created["databaseId"]),
         "databaseId": created["databaseId"],
         "name": "Nora Chen",
         "email": "nora@corp.test",

@@ -14,7 +14,7 @@ from db.jobs import FOLLOW_UP_KINDS
 from db.models import AuditEntry, Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import run_jobs_once
-from tests.conftest import SEED_TIME, Api, errors_of, serve
+from tests.conftest import SEED_TIME, Api, db_id, errors_of, serve
 
 REQUEST = """
 mutation R($input: RequestTransferInput!) {
@@ -47,7 +47,7 @@ async def request(api: Api, as_user: str, ids: list[int], to: str, **extra: Any)
 async def approval_reminders(api: Api, tid: str) -> list[str]:
     async with api.services.db.read() as s:
         stmt = select(Reminder.status).where(
-            Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == int(tid)
+            Reminder.kind == "TRANSFER_APPROVAL", Reminder.ref_id == db_id(tid)
         )
         return sorted((await s.execute(stmt)).scalars())
 
@@ -66,7 +66,7 @@ async def test_the_requester_cancels_a_pending_request(api: Api) -> None:
 
     cancelled = (await api.ok(CANCEL, {"id": tid}, as_user="alice@demo.test"))["cancelTransfer"]
     assert cancelled["status"] == "CANCELLED"
-    assert sorted(int(c["id"]) for c in cancelled["customers"]) == ids
+    assert sorted(db_id(c["id"]) for c in cancelled["customers"]) == ids
     assert await approval_reminders(api, tid) == ["CANCELLED", "CANCELLED"]
     async with api.services.db.read() as s:
         marks = set(

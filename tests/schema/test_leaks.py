@@ -38,7 +38,7 @@ from db.models import (
     TransferRequest,
     User,
 )
-from tests.conftest import DEMO_USERS, Api
+from tests.conftest import DEMO_USERS, Api, db_id
 from tests.schema.test_visibility import expected
 
 SCHEMA = graphql.build_schema(Path(__file__).parents[2].joinpath("schema.graphql").read_text())
@@ -245,7 +245,7 @@ def check(data: Any, known: Truth, where: str = "", customer: int | None = None)
     if known.partner:
         assert kind not in PEOPLE, f"a partner was shown a {kind} at {where}"
     if kind == "Customer":
-        ident = int(data[CUSTOMER_ID])
+        ident = db_id(data[CUSTOMER_ID])
         customer = ident
         if ident not in known.visible:
             assert ident in known.concerning, f"customer {ident} leaked at {where}"

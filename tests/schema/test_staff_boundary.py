@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.models import Dispute
-from tests.conftest import Api, errors_of
+from tests.conftest import Api, db_id, errors_of
 
 PARTNER_DISPUTES = "{ disputes(first: 50) { edges { node { evidence claimant { email } } } } }"
 PARTNER_NOTES = """
@@ -71,8 +71,8 @@ async def test_an_arbiter_sees_a_disputed_customer_only_while_undecided(api: Api
     token = await api.token("judge@demo.test")
     ident = {"id": str(dispute.customer_id)}
     before = await api.ok(JUDGE_VIEW, ident, token=token)
-    assert before["customer"]["id"] == str(dispute.customer_id)
-    assert [e["node"]["id"] for e in before["disputes"]["edges"]] == [str(dispute.id)]
+    assert db_id(before["customer"]["id"]) == dispute.customer_id
+    assert [db_id(e["node"]["id"]) for e in before["disputes"]["edges"]] == [dispute.id]
 
     done = await api.ok(
         RESOLVE, {"id": str(dispute.id), "to": str(dispute.respondent_id)}, token=token
