@@ -391,21 +391,7 @@ async def decide_transfer(
     note = validation.text(note, "note", required=False)
     now = ctx.now()
     async with ctx.transaction() as session:
-        stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
-        if session.get_bind().dialect.name == "postgresql":
-            # Customer rows first, then the request, the order of every writer: a change of
-            # owner (an award, a handoff) locks the customer, then cancels this request.
-            await session.execute(
-                select(col(Customer.id))
-                .where(col(Customer.pending_transfer_id) == ident)
-                .order_by(col(Customer.id))
-                .with_for_update(key_share=True)
-            )
-            # Two approvers deciding at once: the second sees the first's decision.
-            stmt = stmt.with_for_update(of=TransferRequest)
-        request = (await session.execute(stmt)).scalar_one_or_none()
-        if request is None:
-            raise NotFound("transfer request", transfer_id)
+        request = await _locked_request(session, plan, ident, transfer_id)
         slot = (
             await session.execute(
                 select(Approval).where(
@@ -463,19 +449,7 @@ async def cancel_transfer(ctx: Context, transfer_id: object) -> Transfer:
     uid = plan.principal.user_id
     ident = parse_id(transfer_id, "transfer request")
     async with ctx.transaction() as session:
-        stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
-        if session.get_bind().dialect.name == "postgresql":
-            # The lock order of decide_transfer: customers, then the request.
-            await session.execute(
-                select(col(Customer.id))
-                .where(col(Customer.pending_transfer_id) == ident)
-                .order_by(col(Customer.id))
-                .with_for_update(key_share=True)
-            )
-            stmt = stmt.with_for_update(of=TransferRequest)
-        request = (await session.execute(stmt)).scalar_one_or_none()
-        if request is None:
-            raise NotFound("transfer request", transfer_id)
+        request = await _locked_request(session, plan, ident, transfer_id)
         if request.requested_by_id != uid:
             raise Forbidden("Only the requester may cancel a transfer request.")
         if request.status != TransferStatus.PENDING:
@@ -483,3 +457,25 @@ async def cancel_transfer(ctx: Context, transfer_id: object) -> Transfer:
         await cancel_transfers(session, col(TransferRequest.id) == ident, ctx.now())
         audit(ctx, session, "transfer.cancel", None, id=ident)
     return await _reload(ctx, ident)
+
+
+async def _locked_request(
+    session: AsyncSession, plan: Plan, ident: int, transfer_id: object
+) -> TransferRequest:
+    """The visible request, locked for a decision (PostgreSQL): its customers' rows first,
+    then the request, the order of every writer (a change of owner, an award or a handoff,
+    locks the customer, then cancels this request); two deciders at once, the second sees
+    the first's decision. NOT_FOUND when the caller may not see it."""
+    stmt = select(TransferRequest).where(col(TransferRequest.id) == ident, transfer_scope(plan))
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(col(Customer.id))
+            .where(col(Customer.pending_transfer_id) == ident)
+            .order_by(col(Customer.id))
+            .with_for_update(key_share=True)
+        )
+        stmt = stmt.with_for_update(of=TransferRequest)
+    request = (await session.execute(stmt)).scalar_one_or_none()
+    if request is None:
+        raise NotFound("transfer request", transfer_id)
+    return request
