@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
-    SQLColumnExpression,
     String,
     and_,
     case,
@@ -42,6 +41,7 @@ from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from db.outbox import queue_message
 from db.ownership import after_owner_change
+from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
 
 REMINDERS_CHANNEL = "reminders"
@@ -143,14 +143,6 @@ def unreminded() -> ColumnElement[bool]:
 
 def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
     return case(*((col(Customer.tier) == t, value(t, int(n))) for t, n in sorted(days.items())))
-
-
-def _json_object(session: AsyncSession, **values: SQLColumnExpression[Any]) -> ColumnElement[Any]:
-    build = func.json_build_object if _postgres(session) else func.json_object
-    args: list[Any] = []
-    for key, value in values.items():
-        args += [literal_column(f"'{key}'"), value]
-    return build(*args)
 
 
 def _date_after(session: AsyncSession, days: Mapping[str, int]) -> ColumnElement[str]:

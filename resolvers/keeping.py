@@ -22,9 +22,9 @@ from db.events import OWNERSHIP_CHANNEL
 from db.models import Collaborator, Customer, OwnershipEvent, Reminder, TransferItem, User
 from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS
+from db.setsql import const as _const
+from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
-from resolvers.setsql import const as _const
-from resolvers.setsql import json_object as _json_object
 
 FOLLOW_UP_REMINDERS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
 # The previous owner kept on as a collaborator starts with no credit (see above).

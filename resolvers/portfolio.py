@@ -51,14 +51,14 @@ from db.models import (
 )
 from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers, owner_columns
+from db.setsql import const as _const
+from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
 from kernel.errors import Forbidden, NotFound, Validation
 from resolvers import keeping, validation
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id, parse_optional_id
-from resolvers.setsql import const as _const
-from resolvers.setsql import json_object as _json_object
 from subscriptions.bus import REVOCATIONS
 
 # Roles that never own customers: they read, audit or judge.

@@ -1,5 +1,5 @@
 """Small pieces of set-based SQL shared by the statements that move many customers at
-once (resolvers/portfolio.py, resolvers/keeping.py)."""
+once: the jobs (db/jobs.py) and the portfolio moves (resolvers/portfolio.py, keeping.py)."""
 
 from __future__ import annotations
 
