@@ -8,6 +8,7 @@ scope (own and managed teams, plus the pool). It exists to be measured against.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections import defaultdict
@@ -65,7 +66,7 @@ async def graphql(request: Request) -> Response:
         if user is None:
             return _json({"errors": [{"message": "Sign in."}]}, 401)
         if "customers" not in query:
-            return _json({"data": {"me": {"id": str(user.id)}}})
+            return _json({"data": {"me": {"id": _gid("User", user.id)}}})
         return _json(await _dashboard(conn, user))
 
 
@@ -96,12 +97,12 @@ async def _dashboard(conn: Any, user: Any) -> dict[str, Any]:
         x.user_id for xs in collabs.values() for x in xs
     }
     users = {
-        r.id: {"id": str(r.id), "name": r.name}
+        r.id: {"id": _gid("User", r.id), "name": r.name}
         for r in await conn.execute(select(USERS.c.id, USERS.c.name).where(USERS.c.id.in_(people)))
     }
     team_ids = {r.team_id for r in page if r.team_id}
     team_rows = {
-        r.id: {"id": str(r.id), "name": r.name}
+        r.id: {"id": _gid("Team", r.id), "name": r.name}
         for r in await conn.execute(select(TEAM.c.id, TEAM.c.name).where(TEAM.c.id.in_(team_ids)))
     }
     f = FOLLOW_UP.c
@@ -129,11 +130,11 @@ async def _dashboard(conn: Any, user: Any) -> dict[str, Any]:
         .where(DISPUTE.c.customer_id.in_(ids), DISPUTE.c.status.in_(OPEN_DISPUTES))
         .order_by(DISPUTE.c.id)
     ):
-        disputes[r.customer_id].append({"id": str(r.id), "status": r.status})
+        disputes[r.customer_id].append({"id": _gid("Dispute", r.id), "status": r.status})
     edges = [
         {
             "node": {
-                "id": str(r.id),
+                "id": _gid("Customer", r.id),
                 "name": r.name,
                 "tier": r.tier,
                 "stage": r.stage,
@@ -159,6 +160,11 @@ async def _dashboard(conn: Any, user: Any) -> dict[str, Any]:
             }
         }
     }
+
+
+def _gid(type_name: str, ident: int) -> str:
+    """A Relay global id, as the API answers it (base64 of "Type:id")."""
+    return base64.b64encode(f"{type_name}:{ident}".encode()).decode()
 
 
 def _cursor(ident: int) -> str:
