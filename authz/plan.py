@@ -75,8 +75,21 @@ class Plan:
         subtree = frozenset(
             t.id for t in teams if t.id is not None and any(t.path.startswith(p) for p in prefixes)
         )
+        ancestors = frozenset(
+            int(part)
+            for t in teams
+            if t.id in team_ids
+            for part in t.path.strip("/").split("/")
+            if part.isdigit()
+        )
         facts = Facts(
-            principal.user_id, principal.partner_id, team_ids, subtree, now, windows or Windows()
+            principal.user_id,
+            principal.partner_id,
+            team_ids,
+            subtree,
+            now,
+            windows or Windows(),
+            pool_team_ids=ancestors | team_ids,
         )
         return cls(principal, facts, table)
 
