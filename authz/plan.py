@@ -28,6 +28,7 @@ from db.models import Team, User
 from kernel.errors import Forbidden
 
 ANY = BIT["any"]
+OVERSEERS = frozenset({"MANAGER", "DIRECTOR"})
 # How a refusal reads, "You may not <phrase>.", where "<act> <obj>s" would read wrong.
 PHRASES = {
     ("stats", "read"): "read ownership statistics",
@@ -89,7 +90,10 @@ class Plan:
             subtree,
             now,
             windows or Windows(),
-            pool_team_ids=ancestors | team_ids,
+            # Managers and directors also belong to the pools of the teams below them.
+            pool_team_ids=ancestors
+            | team_ids
+            | (subtree if principal.role in OVERSEERS else set()),
         )
         return cls(principal, facts, table)
 
