@@ -189,7 +189,7 @@ async def _related(
     ):
         out.pools = await ctx.pools()
     if "recycleDueAt" in rel:
-        out.due = await due_times(await ctx.session(), await ctx.pools(), ids("id"))
+        out.due = await fetch("due", ids("recycle_due_at", "id"))
     return out
 
 
@@ -207,6 +207,8 @@ def _direct(ctx: Context) -> Fetch:
     async def fetch(name: str, ids: Sequence[int]) -> dict[int, Any]:
         if not ids:
             return {}
+        if name == "due":
+            return await due_times(await ctx.session(), await ctx.pools(), ids)
         found: dict[int, Any] = await functions[name](await ctx.session(), ids)
         return found
 
@@ -223,6 +225,7 @@ def _batched(ctx: Context) -> Fetch:
         "contacts": loaders.contacts_by_customer_id,
         "latest": loaders.latest_follow_up_by_customer_id,
         "disputes": loaders.open_disputes_by_customer_id,
+        "due": loaders.recycle_due_by_customer_id,
     }
 
     async def fetch(name: str, ids: Sequence[int]) -> dict[int, Any]:
@@ -320,12 +323,14 @@ class Builder:
             if "team" in rel:
                 c.team = None if "team" in hidden else self.team(row.team_id)
             if "pool" in rel:
-                c.pool = self.pool(row.pool_id)
+                c.pool = None if "pool" in hidden else self.pool(row.pool_id)
             if "locked" in rel:
                 until = row.locked_until
-                c.locked = row.locked_at is not None and (until is None or until > self.ctx.now())
+                c.locked = "locked" not in hidden and (
+                    row.locked_at is not None and (until is None or until > self.ctx.now())
+                )
             if "recycleDueAt" in rel:
-                c.recycle_due_at = related.due.get(ident)
+                c.recycle_due_at = None if "recycle_due_at" in hidden else related.due.get(ident)
             if "collaborators" in rel and "collaborators" in hidden:
                 c.collaborators = []
             elif "collaborators" in rel:
