@@ -43,7 +43,8 @@ MINIMAL = -1
 WITHHELD: dict[str, frozenset[str]] = {
     "customer": frozenset(GUARDED["customer"])
     | {"industry", "region", "size", "source", "tags", "contacts", "last_follow_up_at"}
-    | {"next_follow_up_due", "ownership_history"},
+    | {"next_follow_up_due", "ownership_history"}
+    | {"pool", "locked_until", "protected_until", "recycle_due_at"},
     "contact": frozenset(GUARDED["contact"]),
     "event": frozenset(GUARDED["event"]),
 }

@@ -28,6 +28,7 @@ from db.models import Team, User
 from kernel.errors import Forbidden
 
 ANY = BIT["any"]
+OVERSEERS = frozenset({"MANAGER", "DIRECTOR"})
 # How a refusal reads, "You may not <phrase>.", where "<act> <obj>s" would read wrong.
 PHRASES = {
     ("stats", "read"): "read ownership statistics",
@@ -75,8 +76,24 @@ class Plan:
         subtree = frozenset(
             t.id for t in teams if t.id is not None and any(t.path.startswith(p) for p in prefixes)
         )
+        ancestors = frozenset(
+            int(part)
+            for t in teams
+            if t.id in team_ids
+            for part in t.path.strip("/").split("/")
+            if part.isdigit()
+        )
         facts = Facts(
-            principal.user_id, principal.partner_id, team_ids, subtree, now, windows or Windows()
+            principal.user_id,
+            principal.partner_id,
+            team_ids,
+            subtree,
+            now,
+            windows or Windows(),
+            # Managers and directors also belong to the pools of the teams below them.
+            pool_team_ids=ancestors
+            | team_ids
+            | (subtree if principal.role in OVERSEERS else set()),
         )
         return cls(principal, facts, table)
 

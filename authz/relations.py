@@ -20,6 +20,7 @@ from sqlmodel import col
 from db import models
 from db.enums import CollaboratorAccess, CollaboratorRole, DisputeStatus, EventKind, TransferStatus
 from db.models import Customer
+from db.pools import member_pools
 
 # Subqueries use their own aliases and correlate only with the customer row, so a
 # relation means the same inside a query that itself selects collaborators, disputes
@@ -97,6 +98,8 @@ class Facts:
     # The request's time, for relations that read history; without it they never hold.
     now: datetime | None = None
     windows: Windows = field(default_factory=Windows)
+    # The caller's teams and every team above them: a pool naming one of these is theirs.
+    pool_team_ids: frozenset[int] = frozenset()
 
 
 def _owner(f: Facts) -> ColumnElement[bool]:
@@ -221,7 +224,11 @@ SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "service_collaborator": lambda f: _collaborator(f, CollaboratorRole.SERVICE),
     "team": lambda f: _teams(f.team_ids),
     "subtree": lambda f: _teams(f.subtree_ids),
-    "pool": lambda f: col(Customer.owner_id).is_(None),
+    # In a pool the caller belongs to (db/pools.member_pools); any other is invisible.
+    "pool": lambda f: and_(
+        col(Customer.owner_id).is_(None),
+        col(Customer.pool_id).in_(member_pools(f.user_id, sorted(f.pool_team_ids))),
+    ),
     "partner": _partner,
     # While the dispute is undecided only: an arbiter or claimant sees nothing once it ends
     # (the outcome stays readable on the dispute itself, to its parties).

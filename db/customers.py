@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, union
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList
@@ -29,6 +29,11 @@ class CustomerFilter:
     overdue_at: datetime | None = None  # due before this time
     not_overdue_at: datetime | None = None
     search: str | None = None  # folded with the duplicate-key normaliser by the caller
+    pool_id: int | None = None
+    # Locked (True) or not (False) at this time: (flag, now).
+    locked: tuple[bool, datetime] | None = None
+    # Further conditions worked out by the caller (recycleDueBefore: db/pools.py).
+    extra: tuple[ColumnElement[bool], ...] = ()
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c: list[ColumnElement[bool]] = []
@@ -57,6 +62,14 @@ class CustomerFilter:
             )
         if self.search:
             c.append(name_contains(self.search))
+        if self.pool_id is not None:
+            c.append(col(Customer.pool_id) == self.pool_id)
+        if self.locked is not None:
+            flag, now = self.locked
+            until = col(Customer.locked_until)
+            held = and_(col(Customer.locked_at).is_not(None), or_(until.is_(None), until > now))
+            c.append(held if flag else not_(held))
+        c.extend(self.extra)
         return c
 
 

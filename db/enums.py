@@ -61,6 +61,10 @@ class EventKind(StrEnum):
     STAGE_HANDOFF = "STAGE_HANDOFF"
     COLLABORATOR_ADDED = "COLLABORATOR_ADDED"
     COLLABORATOR_REMOVED = "COLLABORATOR_REMOVED"
+    # Between pools, by a pool admin (db/pools.py); locks by the owner.
+    POOL_MOVED = "POOL_MOVED"
+    LOCKED = "LOCKED"
+    UNLOCKED = "UNLOCKED"
 
 
 class TransferKind(StrEnum):

@@ -43,6 +43,8 @@ async def record_event(
     rule: str | None = None,
     reason: str | None = None,
     details: dict[str, Any] | None = None,
+    pool_id: int | None = None,
+    reason_code: str | None = None,
 ) -> OwnershipEvent:
     await lock_event_order(session)
     event = OwnershipEvent(
@@ -56,6 +58,8 @@ async def record_event(
         rule=rule,
         reason=reason,
         details=details or {},
+        pool_id=pool_id,
+        reason_code=reason_code,
     )
     session.add(event)
     await session.flush()
@@ -88,6 +92,9 @@ class OwnershipState:
     owner_credit_share: int = 100
     # user id -> (role, credit share)
     collaborators: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # The pool it sits in (None while owned) and whether its owner locked it.
+    pool_id: int | None = None
+    locked: bool = False
 
 
 def replay(events: Iterable[OwnershipEvent]) -> OwnershipState:
@@ -98,14 +105,25 @@ def replay(events: Iterable[OwnershipEvent]) -> OwnershipState:
     say `owner_credit_share` (the share after the event), a `collaborator_added` or
     `collaborator_removed` ({user_id, role, credit_share}), or the full `collaborators`
     list; COLLABORATOR_ADDED/REMOVED carry their collaborator at the top of `details`.
+    An event leaving the customer in a pool (owner None) names that pool in `pool_id`;
+    POOL_MOVED names the pool it moved to; LOCKED and UNLOCKED lock and unlock it (a
+    lock's own expiry is a matter of time, not of events).
     """
     state = OwnershipState()
     for event in events:
         d = event.details or {}
         if event.kind in OWNER_KINDS:
             state.owner_id = event.to_user_id
+            state.locked = False  # a lock ends with the ownership it was taken under
+            state.pool_id = event.pool_id if event.to_user_id is None else None
             if event.to_user_id is not None:
                 state.collaborators.pop(event.to_user_id, None)
+        if event.kind == "POOL_MOVED":
+            state.pool_id = event.pool_id
+        elif event.kind == "LOCKED":
+            state.locked = True
+        elif event.kind == "UNLOCKED":
+            state.locked = False
         if event.kind == "COLLABORATOR_ADDED":
             state.collaborators[int(d["user_id"])] = (d["role"], int(d["credit_share"]))
         elif event.kind == "COLLABORATOR_REMOVED":

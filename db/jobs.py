@@ -9,28 +9,23 @@ batch after batch, each in its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     String,
     and_,
     case,
     cast,
     delete,
     exists,
-    false,
     func,
     insert,
     literal,
-    literal_column,
     or_,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,11 +36,13 @@ from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from db.outbox import queue_message
 from db.ownership import after_owner_change
+from db.pools import Pools, could_be_due, pool_of_team, recycle_due, to_ms
 from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
 
 REMINDERS_CHANNEL = "reminders"
 RECYCLE_RULE = "recycle_days"
+RECYCLE_REASON_CODE = "overdue"
 JOB_LOCK = 7302
 OPEN = (ReminderStatus.PENDING, ReminderStatus.SNOOZED)
 FOLLOW_UP_KINDS = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE)
@@ -75,56 +72,6 @@ async def take_job_lock(session: AsyncSession) -> bool:
     return bool(await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({JOB_LOCK})")))
 
 
-def _clock_older_than(
-    now: datetime, days: Mapping[str, int], less: int = 0, *also: ColumnElement[bool]
-) -> ColumnElement[bool]:
-    """Owned, and the recycle clock is older than the tier's days (minus `less`); unknown
-    tiers never. Ownership (and `also`) is repeated in each branch so that each can be
-    answered by a partial index on (tier, recycle_clock_at) whose condition they state."""
-    return or_(
-        *(
-            and_(
-                col(Customer.owner_id).is_not(None),
-                *also,
-                col(Customer.tier) == tier,
-                col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
-            )
-            for tier, n in sorted(days.items())
-        )
-    )
-
-
-def _stalest(
-    now: datetime,
-    days: Mapping[str, int],
-    limit: int,
-    less: int = 0,
-    *also: ColumnElement[bool],
-) -> Select[Any]:
-    """Up to `limit` owned customers (meeting `also`) whose recycle clock is older than
-    their tier's days minus `less`, oldest first within each tier: one range per tier, in
-    clock order, so each reads its partial index and stops at `limit` whatever the
-    planner's estimates (an OR of the tiers under LIMIT lets PostgreSQL bet on a scan)."""
-    parts = [
-        select(col(Customer.id))
-        .where(
-            col(Customer.owner_id).is_not(None),
-            *also,
-            col(Customer.tier) == tier,
-            col(Customer.recycle_clock_at) < now - timedelta(days=int(n) - less),
-            col(Customer.pending_transfer_id).is_(None),
-        )
-        .order_by(col(Customer.recycle_clock_at))
-        .limit(limit)
-        .subquery()
-        for tier, n in sorted(days.items())
-    ]
-    if not parts:
-        return select(col(Customer.id)).where(false())
-    stalest = union_all(*(select(part.c.id) for part in parts)).subquery()
-    return select(stalest.c.id).limit(limit)
-
-
 def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     # A customer waiting on a transfer decision stays where it is until it is decided.
     return and_(
@@ -141,53 +88,68 @@ def unreminded() -> ColumnElement[bool]:
     return or_(reminded.is_(None), reminded < col(Customer.next_follow_up_due))
 
 
-def _by_tier(days: Mapping[str, int], value: Any) -> ColumnElement[Any]:
-    return case(*((col(Customer.tier) == t, value(t, int(n))) for t, n in sorted(days.items())))
+def _due(pools: Pools, now: datetime, session: AsyncSession, *, ahead: bool = False) -> Any:
+    """Owned customers the one rule of db/pools.recycle_due says are due by now (`ahead`:
+    whose warning is due), not waiting on a transfer decision; the index-friendly
+    `could_be_due` first, so each run reads only the candidates."""
+    due = recycle_due(pools, _postgres(session), ahead=ahead)
+    return due, and_(
+        _owned(could_be_due(pools, now + (_longest_warning(pools) if ahead else timedelta(0)))),
+        due.at <= to_ms(now),
+    )
 
 
-def _date_after(session: AsyncSession, days: Mapping[str, int]) -> ColumnElement[str]:
-    """'YYYY-MM-DD' of the recycle clock plus the tier's days."""
-    clock = col(Customer.recycle_clock_at)
-    if _postgres(session):
-        return _by_tier(
-            days,
-            lambda _t, n: func.to_char(
-                func.timezone("UTC", clock + literal_column(f"interval '{n} days'")), "YYYY-MM-DD"
-            ),
-        )
-    return _by_tier(days, lambda _t, n: func.date(clock, f"+{n} days"))
+def _longest_warning(pools: Pools) -> timedelta:
+    return timedelta(days=max((p.rules.warn_days_before for p in pools.by_id.values()), default=0))
 
 
-async def recycle(
-    session: AsyncSession, *, now: datetime, recycle_days: Mapping[str, int], limit: int
-) -> int:
-    """Up to `limit` customers nobody followed up for `recycle_days[tier]` go to the public
-    pool, one RECYCLED event each; one outbox message carries the highest new event id.
-    The scheduler calls it again, in a new transaction, while a whole batch was due."""
-    ids = [int(i) for i in (await session.execute(_stalest(now, recycle_days, limit))).scalars()]
+async def recycle(session: AsyncSession, *, now: datetime, pools: Pools, limit: int) -> int:
+    """Up to `limit` owned customers due by their pool's rules go to the pool of their
+    owner's team, one RECYCLED event each (reason code `overdue`); one outbox message
+    carries the highest new event id. The scheduler calls it again, in a new transaction,
+    while a whole batch was due. Locked customers never go, nor protected ones before
+    their protection ends: the rule says so."""
+    due, cond = _due(pools, now, session)
+    pick = select(col(Customer.id)).where(cond).limit(limit)
+    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
     if ids and _postgres(session):
         # Hold the rows, so no follow-up or claim slips in between the statements below,
         # and keep those still due. Rows before the event-order lock, as every writer
         # takes them: no deadlock.
-        still_due = _owned(col(Customer.id).in_(ids), _clock_older_than(now, recycle_days))
-        held = select(col(Customer.id)).where(still_due).with_for_update(key_share=True)
+        held = (
+            select(col(Customer.id))
+            .where(col(Customer.id).in_(ids), cond)
+            .with_for_update(key_share=True)
+        )
         ids = [int(i) for i in (await session.execute(held)).scalars() if i is not None]
     if not ids:
         return 0
     await lock_event_order(session)
     batch = col(Customer.id).in_(ids)
-    reason = _by_tier(recycle_days, lambda t, n: f"No follow-up for {n} days (tier {t}).")
+    target = pool_of_team(col(Customer.team_id))
     await session.execute(
         insert(OwnershipEvent).from_select(
-            ["customer_id", "kind", "from_user_id", "rule", "reason", "at", "details"],
+            [
+                "customer_id",
+                "kind",
+                "from_user_id",
+                "rule",
+                "reason",
+                "at",
+                "details",
+                "pool_id",
+                "reason_code",
+            ],
             select(
                 col(Customer.id),
                 literal(str(EventKind.RECYCLED)),
                 col(Customer.owner_id),
                 literal(RECYCLE_RULE),
-                reason,
+                due.reason,
                 _at(now),
                 _json_object(session, from_team_id=col(Customer.team_id)),
+                target,
+                literal(RECYCLE_REASON_CODE),
             )
             .where(batch)
             .order_by(col(Customer.id)),
@@ -200,8 +162,14 @@ async def recycle(
             previous_owner_id=col(Customer.owner_id),
             owner_id=None,
             team_id=None,
+            pool_id=target,
+            pool_entered_at=now,
             pooled_at=now,
             recycle_clock_at=now,
+            locked_at=None,
+            locked_until=None,
+            lock_reason=None,
+            protected_until=None,
             updated_at=now,
             version=col(Customer.version) + 1,
         )
@@ -213,30 +181,34 @@ async def recycle(
     return len(ids)
 
 
+def _day_of(session: AsyncSession, ms: Any) -> ColumnElement[str]:
+    """'YYYY-MM-DD' (UTC) of a time in epoch milliseconds."""
+    if _postgres(session):
+        return func.to_char(func.timezone("UTC", func.to_timestamp(ms / 1000.0)), "YYYY-MM-DD")
+    return func.date(ms / 1000.0, "unixepoch")
+
+
 async def warn_before_recycle(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    recycle_days: Mapping[str, int],
-    warning_days: int,
-    limit: int,
+    session: AsyncSession, *, now: datetime, pools: Pools, limit: int
 ) -> int:
-    """A RECYCLE_WARNING to the owner once the clock is `warning_days` from recycling, once
-    per recycle-clock cycle (a follow-up or a new owner starts a new cycle): a customer is
-    warned in this cycle when `recycle_warned_at` is later than its clock, so each tick
-    reads only the customers still to warn (ix_customer_recycle_unwarned)."""
+    """A RECYCLE_WARNING to the owner once the customer is its pool's `warnDaysBefore`
+    from recycling, once per recycle-clock cycle (a follow-up or a new owner starts a new
+    cycle): a customer is warned in this cycle when `recycle_warned_at` is later than its
+    clock."""
     warned = col(Customer.recycle_warned_at)
     # A warning at the very instant the clock restarted belongs to the cycle before.
     unwarned = or_(warned.is_(None), warned <= col(Customer.recycle_clock_at))
-    pick = _stalest(now, recycle_days, limit, warning_days, unwarned)
+    _, cond = _due(pools, now, session, ahead=True)
+    pick = select(col(Customer.id)).where(cond, unwarned).limit(limit)
     ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
     if not ids:
         return 0
+    when = recycle_due(pools, _postgres(session)).at
     message = (
         literal("Follow up with ")
         + col(Customer.name)
         + literal(" before ")
-        + _date_after(session, recycle_days)
+        + _day_of(session, when)
         + literal(" or it returns to the public pool.")
     )
     kind = literal(str(ReminderKind.RECYCLE_WARNING))

@@ -74,6 +74,36 @@ UNREMINDED = (
 )
 
 
+class Pool(SQLModel, table=True):
+    """A public pool (公海). `rules` holds only what the pool sets; a rule it leaves out is
+    the setting of the same name (db/pools.Rules)."""
+
+    __tablename__ = "pool"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    is_default: bool = False
+    rules: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _time(nullable=False)
+
+
+class PoolTeam(SQLModel, table=True):
+    """Owners in this team (and the teams below it, unless a deeper pool names them)
+    recycle into the pool; members of these teams see and claim from it."""
+
+    __tablename__ = "pool_team"
+
+    pool_id: int = Field(foreign_key="pool.id", primary_key=True)
+    team_id: int = Field(foreign_key="team.id", primary_key=True, index=True)
+
+
+class PoolAdmin(SQLModel, table=True):
+    __tablename__ = "pool_admin"
+
+    pool_id: int = Field(foreign_key="pool.id", primary_key=True)
+    user_id: int = Field(foreign_key="users.id", primary_key=True, index=True)
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
     __table_args__ = (
@@ -142,6 +172,16 @@ class Customer(SQLModel, table=True):
     referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
     version: int = 1
+    # The pool it sits in (NULL while owned) and since when (the embargo runs from then).
+    pool_id: int | None = Field(default=None, foreign_key="pool.id", index=True)
+    pool_entered_at: datetime | None = _time()
+    # A lock by the owner: never recycled, not released, until unlocked, `locked_until`
+    # passes or the owner changes (db/ownership.owner_columns).
+    locked_at: datetime | None = _time()
+    locked_until: datetime | None = _time()
+    lock_reason: str | None = Field(default=None, max_length=2000)
+    # No recycling before this (new and newly claimed customers, the pool's protectionDays).
+    protected_until: datetime | None = _time()
 
 
 class CustomerKey(SQLModel, table=True):
@@ -217,7 +257,11 @@ class OwnershipEvent(SQLModel, table=True):
     """Append-only. `id` is monotonic and doubles as the subscription cursor."""
 
     __tablename__ = "ownership_event"
-    __table_args__ = (Index("ix_event_customer_id", "customer_id", "id"),)
+    __table_args__ = (
+        Index("ix_event_customer_id", "customer_id", "id"),
+        # Daily claim limits: a user's claims from a pool since local midnight.
+        Index("ix_event_actor_kind_at", "actor_id", "kind", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id")
@@ -230,6 +274,11 @@ class OwnershipEvent(SQLModel, table=True):
     rule: str | None = Field(default=None, max_length=120)
     reason: str | None = Field(default=None, max_length=2000)
     at: datetime = _time(nullable=False, index=True)
+    # The pool the event concerns: entered (RELEASED, RECYCLED, POOL_MOVED, CREATED in the
+    # pool) or left (CLAIMED, ASSIGNED from it); daily claim limits count by it.
+    pool_id: int | None = Field(default=None, foreign_key="pool.id")
+    # Why it went to a pool (settings.release_reason_codes), for RELEASED and RECYCLED.
+    reason_code: str | None = Field(default=None, max_length=40)
     # Whatever replay needs beyond from/to: collaborator and credit changes.
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 

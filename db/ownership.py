@@ -21,6 +21,7 @@ from sqlmodel import col
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, TransferStatus
 from db.models import Customer, Dispute, Reminder, TransferItem, TransferRequest
 from db.outbox import queue_message
+from db.pools import pool_of_team
 
 DISPUTES_CHANNEL = "disputes"  # {"id": dispute id, "customer_id": ...}
 UNDECIDED = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
@@ -39,12 +40,27 @@ CHANGED_HANDS = (
 
 
 def owner_columns(
-    owner_id: int | None, team_id: int | None, now: datetime, *, previous: Any = None
+    owner_id: int | None,
+    team_id: int | None,
+    now: datetime,
+    *,
+    previous: Any = None,
+    pool_id: Any = None,
 ) -> dict[str, Any]:
     """What every change of owner sets, the same way on every path: the owner and their
     team, since when it is owned or pooled, and the recycle clock restarts. `previous`
-    (a value or a column expression) records who had it; None leaves it as it was."""
+    (a value or a column expression) records who had it; None leaves it as it was. Going
+    to the pool, it enters `pool_id` (by default the pool of its old team, db/pools.py).
+    A lock ends with the ownership it was taken under; protection with going to a pool."""
+    pooled = owner_id is None
     values: dict[str, Any] = {
+        "pool_id": (pool_id if pool_id is not None else pool_of_team(col(Customer.team_id)))
+        if pooled
+        else None,
+        "pool_entered_at": now if pooled else None,
+        "locked_at": None,
+        "locked_until": None,
+        "lock_reason": None,
         "owner_id": owner_id,
         "team_id": team_id,
         "owned_since": now if owner_id is not None else None,
@@ -54,6 +70,8 @@ def owner_columns(
         "follow_up_reminded_at": None,
         "updated_at": now,
     }
+    if pooled:
+        values["protected_until"] = None
     if previous is not None:
         values["previous_owner_id"] = previous
     return values

@@ -42,12 +42,14 @@ async def page_rows(
     filter: CustomerFilter,
     first: int,
     after_id: int | None,
+    extra: Sequence[ColumnElement[Any]] = (),
 ) -> tuple[Rows, bool]:
     """One page of customers in id order with the caller's relation bits, and whether
-    more follow. `columns` are the customer columns to read (`id` always)."""
+    more follow. `columns` are the customer columns to read (`id` always); `extra`,
+    labelled expressions over the customer row read with them."""
     names = {"id", *columns}
     stmt = (
-        select(*(CUSTOMER.c[n] for n in sorted(names)), mask.label("relations"))
+        select(*(CUSTOMER.c[n] for n in sorted(names)), *extra, mask.label("relations"))
         .where(scope, *filter.conditions())
         .order_by(CUSTOMER.c.id)
         .limit(first + 1)

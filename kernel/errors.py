@@ -72,3 +72,20 @@ class RateLimited(DomainError):
 
 class QueryTooComplex(DomainError):
     code = "QUERY_TOO_COMPLEX"
+
+
+class PoolEmbargo(DomainError):
+    """A customer new to its pool may be claimed only by the pool's admins for a while
+    (`extensions.until`)."""
+
+    code = "POOL_EMBARGO"
+
+
+class LockLimitReached(DomainError):
+    code = "LOCK_LIMIT_REACHED"
+
+
+class CustomerLocked(DomainError):
+    """The owner locked the customer: it stays where it is until unlocked."""
+
+    code = "CUSTOMER_LOCKED"

@@ -7,6 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,15 @@ DEFAULT_CADENCE_DAYS = {"A": 30, "B": 90, "C": 180}
 DISPUTE_RULES = ("first_entry", "closed_deal", "recent_follow_up")
 # Roles whose every read of a sensitive field is written to the audit log.
 DEFAULT_AUDITED_ROLES = ("AUDITOR", "ADMIN", "DIRECTOR")
+# Why a customer goes back to a pool: code -> labels by language (releaseToPool.reasonCode).
+DEFAULT_RELEASE_REASONS = {
+    "no_interest": {"zh": "无意向", "en": "No interest"},
+    "unreachable": {"zh": "联系不上", "en": "Unreachable"},
+    "duplicate": {"zh": "重复", "en": "Duplicate"},
+    "wrong_territory": {"zh": "非本区域", "en": "Wrong territory"},
+    "overdue": {"zh": "跟进逾期", "en": "Follow-up overdue"},
+    "other": {"zh": "其他", "en": "Other"},
+}
 
 
 class Settings(BaseSettings):
@@ -77,6 +87,21 @@ class Settings(BaseSettings):
     recycle_warning_days: int = 3
     reclaim_cooldown_days: int = 30
     cadence_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_CADENCE_DAYS))
+    # Pools (db/pools.py): the defaults of every pool's rules (a rule a pool does not set).
+    daily_claim_limit: int | None = Field(default=None, ge=0)
+    new_arrival_embargo_hours: int = Field(default=0, ge=0)
+    recycle_after_no_deal_days: int | None = Field(default=None, gt=0)
+    exempt_closed_deals: bool = False
+    # Days a newly created or newly claimed customer cannot be recycled (0: none).
+    protection_days: int = Field(default=0, ge=0)
+    # Does a customer that reached ACTIVE count toward its owner's capacity?
+    capacity_counts_closed_deals: bool = True
+    # The organisation's time zone (IANA name): where a day of daily claim limits begins.
+    org_time_zone: str = "UTC"
+    release_reason_codes: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_RELEASE_REASONS.items()}
+    )
+    require_release_reason_code: bool = False
     dispute_priority: list[str] = Field(default_factory=lambda: list(DISPUTE_RULES))
     dispute_recent_days: int = 30
     # How long a DUPLICATE_CUSTOMER answer lets its receiver dispute the customer it names,
@@ -137,6 +162,12 @@ class Settings(BaseSettings):
     def _every_tier(cls, value: dict[str, int]) -> dict[str, int]:
         if set(value) != {"A", "B", "C"} or any(days <= 0 for days in value.values()):
             raise ValueError("give a positive number of days for each tier A, B and C")
+        return value
+
+    @field_validator("org_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
         return value
 
     @property

@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, col
 
 from db.engine import Database
 from db.keys import company_key, customer_keys
-from db.models import Customer, Team, User
+from db.models import Customer, Pool, Team, User
 
 BATCH = 5_000
 CUSTOMERS_PER_REP = 1_000
@@ -157,8 +157,12 @@ async def _insert_batch(
         # Ids are given, not returned: RETURNING row by row costs more than the insert.
         start = int(await session.scalar(select(func.coalesce(func.max(Customer.id), 0))) or 0)
         ids = range(start + 1, start + 1 + len(rows))
+        default = select(col(Pool.id)).where(col(Pool.is_default).is_(True))
+        pool = await session.scalar(default)
         for ident, row in zip(ids, rows, strict=True):
             row["id"] = ident
+            row["pool_id"] = None if row["owner_id"] else pool
+            row["pool_entered_at"] = None if row["owner_id"] else row["created_at"]
         await session.execute(insert(TABLES["customer"]), rows)
         keys: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
@@ -178,6 +182,7 @@ async def _insert_batch(
                     "team_id": row["team_id"],
                     "rule": "bulk",
                     "details": {},
+                    "pool_id": row["pool_id"],
                 }
             )
             if helper:

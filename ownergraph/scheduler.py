@@ -13,11 +13,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import jobs
 from db.outbox import take_messages
+from db.pools import load_pools
 from resolvers.context import Services
 
 log = logging.getLogger("ownergraph.scheduler")
@@ -44,15 +46,9 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
     limit = settings.job_batch_size
     steps: dict[str, Callable[[AsyncSession], Awaitable[int]]] = {
         "expired": lambda s: jobs.remove_expired_collaborators(s, now=now, limit=limit),
-        "recycled": lambda s: jobs.recycle(
-            s, now=now, recycle_days=settings.recycle_days, limit=limit
-        ),
-        "warned": lambda s: jobs.warn_before_recycle(
-            s,
-            now=now,
-            recycle_days=settings.recycle_days,
-            warning_days=settings.recycle_warning_days,
-            limit=limit,
+        "recycled": lambda s: _with_pools(s, settings, jobs.recycle, now=now, limit=limit),
+        "warned": lambda s: _with_pools(
+            s, settings, jobs.warn_before_recycle, now=now, limit=limit
         ),
         "reminded": lambda s: jobs.remind_due_follow_ups(s, now=now, limit=limit),
         "fired": lambda s: jobs.fire_due_reminders(s, now=now, limit=limit),
@@ -73,6 +69,11 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
             if session is not None:
                 await jobs.refresh_statistics(session)
     return _report(done)
+
+
+async def _with_pools(session: AsyncSession, settings: Any, job: Any, **kw: Any) -> int:
+    """The pools and their rules as of this batch's transaction (three small reads)."""
+    return int(await job(session, pools=await load_pools(session, settings), **kw))
 
 
 def _report(done: dict[str, int], *, skipped: bool = False) -> JobReport:

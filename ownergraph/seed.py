@@ -22,6 +22,7 @@ from db.events import record_event
 from db.keys import customer_keys
 from db.models import CustomerKey, Dispute, Partner, PartnerCustomer, Reminder, Team, User
 from db.outbox import take_messages
+from db.pools import place_unpooled
 from kernel.clock import Clock
 from kernel.settings import Settings
 from ownergraph.demo import HISTORY_DAYS, INDUSTRIES, REGIONS, CustomerPlan, DemoCustomers, id_of
@@ -97,6 +98,7 @@ async def seed_demo(
         report(STEPS[3])
 
         await _dispute_and_reminders(session, demo, plans, disputed)
+        await place_unpooled(session)
         # Nobody is subscribed to a database being seeded; the events replay from the table.
         take_messages(session)
     report(STEPS[4])

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from db.enums import Role
+from db.enums import Role, Stage
 from db.models import AssignmentRule, AuditEntry, Customer, User
 from kernel.errors import ClaimLimitReached, Conflict
 from resolvers.context import Context
@@ -53,9 +53,12 @@ def _postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def candidate(session: AsyncSession, user_id: int, *, lock: bool = False) -> Candidate | None:
+async def candidate(
+    session: AsyncSession, user_id: int, *, lock: bool = False, closed_deals: bool = True
+) -> Candidate | None:
     """The user and their owned count. `lock` takes the user's row lock first (PostgreSQL),
-    so concurrent claims and assignments to one user are counted one after the other."""
+    so concurrent claims and assignments to one user are counted one after the other.
+    `closed_deals`: do customers that reached ACTIVE count (a setting)?"""
     stmt = select(User).where(col(User.id) == user_id).execution_options(populate_existing=True)
     if lock and _postgres(session):
         # NO KEY UPDATE: rows inserted with a foreign key to this user (events, audit
@@ -64,9 +67,10 @@ async def candidate(session: AsyncSession, user_id: int, *, lock: bool = False) 
     user = (await session.execute(stmt)).scalar_one_or_none()
     if user is None:
         return None
-    owned = await session.scalar(
-        select(func.count()).select_from(Customer).where(col(Customer.owner_id) == user_id)
-    )
+    counted = select(func.count()).select_from(Customer).where(col(Customer.owner_id) == user_id)
+    if not closed_deals:
+        counted = counted.where(col(Customer.stage) != Stage.ACTIVE)
+    owned = await session.scalar(counted)
     return Candidate(user, int(owned or 0))
 
 

@@ -25,6 +25,7 @@ from db.engine import Database
 from db.enums import Role
 from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
+from db.pools import Pools, load_pools
 from kernel.clock import Clock
 from kernel.errors import Conflict, DomainError, Unauthenticated
 from kernel.settings import Settings
@@ -102,6 +103,8 @@ class Context:
     _session: SerialSession | None = None
     _loaders: Loaders | None = None
     _field_masks: FieldMasks | None = None
+    _pools: Pools | None = None
+    _pools_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Paths of fields returned as null because the caller may not see them.
     masked: list[str] = field(default_factory=list)
     # Customers whose sensitive fields were read under an audited relation.
@@ -130,6 +133,16 @@ class Context:
         if self._field_masks is None:
             self._field_masks = FieldMasks(self.plan)
         return self._field_masks
+
+    async def pools(self, session: Any = None) -> Pools:
+        """Every pool with its rules, read once per request (a write passes its session,
+        and reads them afresh there)."""
+        if session is not None:
+            return await load_pools(session, self.settings)
+        async with self._pools_lock:  # sibling fields ask at once: one read
+            if self._pools is None:
+                self._pools = await load_pools(await self.session(), self.settings)
+        return self._pools
 
     @property
     def settings(self) -> Settings:
@@ -207,6 +220,7 @@ class Context:
             await self._session.close()
             self._session = None
         self._loaders = None
+        self._pools = None
         self.shapes.clear()
 
     async def close(self) -> None:

@@ -45,6 +45,8 @@ def customer_filter(
     raw = dict(raw or {})
     now = ctx.now()
     overdue = raw.pop("overdue", None)
+    locked = raw.pop("locked", None)
+    raw.pop("recycle_due_before", None)  # needs the pools: resolvers/pools.due_before
     search = validation.search_term(raw.pop("search", None), "search")
     return CustomerFilter(
         owner_id=parse_optional_id(raw.get("owner_id"), "user"),
@@ -57,6 +59,8 @@ def customer_filter(
         overdue_at=now if overdue is True else None,
         not_overdue_at=now if overdue is False else None,
         search=company_key(search) if search and search.strip() else None,
+        pool_id=parse_optional_id(raw.get("pool_id"), "pool"),
+        locked=(bool(locked), now) if locked is not None else None,
     )
 
 
@@ -173,12 +177,17 @@ async def create_customer(
             else:
                 owner = await session.get(User, principal.user_id)
                 rule = "first_entry"
+            pools = await ctx.pools(session)
             if owner is not None:
                 customer.owner_id = owner.id
                 customer.team_id = owner.team_id
                 customer.owned_since = now
+                days = pools.of_team(owner.team_id).rules.protection_days
+                customer.protected_until = now + timedelta(days=days) if days else None
             else:
                 customer.pooled_at = now
+                customer.pool_id = pools.default_id
+                customer.pool_entered_at = now
             await record_event(
                 session,
                 customer_id=customer.id,
@@ -189,6 +198,7 @@ async def create_customer(
                 team_id=customer.team_id,
                 rule=rule,
                 reason="partner referral" if principal.partner_id else None,
+                pool_id=customer.pool_id,
             )
             await session.flush()
     except IntegrityError:

@@ -30,6 +30,7 @@ TYPE_OF = {
     "audit entry": "AuditEntry",
     "export request": "ExportRequest",
     "export": "ExportRequest",
+    "pool": "Pool",
 }
 
 

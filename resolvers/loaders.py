@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from db import rows
 from db.customers import ScopedRow
+from db.pools import due_times
 from db.rows import CUSTOMER, USERS
 
 if TYPE_CHECKING:
@@ -97,6 +98,16 @@ class Loaders:
     @cached_property
     def open_disputes_by_customer_id(self) -> DataLoader[int, list[Any]]:
         return _many_per_key(self.ctx, rows.open_disputes_of)
+
+    @cached_property
+    def recycle_due_by_customer_id(self) -> DataLoader[int, Any]:
+        """recycleDueAt (db/pools.recycle_due), for customers built one by one."""
+        ctx = self.ctx
+
+        async def fetch(session: Any, ids: Sequence[int]) -> dict[int, Any]:
+            return await due_times(session, await ctx.pools(), ids)
+
+        return _one_per_key(ctx, fetch)
 
     @cached_property
     def latest_follow_up_by_customer_id(self) -> DataLoader[int, Any]:

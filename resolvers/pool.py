@@ -21,16 +21,27 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, OwnershipEvent
 from db.ownership import after_owner_change, owner_columns
-from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
+from kernel.errors import (
+    Conflict,
+    CooldownActive,
+    CustomerLocked,
+    Forbidden,
+    NotFound,
+    PoolEmbargo,
+    Validation,
+)
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
 from resolvers.context import Context
 from resolvers.ids import parse_id
+from resolvers.limits import require_daily_room
+from resolvers.pools import administers, embargo_until, pool_visible
 
 CLAIM_RULE = "pool_claim"
 ASSIGN_RULE = "manual"
 RELEASE_RULE = "release"
+DEFAULT_REASON_CODE = "other"
 TAKEN = "This customer was already claimed by someone else."
 PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide it first."
 # A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
@@ -45,6 +56,8 @@ async def _take_owner(
     now: datetime,
     *,
     expect_owner: int | None,
+    pool_id: int | None = None,
+    protected_until: datetime | None = None,
 ) -> dict[str, Any]:
     """Move `customer` to `owner` (None: the pool) if it is still with `expect_owner`.
     Returns the event details: a collaborator who becomes owner gives up that role and
@@ -54,8 +67,11 @@ async def _take_owner(
         owner.user.team_id if owner else None,
         now,
         previous=expect_owner,
+        pool_id=pool_id,
     )
     values["version"] = col(Customer.version) + 1
+    if owner is not None and protected_until is not None:
+        values["protected_until"] = protected_until
     moved = await session.execute(
         update(Customer)
         .where(
@@ -154,13 +170,22 @@ async def assign_customer(
             rule=ASSIGN_RULE,
             reason=reason,
             details=details,
+            pool_id=customer.pool_id if previous is None else None,
         )
     return await get_customer(ctx, customer.id)
 
 
-async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> ScopedRow:
-    """The owner gives a customer up (or a manager, director or admin does it for them)."""
+async def release_to_pool(
+    ctx: Context,
+    customer_id: object,
+    reason: str,
+    reason_code: str | None = None,
+    pool_id: object | None = None,
+) -> ScopedRow:
+    """The owner gives a customer up (or a manager, director or admin does it for them),
+    into the pool of the owner's team or into `pool_id`, one the releaser belongs to."""
     reason = validation.reason(reason)
+    code = release_reason(ctx, reason_code)
     now = ctx.now()
     async with ctx.transaction() as session:
         scoped = await customer_for(ctx, session, customer_id, "release")
@@ -171,7 +196,15 @@ async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> Sco
             raise Conflict("This customer is already in the public pool.")
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
-        await _take_owner(session, customer, None, now, expect_owner=previous)
+        if is_locked(customer, now):
+            raise CustomerLocked("The owner locked this customer; unlock it first.")
+        pools = await ctx.pools(session)
+        target = (
+            pool_visible(ctx, pools, pool_id)
+            if pool_id is not None
+            else pools.of_team(customer.team_id)
+        )
+        await _take_owner(session, customer, None, now, expect_owner=previous, pool_id=target.id)
         await record_event(
             session,
             customer_id=customer.id,
@@ -182,21 +215,53 @@ async def release_to_pool(ctx: Context, customer_id: object, reason: str) -> Sco
             rule=RELEASE_RULE,
             reason=reason,
             details={"from_team_id": customer.team_id},
+            pool_id=target.id,
+            reason_code=code,
         )
     return await get_customer(ctx, customer.id)
 
 
+def release_reason(ctx: Context, code: str | None) -> str:
+    """A configured reason code; absent, `other` (unless the setting requires one)."""
+    codes = ctx.settings.release_reason_codes
+    if code is None:
+        if ctx.settings.require_release_reason_code:
+            raise Validation(
+                f"Say why with reasonCode, one of {', '.join(sorted(codes))}.",
+                field="reasonCode",
+                codes=sorted(codes),
+            )
+        return DEFAULT_REASON_CODE
+    if code not in codes:
+        raise Validation(
+            f"Unknown reasonCode {code!r}; use one of {', '.join(sorted(codes))}.",
+            field="reasonCode",
+            codes=sorted(codes),
+        )
+    return code
+
+
+def is_locked(customer: Customer, now: datetime) -> bool:
+    until = customer.locked_until
+    return customer.locked_at is not None and (until is None or until > now)
+
+
 async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
-    """A rep takes a customer from the pool, within their capacity and not during their own
-    cooldown. Of concurrent claims exactly one wins; the others get CONFLICT."""
+    """A rep takes a customer from a pool they belong to, within their capacity and the
+    pool's daily limit, not during their own cooldown nor (unless a pool admin) the
+    embargo on new arrivals. Of concurrent claims exactly one wins; the others get
+    CONFLICT. The claimant's row is locked first, so their own claims count one by one."""
     plan = ctx.plan
     me = plan.principal.user_id
     if me is None or not plan.may("customer", "claim"):
         raise Forbidden("You may not claim customers from the pool.")
     ident = parse_id(customer_id)
     now = ctx.now()
+    settings = ctx.settings
     async with ctx.transaction() as session:
-        claimant = await candidate(session, me, lock=True)
+        claimant = await candidate(
+            session, me, lock=True, closed_deals=settings.capacity_counts_closed_deals
+        )
         if claimant is None:
             raise Forbidden("You may not claim customers from the pool.")
         found = await customers_by_ids(
@@ -210,9 +275,29 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
         customer = scoped.customer
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
-        _check_cooldown(ctx, customer, me, now)
+        pools = await ctx.pools(session)
+        pool = (
+            pools.by_id.get(customer.pool_id or pools.default_id) or pools.by_id[pools.default_id]
+        )
+        _check_cooldown(customer, me, now, pool.rules.reclaim_cooldown_days)
+        until = embargo_until(pool, customer.pool_entered_at)
+        if until is not None and now < until and not administers(ctx, pool):
+            raise PoolEmbargo(
+                f"{customer.name} is new to {pool.name}; it may be claimed from "
+                f"{until.isoformat()}.",
+                until=until.isoformat(),
+            )
         require_room(claimant, you=True)
-        details = await _take_owner(session, customer, claimant, now, expect_owner=None)
+        await require_daily_room(ctx, session, me, pool, now)
+        days = pool.rules.protection_days
+        details = await _take_owner(
+            session,
+            customer,
+            claimant,
+            now,
+            expect_owner=None,
+            protected_until=now + timedelta(days=days) if days else None,
+        )
         await record_event(
             session,
             customer_id=ident,
@@ -223,14 +308,15 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
             team_id=claimant.user.team_id,
             rule=CLAIM_RULE,
             details=details,
+            pool_id=pool.id,
         )
     return await get_customer(ctx, ident)
 
 
-def _check_cooldown(ctx: Context, customer: Customer, me: int, now: datetime) -> None:
+def _check_cooldown(customer: Customer, me: int, now: datetime, days: int) -> None:
     if customer.previous_owner_id != me or customer.pooled_at is None:
         return
-    until = customer.pooled_at + timedelta(days=ctx.settings.reclaim_cooldown_days)
+    until = customer.pooled_at + timedelta(days=days)
     if now < until:
         day = until.date().isoformat()
         raise CooldownActive(

@@ -51,6 +51,7 @@ from db.models import (
 )
 from db.outbox import queue_message
 from db.ownership import OPEN_REMINDERS, after_owner_change, cancel_transfers, owner_columns
+from db.pools import pool_of_team
 from db.setsql import const as _const
 from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
@@ -123,13 +124,18 @@ async def move_marked(
                 owner_credit_share=col(Customer.owner_credit_share) + folded,
                 folded_collaborator_share=folded,
             ),
+            # To the pool: the pool of the old owner's team (as owner_columns moves it).
+            pool_of_team(col(Customer.team_id))
+            if to_user is None
+            else _const(session, None, Integer),
+            _const(session, None if to_user else "other", String),
         )
         .select_from(joined)
         .where(marked)
         .order_by(col(Customer.id))
     )
     columns = ["customer_id", "kind", "from_user_id", "to_user_id", "actor_id", "team_id"]
-    columns += ["rule", "reason", "at", "details"]
+    columns += ["rule", "reason", "at", "details", "pool_id", "reason_code"]
     written = await session.execute(insert(OwnershipEvent).from_select(columns, events))
     moved = int(written.rowcount or 0)  # type: ignore[attr-defined]
     if moved == 0:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from db.enums import Role
+from db.enums import EventKind, Role
 from db.models import Customer, OwnershipEvent, User
 from kernel.errors import NotFound
 from resolvers.context import Context
@@ -31,6 +31,8 @@ class Stats:
     overdue_follow_ups: int
     gini_of_load: float
     changes_last30_days: int
+    # Reason code -> releases and recycles in the last 30 days (in the teams asked about).
+    releases_by_reason: dict[str, int]
 
 
 def gini(values: list[int]) -> float:
@@ -76,7 +78,23 @@ async def ownership_stats(ctx: Context, team_id: object | None = None) -> Stats:
     changes = select(func.count()).where(col(OwnershipEvent.at) >= now - timedelta(days=30))
     if teams is not None:
         changes = changes.where(col(OwnershipEvent.team_id).in_(sorted(teams)))
+    released = (
+        select(col(OwnershipEvent.reason_code), func.count())
+        .where(
+            col(OwnershipEvent.at) >= now - timedelta(days=30),
+            col(OwnershipEvent.kind).in_((EventKind.RELEASED, EventKind.RECYCLED)),
+        )
+        .group_by(col(OwnershipEvent.reason_code))
+    )
+    if teams is not None:
+        # Counted against the owner who lost the customer: pool events name no team.
+        released = released.where(col(OwnershipEvent.from_user_id).in_([u.id for u in owners]))
+    by_reason = {str(code or "other"): 0 for code in ctx.settings.release_reason_codes}
+    for code, n in await session.execute(released):
+        key = str(code or "other")
+        by_reason[key] = by_reason.get(key, 0) + int(n)
     return Stats(
+        releases_by_reason=by_reason,
         owners=loads,
         pool_size=int(pool or 0),
         overdue_follow_ups=sum(load.overdue for load in loads),

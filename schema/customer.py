@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from schema.dispute import Dispute
     from schema.event import OwnershipEventConnection
     from schema.followup import FollowUp, FollowUpConnection
+    from schema.pools import Pool
 
 Ctx = Info[Context, None]
 SENSITIVE_NOTE = "Sensitive: null unless the caller may see contact data."
@@ -77,6 +78,21 @@ class Customer(Node):
     latest_follow_up: Annotated[FollowUp, strawberry.lazy("schema.followup")] | None = attr()
     open_disputes: list[Annotated[Dispute, strawberry.lazy("schema.dispute")]] = attr()
     version: int = attr()
+    pool: Annotated[Pool, strawberry.lazy("schema.pools")] | None = attr(
+        "The pool it sits in; null while owned."
+    )
+    locked: bool = attr("Locked by its owner: never recycled, not released until unlocked.")
+    locked_until: datetime | None = attr("When the lock ends by itself; null: when unlocked.")
+    protected_until: datetime | None = attr(
+        "New or newly claimed: not recycled before this; null: no protection."
+    )
+    recycle_due_at: datetime | None = attr(
+        "When it goes to the pool if nothing happens, by the same rule the recycle job "
+        "uses; null: never (or in a pool)."
+    )
+    # What the caller may not read of this customer (the plan's masks and its pool's
+    # hidden fields), worked out once when it is built.
+    hidden: strawberry.Private[frozenset[str]] = frozenset()
 
     @property
     def scoped(self) -> ScopedRow:
@@ -89,7 +105,7 @@ class Customer(Node):
         from schema.followup import FollowUpConnection
 
         ctx = info.context
-        if "follow_ups" in ctx.field_masks.hidden("customer", self.relations):
+        if "follow_ups" in self.hidden:
             ctx.masked.append(path_of(info))
             return FollowUpConnection.of([], False)
         key = (self.row.id, page_size(first, ctx.settings.max_page_size), decode_cursor(after))

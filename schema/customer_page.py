@@ -22,6 +22,8 @@ from strawberry.utils.str_converters import to_camel_case
 
 from authz.fields import GUARDED, SENSITIVE
 from db.customers import CustomerFilter, ScopedRow, count_customers
+from db.enums import Role
+from db.pools import HIDEABLE, Pools, due_times, pool_masks
 from db.rows import (
     CUSTOMER,
     collaborators_of,
@@ -69,10 +71,16 @@ COLUMN_OF = SCALARS | {
     "owner": "owner_id",
     "team": "team_id",
     "createdBy": "created_by_id",
+    "pool": "pool_id",
+    "locked": "locked_until",
 }
+# Columns read always: the pool decides which fields are hidden (db/pools.HIDEABLE).
+ALWAYS = {"pool_id"}
+# Fields that read a second column beside COLUMN_OF's.
+ALSO = {"locked": "locked_at"}
 # Fields that need nothing but the id (relations fetched separately, or resolvers).
 BY_ID = {"collaborators", "contacts", "latestFollowUp", "openDisputes", "followUps"}
-BY_ID |= {"ownershipHistory", "__typename"}
+BY_ID |= {"ownershipHistory", "__typename", "recycleDueAt"}
 CAMEL = {_snake(f): f for f in [*COLUMN_OF, *BY_ID]}
 # Reported by their own resolver, which has the path at hand.
 SELF_REPORTED = {"follow_ups"}
@@ -100,14 +108,15 @@ class Recipe:
             # A field this module does not know (its resolver reads `self.row`): all columns.
             columns = {c.key for c in CUSTOMER.c}
         else:
-            columns = {COLUMN_OF[n] for n in names if n in COLUMN_OF}
+            columns = {COLUMN_OF[n] for n in names if n in COLUMN_OF} | ALWAYS
+            columns |= {ALSO[n] for n in names if n in ALSO}
         contact_fields = set(shape.sub("contacts").fields) if "contacts" in names else set()
         scalars = [(SCALARS[n], SCALARS[n]) for n in names if n in SCALARS]
         return cls(
             shape=shape,
             scalars=scalars,
             columns=columns,
-            relations=names & {"owner", "team", "createdBy", "inPool", *BY_ID},
+            relations=names & {"owner", "team", "createdBy", "inPool", "pool", "locked", *BY_ID},
             contact_fields=contact_fields,
             sensitive=bool({_snake(n) for n in names} & SENSITIVE_SCALARS)
             or bool(contact_fields & {"phone", "email"}),
@@ -124,6 +133,8 @@ class Related:
     contacts: dict[int, list[Any]] = field(default_factory=dict)
     latest: dict[int, Any] = field(default_factory=dict)
     disputes: dict[int, list[Any]] = field(default_factory=dict)
+    due: dict[int, Any] = field(default_factory=dict)
+    pools: Pools | None = None
 
 
 Fetch = Callable[[str, Sequence[int]], Awaitable[dict[int, Any]]]
@@ -171,6 +182,14 @@ async def _related(
         out.users = await fetch("users", sorted(people))
     if "team" in rel:
         out.teams = await fetch("teams", ids("team", "team_id"))
+    # Last: siblings built one by one (single customers) have batched the loaders above
+    # by now; the pools are read once per request.
+    if "pool" in rel or any(
+        r.pool_id is not None and not hasattr(r, "pool_rules") for r, _ in rows
+    ):
+        out.pools = await ctx.pools()
+    if "recycleDueAt" in rel:
+        out.due = await fetch("due", ids("recycle_due_at", "id"))
     return out
 
 
@@ -188,6 +207,8 @@ def _direct(ctx: Context) -> Fetch:
     async def fetch(name: str, ids: Sequence[int]) -> dict[int, Any]:
         if not ids:
             return {}
+        if name == "due":
+            return await due_times(await ctx.session(), await ctx.pools(), ids)
         found: dict[int, Any] = await functions[name](await ctx.session(), ids)
         return found
 
@@ -204,6 +225,7 @@ def _batched(ctx: Context) -> Fetch:
         "contacts": loaders.contacts_by_customer_id,
         "latest": loaders.latest_follow_up_by_customer_id,
         "disputes": loaders.open_disputes_by_customer_id,
+        "due": loaders.recycle_due_by_customer_id,
     }
 
     async def fetch(name: str, ids: Sequence[int]) -> dict[int, Any]:
@@ -247,10 +269,41 @@ class Builder:
             found = self.teams[ident] = Team(row=row)
         return found
 
+    def hidden(self, row: Any, relations: int) -> frozenset[str]:
+        """The plan's masks, and the fields the customer's pool hides from the caller."""
+        hidden = self.ctx.field_masks.hidden("customer", relations)
+        pool_id = getattr(row, "pool_id", None)
+        if pool_id is None:
+            return hidden
+        principal = self.ctx.plan.principal
+        if principal.role == Role.ADMIN:
+            return hidden
+        if hasattr(row, "pool_rules"):  # read with the page (db/pools.pool_masks)
+            fields = (row.pool_rules or {}).get("hidden_fields") or ()
+            admin = row.pool_admin_id is not None
+        else:
+            pools = self.related.pools
+            found = pools.by_id.get(pool_id) if pools is not None else None
+            if found is None:
+                return hidden
+            fields, admin = found.rules.hidden_fields, principal.user_id in found.admin_ids
+        if not fields or admin:
+            return hidden
+        return hidden | {HIDEABLE[f] for f in fields if f in HIDEABLE}
+
+    def pool(self, ident: int | None) -> Any:
+        pools = self.related.pools
+        if ident is None or pools is None or ident not in pools.by_id:
+            return None
+        from schema.pools import Pool
+
+        return Pool.of(pools.by_id[ident])
+
     def build(self, row: Any, relations: int) -> Customer:
         recipe, related, masks = self.recipe, self.related, self.ctx.field_masks
-        hidden = masks.hidden("customer", relations)
+        hidden = self.hidden(row, relations)
         c = Customer(row=row, relations=relations)
+        c.hidden = hidden
         for attr, column in recipe.scalars:
             if attr in hidden:
                 setattr(c, attr, [] if attr in LIST_SCALARS else None)
@@ -269,7 +322,18 @@ class Builder:
                 c.created_by = None if "created_by" in hidden else self.user(row.created_by_id)
             if "team" in rel:
                 c.team = None if "team" in hidden else self.team(row.team_id)
-            if "collaborators" in rel:
+            if "pool" in rel:
+                c.pool = None if "pool" in hidden else self.pool(row.pool_id)
+            if "locked" in rel:
+                until = row.locked_until
+                c.locked = "locked" not in hidden and (
+                    row.locked_at is not None and (until is None or until > self.ctx.now())
+                )
+            if "recycleDueAt" in rel:
+                c.recycle_due_at = None if "recycle_due_at" in hidden else related.due.get(ident)
+            if "collaborators" in rel and "collaborators" in hidden:
+                c.collaborators = []
+            elif "collaborators" in rel:
                 c.collaborators = [
                     Collaborator(
                         user=u,
@@ -282,9 +346,13 @@ class Builder:
                     if (u := self.user(x.user_id)) is not None
                 ]
             if "contacts" in rel:
-                c.contacts = self._contacts(related.contacts.get(ident, ()), relations)
+                c.contacts = (
+                    []
+                    if "contacts" in hidden
+                    else self._contacts(related.contacts.get(ident, ()), relations)
+                )
             if "latestFollowUp" in rel:
-                latest = related.latest.get(ident)
+                latest = None if "latest_follow_up" in hidden else related.latest.get(ident)
                 c.latest_follow_up = FollowUp(row=latest) if latest is not None else None
             if "openDisputes" in rel:
                 c.open_disputes = [Dispute(row=d) for d in related.disputes.get(ident, ())]
@@ -317,7 +385,7 @@ class Builder:
     def report(self, prefix: str, shape: Shape, c: Customer) -> None:
         """Write down the masked paths of one occurrence of a built customer."""
         masks, masked = self.ctx.field_masks, self.ctx.masked
-        for attr in masks.hidden("customer", c.relations):
+        for attr in c.hidden:
             if attr not in SELF_REPORTED:
                 masked.extend(f"{prefix}.{k}" for k in shape.keys(CAMEL[attr]))
         hidden = masks.hidden("contact", c.relations)
@@ -362,6 +430,7 @@ async def customer_page(
         filter=filter,
         first=first,
         after_id=after_id,
+        extra=pool_masks(plan.principal.user_id),
     )
     pairs = [(r, int(r.relations or 0)) for r in rows]
     builder, customers = await _build(info, pairs, recipe, _direct(ctx))

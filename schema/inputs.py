@@ -29,6 +29,13 @@ class CustomerFilter:
     in_pool: bool | None = None
     overdue: bool | None = None
     search: str | None = None
+    pool_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Customers in this pool."
+    )
+    locked: bool | None = strawberry.field(default=None, description="Locked now, or not.")
+    recycle_due_before: datetime | None = strawberry.field(
+        default=None, description="Owned customers due to go to the pool before this time."
+    )
 
 
 @strawberry.input

@@ -3,7 +3,7 @@ and the `assignmentRules` query, merged into the roots in schema/root.py."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Annotated, TypeAlias
 
 import strawberry
 from strawberry.types import Info
@@ -95,10 +95,26 @@ class PoolMutation:
             info, await pool.assign_customer(info.context, customer_id, to_user_id, reason)
         )
 
-    @strawberry.mutation(description="Give a customer up to the public pool.")
-    async def release_to_pool(self, info: Ctx, customer_id: strawberry.ID, reason: str) -> Customer:
+    @strawberry.mutation(
+        description="Give a customer up to the pool of the owner's team, or to `poolId`."
+    )
+    async def release_to_pool(
+        self,
+        info: Ctx,
+        customer_id: strawberry.ID,
+        reason: str,
+        reason_code: Annotated[
+            str | None,
+            strawberry.argument(description="One of the configured codes; absent: `other`."),
+        ] = None,
+        pool_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="A pool the releaser belongs to; absent: the team's."),
+        ] = None,
+    ) -> Customer:
         return await customer_of(
-            info, await pool.release_to_pool(info.context, customer_id, reason)
+            info,
+            await pool.release_to_pool(info.context, customer_id, reason, reason_code, pool_id),
         )
 
     @strawberry.mutation(description="Take a customer from the public pool.")

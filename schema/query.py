@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import strawberry
 from strawberry.types import Info
 
-from resolvers import customers, directory, disputes, events, reminders, stats, transfers
+from resolvers import customers, directory, disputes, events, pools, reminders, stats, transfers
 from resolvers.context import Context
 from schema.customer import Customer, CustomerConnection
 from schema.customer_page import customer_by_id, customer_page
@@ -15,7 +17,7 @@ from schema.event import OwnershipEventConnection
 from schema.inputs import CustomerFilter, DuplicateCheckInput
 from schema.pagination import decode_cursor, page_size
 from schema.reminder import Reminder
-from schema.results import DuplicateMatch, OwnerLoad, OwnershipStats
+from schema.results import DuplicateMatch, OwnerLoad, OwnershipStats, ReleaseReasonCount
 from schema.transfer import TransferRequest
 from schema.user import Team, User
 
@@ -29,9 +31,25 @@ def _first(info: Ctx, first: int) -> int:
 async def _customers(
     info: Ctx, filter: CustomerFilter | None, first: int, after: str | None, in_pool: bool | None
 ) -> CustomerConnection:
-    spec = customers.customer_filter(
-        info.context, vars(filter) if filter else None, in_pool=in_pool
-    )
+    return await customers_of(info, filter, first, after, in_pool=in_pool)
+
+
+async def customers_of(
+    info: Ctx,
+    filter: CustomerFilter | None,
+    first: int,
+    after: str | None,
+    *,
+    in_pool: bool | None = None,
+    pool_id: int | None = None,
+) -> CustomerConnection:
+    raw = vars(filter) if filter else {}
+    spec = customers.customer_filter(info.context, raw, in_pool=in_pool)
+    if pool_id is not None:
+        spec = replace(spec, pool_id=pool_id, in_pool=True)
+    if raw.get("recycle_due_before") is not None:
+        due = await pools.due_before(info.context, raw["recycle_due_before"])
+        spec = replace(spec, extra=(*spec.extra, due))
     return await customer_page(info, spec, first=_first(info, first), after_id=decode_cursor(after))
 
 
@@ -134,4 +152,14 @@ class CustomerQuery:
             overdue_follow_ups=s.overdue_follow_ups,
             gini_of_load=s.gini_of_load,
             changes_last30_days=s.changes_last30_days,
+            releases_by_reason=[
+                ReleaseReasonCount(
+                    code=code,
+                    zh=labels.get(code, {}).get("zh", code),
+                    en=labels.get(code, {}).get("en", code),
+                    count=n,
+                )
+                for code, n in sorted(s.releases_by_reason.items())
+                for labels in [info.context.settings.release_reason_codes]
+            ],
         )

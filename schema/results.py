@@ -25,6 +25,14 @@ class OwnerLoad:
     overdue: int
 
 
+@strawberry.type(description="Customers that went to a pool for one reason code.")
+class ReleaseReasonCount:
+    code: str = strawberry.field(description="The reason code, e.g. no_interest.")
+    zh: str = strawberry.field(description="Its Chinese label.")
+    en: str = strawberry.field(description="Its English label.")
+    count: int = strawberry.field(description="Releases and recycles in the last 30 days.")
+
+
 @strawberry.type
 class OwnershipStats:
     owners: list[OwnerLoad]
@@ -32,6 +40,10 @@ class OwnershipStats:
     overdue_follow_ups: int
     gini_of_load: float
     changes_last30_days: int = strawberry.field(name="changesLast30Days")
+    releases_by_reason: list[ReleaseReasonCount] = strawberry.field(
+        default_factory=list,
+        description="Releases (and recycles, as `overdue`) in the last 30 days, by reason code.",
+    )
 
 
 @strawberry.type

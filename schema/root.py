@@ -21,6 +21,7 @@ from schema.mutation import CustomerMutation
 from schema.node_query import NodeQuery
 from schema.organisation import OrganisationMutation
 from schema.pool import PoolMutation, RulesQuery
+from schema.pools import PoolQuery, PoolsMutation
 from schema.query import CustomerQuery
 from schema.subscription import Subscription
 from schema.token import TokenQuery
@@ -28,7 +29,8 @@ from schema.transfer_mutations import TransferMutation
 
 # One class per group of use cases, each in its own module.
 Query = merge_types(
-    "Query", (CustomerQuery, NodeQuery, RulesQuery, AuditQuery, TokenQuery, ExportQuery)
+    "Query",
+    (CustomerQuery, NodeQuery, RulesQuery, AuditQuery, TokenQuery, ExportQuery, PoolQuery),
 )
 Mutation = merge_types(
     "Mutation",
@@ -37,6 +39,7 @@ Mutation = merge_types(
         DisputeMutation,
         TransferMutation,
         PoolMutation,
+        PoolsMutation,
         ExportMutation,
         OrganisationMutation,
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -72,6 +72,36 @@ class User(Node):
     @strawberry.field
     async def owned_count(self, info: Info[Context, None]) -> int:
         return await info.context.loaders.owned_count_by_user_id.load(self.row.id or 0)
+
+    @strawberry.field(description="Customers the user holds locked now.")
+    async def locked_count(self, info: Info[Context, None]) -> int:
+        from resolvers.locks import locked_count
+
+        ctx = info.context
+        return await locked_count(await ctx.session(), self.row.id or 0, ctx.now())
+
+    @strawberry.field(
+        description="Claims left today in `poolId` (default: the pool of the user's team); "
+        "null = no daily limit applies."
+    )
+    async def claims_left_today(
+        self,
+        info: Info[Context, None],
+        pool_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="A pool the caller sees.")
+        ] = None,
+    ) -> int | None:
+        from resolvers.limits import claims_left
+        from resolvers.pools import pool_visible
+
+        ctx = info.context
+        pools = await ctx.pools()
+        pool = (
+            pool_visible(ctx, pools, pool_id)
+            if pool_id is not None
+            else pools.of_team(self.row.team_id)
+        )
+        return await claims_left(ctx, await ctx.session(), self.row.id or 0, pool, ctx.now())
 
 
 async def load_user(info: Info[Context, None], user_id: int | None) -> User | None:

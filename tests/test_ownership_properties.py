@@ -22,14 +22,25 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from authz.tokens import issue_token
 from db.events import OWNER_KINDS, replay
-from db.models import Collaborator, Customer, Dispute, OwnershipEvent, Team, User
+from db.models import (
+    Collaborator,
+    Customer,
+    Dispute,
+    OwnershipEvent,
+    Pool,
+    PoolAdmin,
+    PoolTeam,
+    Team,
+    User,
+)
 from kernel.clock import FrozenClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
+from resolvers.ids import global_id
 from tests.conftest import BACKENDS, DEMO_USERS, SECRET, SEED_TIME, _pg_admin, _pg_url, db_id
 
 USERS = DEMO_USERS
@@ -45,6 +56,10 @@ OPS = [
     "dispute",
     "resolve",
     "create",
+    "lock",
+    "unlock",
+    "move",
+    "release_to",
 ]
 
 OPERATION = st.tuples(
@@ -68,7 +83,14 @@ DOCS = {
     "dispute": 'mutation($c: ID!) { openDispute(customerId: $c, reason: "p") { id } }',
     "resolve": "mutation($d: ID!, $u: ID!) { resolveDispute(id: $d, awardToUserId: $u) { id } }",
     "create": "mutation($n: String!) { createCustomer(input: {name: $n}) { id } }",
+    "lock": 'mutation($c: ID!) { lockCustomer(customerId: $c, reason: "p") { id } }',
+    "unlock": "mutation($c: ID!) { unlockCustomer(customerId: $c) { id } }",
+    "move": "mutation($c: ID!, $p: ID!) { movePoolCustomer(customerId: $c, toPoolId: $p) { id } }",
+    "release_to": 'mutation($c: ID!, $p: ID!) { releaseToPool(customerId: $c, reason: "p", reasonCode: "other", poolId: $p) { id } }',
 }
+# A second pool for East (the default pool stays everyone's); East's manager administers
+# both, so he may move customers between them; reps may lock two customers each.
+POOL_ADMIN = "manager.east@demo.test"
 
 
 @dataclass
@@ -81,6 +103,7 @@ class World:
     customers: list[int]
     transfers: list[str]
     disputes: list[str]
+    pools: dict[str, int]  # "default", "east" -> pool id
 
     @property
     def db(self) -> Any:
@@ -98,6 +121,13 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
     managed = {t.id for t in world.teams.values() if t.manager_id == actor.id}
     team = customer.team_id if customer else None
     in_pool = customer is not None and customer.owner_id is None
+    east = world.pools["east"]
+    east_team = next(t.id for t in world.teams.values() if t.name == "East")
+    # A member of the East pool: its team, the teams above it, its manager and director.
+    east_member = actor.team_id == east_team or actor.id == world.teams[east_team].manager_id
+    east_member = east_member or role == "DIRECTOR"
+    if in_pool and customer is not None and customer.pool_id == east and not east_member:
+        return role == "ADMIN"
     in_team = team in managed
     in_subtree = team in subtree(world.teams, managed)
     if role in ("AUDITOR", "PARTNER"):
@@ -106,6 +136,15 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
         return True
     if op == "create":
         return role in ("DIRECTOR", "MANAGER", "REP")
+    owner = customer is not None and customer.owner_id == actor.id
+    if op == "lock":
+        return owner and role in ("REP", "SERVICE", "MANAGER")
+    if op == "unlock":
+        return owner or (role == "MANAGER" and in_team)
+    if op == "move":
+        return in_pool and actor.email == POOL_ADMIN
+    if op == "release_to" and not east_member:
+        return False
     if op == "claim":
         return role == "REP" and in_pool
     if op == "decide":
@@ -121,12 +160,11 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
             or (role == "DIRECTOR" and in_subtree)
             or (role == "MANAGER" and in_team)
         )
-    owner = customer is not None and customer.owner_id == actor.id
     if op == "assign":
         return (role == "DIRECTOR" and (in_subtree or in_pool)) or (
             role == "MANAGER" and (in_team or in_pool)
         )
-    # release, transfer, add_collab, remove_collab
+    # release, release_to, transfer, add_collab, remove_collab
     return (
         (role == "DIRECTOR" and in_subtree)
         or (role == "MANAGER" and in_team)
@@ -166,7 +204,17 @@ async def setup(url: str, tmp: Path) -> World:
             ).scalars()
         )
         disputes = [str(d) for d in (await s.execute(select(Dispute.id))).scalars()]
-    return World(client, app, tokens, users, teams, owned + pooled, [], disputes)
+        default = (await s.execute(select(Pool.id).where(Pool.is_default))).scalar_one()
+        east = Pool(name="East pool", rules={}, created_at=clock.now())
+        s.add(east)
+        await s.flush()
+        east_team = next(t.id for t in teams.values() if t.name == "East")
+        s.add(PoolTeam(pool_id=east.id, team_id=east_team))
+        for pool_id in (default, east.id):
+            s.add(PoolAdmin(pool_id=pool_id, user_id=users[POOL_ADMIN].id))
+        await s.execute(update(User).values(lock_quota=2))
+    pools = {"default": int(default), "east": int(east.id or 0)}
+    return World(client, app, tokens, users, teams, owned + pooled, [], disputes, pools)
 
 
 async def run_op(world: World, op: tuple[Any, ...]) -> None:
@@ -199,6 +247,11 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
         variables = {"d": str(disputed.id), "u": str(winner)}
     elif name == "create":
         variables = {"n": f"Prop Co {uuid.uuid4().hex[:10]}"}
+    elif name in ("move", "release_to"):
+        pool = "east" if flag else "default"
+        variables = {"c": str(cid), "p": global_id("Pool", world.pools[pool])}
+    elif name in ("lock", "unlock"):
+        variables = {"c": str(cid)}
     elif name in ("assign", "transfer", "add_collab", "remove_collab") and target is None:
         return
     response = await world.client.post(
@@ -246,6 +299,8 @@ async def check_replay(world: World) -> None:
             assert events[0].kind == "CREATED"
             state = replay(events)
             assert state.owner_id == customer.owner_id, cid
+            assert state.pool_id == customer.pool_id, (cid, [e.kind for e in events])
+            assert state.locked == (customer.locked_at is not None), cid
             assert state.collaborators == {c.user_id: (c.role, c.credit_share) for c in collabs}, (
                 cid
             )

@@ -8,9 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from db.models import Collaborator, Customer, Dispute, PartnerCustomer, Team, User
+from db.models import (
+    Collaborator,
+    Customer,
+    Dispute,
+    PartnerCustomer,
+    Pool,
+    PoolAdmin,
+    PoolTeam,
+    Team,
+    User,
+)
 from tests.conftest import DEMO_USERS, Api, db_id, errors_of
 
 ALL_CUSTOMERS = """
@@ -67,6 +77,12 @@ async def expected(
             if email
             else None
         )
+        pool_teams: dict[int, set[int]] = {}
+        for pt in (await s.execute(select(PoolTeam))).scalars():
+            pool_teams.setdefault(pt.pool_id, set()).add(pt.team_id)
+        pool_admins = {
+            (a.pool_id, a.user_id) for a in (await s.execute(select(PoolAdmin))).scalars()
+        }
     everything = {c.id for c in customers}
     if user is None:  # the partner
         return {c.id for c in customers if c.referred_by_partner_id == partner} | shared, set()
@@ -75,11 +91,22 @@ async def expected(
     service_collab = {
         x.customer_id for x in collabs if x.user_id == user.id and x.role == "SERVICE"
     }
-    pool = {c.id for c in customers if c.owner_id is None}
     managed = {t.id for t in teams if t.manager_id == user.id} | {user.team_id}
     subtree = {
         t.id for t in teams if any(t.path.startswith(m.path) for m in teams if m.id in managed)
     }
+    # The pools one belongs to: everyone's (no teams), those naming one's teams or a team
+    # above them (managers and directors: also below them), those one administers.
+    above = {
+        t.id for t in teams if any(m.path.startswith(t.path) for m in teams if m.id in managed)
+    }
+    mine_teams = above | (subtree if user.role in ("MANAGER", "DIRECTOR") else set())
+
+    def member(pool_id: int | None) -> bool:
+        named = pool_teams.get(pool_id or 0, set())
+        return not named or bool(named & mine_teams) or (pool_id, user.id) in pool_admins
+
+    pool = {c.id for c in customers if c.owner_id is None and member(c.pool_id)}
     in_team = {c.id for c in customers if c.team_id in managed}
     in_subtree = {c.id for c in customers if c.team_id in subtree}
     role = user.role
@@ -287,3 +314,32 @@ async def test_an_audit_entry_needs_a_sensitive_value_actually_read(api: Api) ->
             )
         ).all()
     assert rows == []
+
+
+@pytest.mark.parametrize(
+    "email", ["alice@demo.test", "carol@demo.test", "manager.east@demo.test", "director@demo.test"]
+)
+async def test_a_pool_is_seen_by_its_members_only(api: Api, email: str) -> None:
+    """Half the pool moves to a West pool administered by East's manager: each role sees
+    the rows of the pools it belongs to, exactly."""
+    async with api.services.db.write() as s, s.begin():
+        west = Pool(name="West pool", rules={}, created_at=api.services.clock.now())
+        s.add(west)
+        await s.flush()
+        team = (await s.execute(select(Team).where(Team.name == "West"))).scalar_one()
+        manager = (
+            await s.execute(select(User).where(User.email == "manager.east@demo.test"))
+        ).scalar_one()
+        s.add(PoolTeam(pool_id=west.id, team_id=team.id))
+        s.add(PoolAdmin(pool_id=west.id, user_id=manager.id))
+        pooled = list(
+            (await s.execute(select(Customer.id).where(Customer.owner_id.is_(None)))).scalars()
+        )
+        await s.execute(
+            update(Customer).where(Customer.id.in_(pooled[::2])).values(pool_id=west.id)
+        )
+    visible, _ = await expected(api, email)
+    _, seen, _ = await crawl(api, await api.token(email))
+    assert set(seen) == visible
+    west_rows = set(pooled[::2])
+    assert bool(visible & west_rows) == (email != "alice@demo.test")
