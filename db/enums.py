@@ -61,6 +61,7 @@ class EventKind(StrEnum):
     STAGE_HANDOFF = "STAGE_HANDOFF"
     COLLABORATOR_ADDED = "COLLABORATOR_ADDED"
     COLLABORATOR_REMOVED = "COLLABORATOR_REMOVED"
+    MERGED = "MERGED"  # on the kept customer, one per customer merged into it
 
 
 class TransferKind(StrEnum):
