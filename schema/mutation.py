@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from resolvers import customers, followups, reminders
+from resolvers import customers, followups, merge, reminders
 from resolvers.context import Context
 from schema.customer import Customer
 from schema.customer_page import customer_of
@@ -45,6 +45,15 @@ class CustomerMutation:
             info.context, confirm_duplicate=confirm_duplicate, **fields
         )
         return await customer_of(info, created)
+
+    @strawberry.mutation(
+        description="Merge duplicates into the kept customer (MANAGER in team, DIRECTOR, ADMIN)."
+    )
+    async def merge_customers(
+        self, info: Ctx, keep_id: strawberry.ID, merge_ids: list[strawberry.ID], reason: str
+    ) -> Customer:
+        kept = await merge.merge_customers(info.context, keep_id, list(merge_ids), reason)
+        return await customer_of(info, kept)
 
     @strawberry.mutation
     async def update_customer(
