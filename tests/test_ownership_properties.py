@@ -45,6 +45,7 @@ OPS = [
     "dispute",
     "resolve",
     "create",
+    "merge",
 ]
 
 OPERATION = st.tuples(
@@ -68,6 +69,7 @@ DOCS = {
     "dispute": 'mutation($c: ID!) { openDispute(customerId: $c, reason: "p") { id } }',
     "resolve": "mutation($d: ID!, $u: ID!) { resolveDispute(id: $d, awardToUserId: $u) { id } }",
     "create": "mutation($n: String!) { createCustomer(input: {name: $n}) { id } }",
+    "merge": 'mutation($c: ID!, $m: [ID!]!) { mergeCustomers(keepId: $c, mergeIds: $m, reason: "p") { id } }',
 }
 
 
@@ -122,6 +124,10 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
             or (role == "MANAGER" and in_team)
         )
     owner = customer is not None and customer.owner_id == actor.id
+    if op == "merge":  # asked of the kept customer and of the merged one alike
+        return (role == "DIRECTOR" and (in_subtree or in_pool)) or (
+            role == "MANAGER" and (in_team or in_pool)
+        )
     if op == "assign":
         return (role == "DIRECTOR" and (in_subtree or in_pool)) or (
             role == "MANAGER" and (in_team or in_pool)
@@ -174,8 +180,10 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     actor = world.users[actor_email]
     target = world.users[target_email] if target_email else None
     cid = world.customers[slot % len(world.customers)]
+    other = world.customers[(slot + 1) % len(world.customers)]
     async with world.db.read() as s:
         before = await s.get(Customer, cid)
+        merged = await s.get(Customer, other)
         disputed = None
         if name == "resolve" and world.disputes:
             disputed = await s.get(Dispute, int(world.disputes[slot % len(world.disputes)]))
@@ -199,6 +207,10 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
         variables = {"d": str(disputed.id), "u": str(winner)}
     elif name == "create":
         variables = {"n": f"Prop Co {uuid.uuid4().hex[:10]}"}
+    elif name == "merge":
+        if other == cid:
+            return
+        variables = {"c": str(cid), "m": [str(other)]}
     elif name in ("assign", "transfer", "add_collab", "remove_collab") and target is None:
         return
     response = await world.client.post(
@@ -215,6 +227,8 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     assert may(name, actor, before, target, world), (
         f"{actor.role} {actor_email} succeeded at {name} on {before and (before.owner_id, before.team_id)}"
     )
+    if name == "merge":
+        assert may(name, actor, merged, target, world), (actor_email, merged)
     if name == "transfer":
         world.transfers.append(data["id"])
     elif name == "dispute":
@@ -227,6 +241,9 @@ async def check_replay(world: World) -> None:
     async with world.db.read() as s:
         for cid in world.customers:
             customer = await s.get(Customer, cid)
+            if customer.merged_into_id is not None:
+                # Merged away: its row stays but it no longer survives as a customer.
+                continue
             events = (
                 (
                     await s.execute(
