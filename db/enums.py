@@ -65,6 +65,7 @@ class EventKind(StrEnum):
     POOL_MOVED = "POOL_MOVED"
     LOCKED = "LOCKED"
     UNLOCKED = "UNLOCKED"
+    MERGED = "MERGED"  # on the kept customer, one per customer merged into it
 
 
 class TransferKind(StrEnum):

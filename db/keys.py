@@ -1,8 +1,11 @@
 """Duplicate keys: the exact forms under which two customers are the same company.
 
 Company names fold case, full-width characters, whitespace, punctuation and legal
-suffixes (有限公司, Co., Ltd., GmbH, ...); phones keep digits only; emails give their
-domain unless it is a public mail service.
+suffixes (有限公司, Co., Ltd., GmbH, ...). Group words (集团, Group, Holdings) are part of
+the name: 东方医药集团 and 东方医药有限公司 are different companies. Phones are E.164 numbers
+(`phonenumbers`, parsed in a default region); emails give their domain unless it is a
+public mail service. Changing how a key is computed needs a migration that recomputes the
+stored keys (0012 does it for this version: `KEYS_VERSION`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import phonenumbers
+
 from db.enums import KeyKind
+
+DEFAULT_REGION = "CN"
 
 # Longest first, so "股份有限公司" is removed before "有限公司".
 _LEGAL_SUFFIXES = sorted(
@@ -18,8 +25,6 @@ _LEGAL_SUFFIXES = sorted(
         "股份有限公司",
         "有限责任公司",
         "有限公司",
-        "集团公司",
-        "集团",
         "公司",
         "分公司",
         "company limited",
@@ -41,8 +46,6 @@ _LEGAL_SUFFIXES = sorted(
         "kk",
         "pte",
         "pty",
-        "holdings",
-        "group",
     },
     key=len,
     reverse=True,
@@ -95,15 +98,17 @@ def company_key(name: str) -> str:
     return words.replace(" ", "")
 
 
-def phone_key(phone: str) -> str:
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))
-    # The same phone written with the international prefix (00), China's country code
-    # (86) or the trunk 0: +86 21 6123 4567, 0086 21..., 021 6123 4567 are one number.
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if digits.startswith("86") and len(digits) >= 12:
-        digits = digits[2:]
-    return digits.lstrip("0") if len(digits) > 8 else digits
+def phone_key(phone: str, region: str = DEFAULT_REGION) -> str:
+    """E.164 (+8613800138000) when `phonenumbers` can read it as a possible number in
+    `region` (written with +, 00 or the trunk 0 alike); else the digits alone."""
+    text = unicodedata.normalize("NFKC", phone)
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return re.sub(r"\D", "", text)
 
 
 def tax_key(tax_id: str) -> str:
@@ -124,6 +129,7 @@ def customer_keys(
     tax_id: str | None = None,
     phones: list[str] | None = None,
     emails: list[str] | None = None,
+    region: str = DEFAULT_REGION,
 ) -> set[tuple[str, str]]:
     """Every exact key of one customer, as (kind, value) pairs."""
     keys: set[tuple[str, str]] = set()
@@ -132,7 +138,7 @@ def customer_keys(
     if tax_id and (key := tax_key(tax_id)):
         keys.add((KeyKind.TAX_ID, key))
     for phone in phones or []:
-        if len(key := phone_key(phone)) >= 6:
+        if len((key := phone_key(phone, region)).lstrip("+")) >= 6:
             keys.add((KeyKind.PHONE, key))
     for email in emails or []:
         if domain := email_domain_key(email):

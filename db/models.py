@@ -136,6 +136,13 @@ class Customer(SQLModel, table=True):
         ),
         Index("ix_customer_owner_id_id", "owner_id", "id"),
         Index("ix_customer_team_id_id", "team_id", "id"),
+        # Customers merged into one (resolvers/merge.py): its history and id redirects.
+        Index(
+            "ix_customer_merged_into",
+            "merged_into_id",
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -171,6 +178,9 @@ class Customer(SQLModel, table=True):
     recycle_warned_at: datetime | None = _time()
     referred_by_partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
     pending_transfer_id: int | None = Field(default=None, foreign_key="transfer_request.id")
+    # Set when this customer was merged into another: the row stays, out of every scope,
+    # and its id answers with the kept customer.
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
     version: int = 1
     # The pool it sits in (NULL while owned) and since when (the embargo runs from then).
     pool_id: int | None = Field(default=None, foreign_key="pool.id", index=True)

@@ -375,7 +375,11 @@ async def place_unpooled(session: Any) -> None:
     default = select(col(Pool.id)).where(col(Pool.is_default).is_(True)).scalar_subquery()
     await session.execute(
         update(Customer)
-        .where(col(Customer.owner_id).is_(None), col(Customer.pool_id).is_(None))
+        .where(
+            col(Customer.owner_id).is_(None),
+            col(Customer.pool_id).is_(None),
+            col(Customer.merged_into_id).is_(None),
+        )
         .values(
             pool_id=default,
             pool_entered_at=func.coalesce(col(Customer.pooled_at), col(Customer.created_at)),

@@ -154,3 +154,11 @@ async def scoped_by_ids(
         r.id: ScopedRow(cast(models.Customer, r), int(r.relations or 0))
         for r in await session.execute(stmt)
     }
+
+
+async def merged_into(session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
+    """Which of `ids` were merged, and into which customer."""
+    stmt = select(CUSTOMER.c.id, CUSTOMER.c.merged_into_id).where(
+        CUSTOMER.c.id.in_(list(ids)), CUSTOMER.c.merged_into_id.is_not(None)
+    )
+    return {r.id: r.merged_into_id for r in await session.execute(stmt)}

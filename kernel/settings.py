@@ -12,6 +12,13 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+DuplicateAction = Literal["block", "warn"]
+DEFAULT_DUPLICATE_ACTIONS: dict[str, DuplicateAction] = {
+    "name": "block",
+    "taxId": "block",
+    "phone": "block",
+    "emailDomain": "block",
+}
 DEFAULT_RECYCLE_DAYS = {"A": 30, "B": 60, "C": 90}
 DEFAULT_CADENCE_DAYS = {"A": 30, "B": 90, "C": 180}
 # The dispute rules resolvers/evidence.py knows, in their default order.
@@ -114,6 +121,15 @@ class Settings(BaseSettings):
     # The least credit share (percent) an owner keeps when adding collaborators.
     min_owner_share: int = Field(default=10, ge=0, le=100)
     handoff_on_active: bool = False
+    # Duplicates (db/similar.py, resolvers/duplicates.py): names at least this similar
+    # (0..1) are reported by duplicateCheck; the region phone numbers without a country
+    # code are read in; and per exact key kind, "block" (DUPLICATE_CUSTOMER) or "warn"
+    # (DUPLICATE_CUSTOMER unless createCustomer is called with confirmDuplicate: true).
+    duplicate_similarity_threshold: float = Field(default=0.7, gt=0, le=1)
+    phone_region: str = "CN"
+    duplicate_actions: dict[str, DuplicateAction] = Field(
+        default_factory=lambda: dict(DEFAULT_DUPLICATE_ACTIONS)
+    )
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
     scheduler_interval_seconds: float = 60.0

@@ -58,6 +58,7 @@ def minimal_view(row: Customer) -> ScopedRow:
         recycle_clock_at=row.recycle_clock_at,
         version=row.version,
         owner_id=row.owner_id,  # for inPool only: the owner is withheld
+        merged_into_id=row.merged_into_id,
     )
     return ScopedRow(stub, MINIMAL)
 

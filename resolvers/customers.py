@@ -16,8 +16,7 @@ from db.enums import EventKind, KeyKind, Role, Stage
 from db.events import record_event
 from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
-from db.search import name_contains
-from kernel.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
+from kernel.errors import DuplicateCustomer, Validation, VersionConflict
 from resolvers import validation
 from resolvers.access import audit, customer_for, get_customer
 from resolvers.context import Context
@@ -81,8 +80,21 @@ async def find_duplicates(
     return matches
 
 
+async def _held_keys(session: AsyncSession, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    rows = await session.execute(
+        select(col(CustomerKey.kind), col(CustomerKey.value)).where(
+            tuple_(col(CustomerKey.kind), col(CustomerKey.value)).in_(sorted(keys))
+        )
+    )
+    return {(kind, value) for kind, value in rows}
+
+
 async def _duplicate_error(
-    session: AsyncSession, matches: dict[int, list[str]], *, partner: bool = False
+    session: AsyncSession,
+    matches: dict[int, list[str]],
+    *,
+    partner: bool = False,
+    confirmable: bool = False,
 ) -> DuplicateCustomer:
     if partner:
         # A partner learns the fact and nothing else: no id, name, owner, team or key,
@@ -109,6 +121,8 @@ async def _duplicate_error(
         ownerName=owner,
         teamName=team,
         matchedOn=sorted(matched_on),
+        # Only warning keys matched: createCustomer(confirmDuplicate: true) goes ahead.
+        confirmable=confirmable,
     )
 
 
@@ -129,11 +143,15 @@ async def create_customer(
     *,
     contacts: list[dict[str, Any]] | None = None,
     assign_by_rules: bool | None = False,
+    confirm_duplicate: bool | None = False,
     **fields: Any,
 ) -> ScopedRow:
     """First entry: the creating rep owns it, unless it already exists (DUPLICATE_CUSTOMER).
+    A match only on key kinds set to "warn" may be confirmed (`confirm_duplicate`): the
+    customer is created without those keys, and its CREATED event names the match.
     Managers, admins, partners and `assignByRules` go through the assignment rules."""
     from resolvers.assignment import choose_owner
+    from resolvers.duplicates import blocking
 
     plan = ctx.plan
     plan.require("customer", "create")
@@ -146,14 +164,23 @@ async def create_customer(
         tax_id=fields.get("tax_id"),
         phones=[c["phone"] for c in contacts if c.get("phone")],
         emails=[c["email"] for c in contacts if c.get("email")],
+        region=ctx.settings.phone_region,
     )
     now = ctx.now()
+    confirmed: dict[int, list[str]] = {}
     fields["tier"] = tier = str(fields.get("tier") or "C")
     fields["stage"] = str(fields.get("stage") or Stage.LEAD)
     try:
         async with ctx.transaction() as session:
             if matches := await find_duplicates(session, keys):
-                raise await _duplicate_error(session, matches, partner=principal.is_partner)
+                if blocking(matches, ctx.settings) or not confirm_duplicate:
+                    raise await _duplicate_error(
+                        session,
+                        matches,
+                        partner=principal.is_partner,
+                        confirmable=not blocking(matches, ctx.settings),
+                    )
+                confirmed = matches
             customer = Customer(
                 **fields,
                 name_key=company_key(fields["name"]),
@@ -167,7 +194,10 @@ async def create_customer(
             session.add(customer)
             await session.flush()
             assert customer.id is not None
-            await _write_keys(session, customer.id, keys)
+            # A confirmed duplicate's keys stay with the customer that holds them.
+            held = await _held_keys(session, keys) if confirmed else set()
+            taken = {kind for kind, _ in held}
+            await _write_keys(session, customer.id, keys - held)
             session.add_all(
                 Contact(customer_id=customer.id, **{k: v for k, v in c.items() if v is not None})
                 for c in contacts
@@ -199,6 +229,14 @@ async def create_customer(
                 rule=rule,
                 reason="partner referral" if principal.partner_id else None,
                 pool_id=customer.pool_id,
+                details={
+                    "confirmed_duplicate": {
+                        "customer_ids": sorted(confirmed),
+                        "matched_on": sorted(taken),
+                    }
+                }
+                if confirmed
+                else None,
             )
             await session.flush()
     except IntegrityError:
@@ -310,54 +348,8 @@ async def _rekey(session: AsyncSession, customer_id: int, changes: dict[str, Any
     await _write_keys(session, customer_id, new_keys)
 
 
-async def duplicate_check(
-    ctx: Context,
-    *,
-    name: str | None = None,
-    tax_id: str | None = None,
-    phone: str | None = None,
-    email: str | None = None,
-) -> list[dict[str, Any]]:
-    """Who already has this company: name, owner name and team only, for every internal
-    user. Exact keys first, then similar names (reported, never blocking)."""
-    plan = ctx.plan
-    if plan.principal.is_partner:
-        raise Forbidden("Partners cannot run duplicate checks.")
-    name = validation.search_term(name, "name")
-    keys = customer_keys(
-        name=name, tax_id=tax_id, phones=[phone] if phone else [], emails=[email] if email else []
-    )
-    if not keys and not (name and name.strip()):
-        raise Validation("Give at least a name, tax id, phone or email to check.")
-    session = await ctx.session()
-    matches = await find_duplicates(session, keys)
-    similar_ids: list[int] = []
-    key = company_key(name) if name else ""
-    if len(key) >= 2:
-        stmt = (
-            select(col(Customer.id)).where(name_contains(key)).order_by(col(Customer.id)).limit(10)
-        )
-        similar_ids = [
-            i for i in (await session.execute(stmt)).scalars() if i is not None and i not in matches
-        ]
-    ids = list(matches) + similar_ids
-    if not ids:
-        return []
-    rows = await session.execute(
-        select(col(Customer.id), col(Customer.name), col(User.name), col(Team.name))
-        .outerjoin(User, col(User.id) == col(Customer.owner_id))
-        .outerjoin(Team, col(Team.id) == col(Customer.team_id))
-        .where(col(Customer.id).in_(ids))
-    )
-    by_id = {r[0]: r for r in rows}
-    return [
-        {
-            "customer_id": str(i),
-            "name": by_id[i][1],
-            "owner_name": by_id[i][2],
-            "team_name": by_id[i][3],
-            "matched_on": sorted(matches.get(i, ["similarName"])),
-        }
-        for i in ids
-        if i in by_id
-    ]
+async def duplicate_check(ctx: Context, **given: Any) -> list[dict[str, Any]]:
+    """See resolvers/duplicates.py."""
+    from resolvers.duplicates import duplicate_check as check
+
+    return await check(ctx, **given)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, or_, select
 from strawberry.dataloader import DataLoader
 
 from db import rows
@@ -123,12 +123,17 @@ class Loaders:
 
         async def customers(keys: Sequence[int]) -> list[ScopedRow | None]:
             plan = ctx.plan
-            found = await rows.scoped_by_ids(
-                await ctx.session(),
-                keys,
-                scope=plan.customer_scope(),
-                mask=plan.relation_mask(),
-            )
+            session = await ctx.session()
+            scope, mask = plan.customer_scope(), plan.relation_mask()
+            found = await rows.scoped_by_ids(session, keys, scope=scope, mask=mask)
+            if missing := [k for k in keys if k not in found]:
+                # A merged customer's id answers with the customer it was merged into
+                # (asked for only when some id was not found).
+                kept = await rows.merged_into(session, missing)
+                targets = await rows.scoped_by_ids(
+                    session, sorted(set(kept.values())), scope=scope, mask=mask
+                )
+                found |= {m: targets[k] for m, k in kept.items() if k in targets}
             return [found.get(k) for k in keys]
 
         return _loader(customers)
@@ -176,6 +181,52 @@ def _page_per_key(
     return DataLoader(load_fn=load)
 
 
+def _history_per_key(
+    ctx: Context,
+) -> DataLoader[tuple[int, int, int | None], tuple[list[Any], bool]]:
+    """Ownership history pages per customer, oldest first, keyed like `_page_per_key`: a
+    customer's own events and those of the customers merged into it (their rows keep
+    their events: the log is append-only)."""
+    event, customer = rows.EVENT, CUSTOMER
+
+    async def load(keys: Sequence[tuple[int, int, int | None]]) -> list[tuple[list[Any], bool]]:
+        session = await ctx.session()
+        by_args: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for parent_id, first, after_id in keys:
+            by_args[(first, after_id)].append(parent_id)
+        pages: dict[tuple[int, int, int | None], tuple[list[Any], bool]] = {}
+        for (first, after_id), parents in by_args.items():
+            merged = select(customer.c.id).where(customer.c.merged_into_id.in_(parents))
+            history_of = func.coalesce(customer.c.merged_into_id, event.c.customer_id)
+            conds = [or_(event.c.customer_id.in_(parents), event.c.customer_id.in_(merged))]
+            if after_id is not None:
+                conds.append(event.c.id > after_id)
+            ranked = (
+                select(
+                    event,
+                    history_of.label("history_of"),
+                    func.row_number().over(partition_by=history_of, order_by=event.c.id).label("n"),
+                )
+                .select_from(event.join(customer, customer.c.id == event.c.customer_id))
+                .where(*conds)
+                .subquery()
+            )
+            stmt = (
+                select(*(ranked.c[c.key] for c in event.c), ranked.c.history_of)
+                .where(ranked.c.n <= first + 1)
+                .order_by(ranked.c.history_of, ranked.c.n)
+            )
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for r in await session.execute(stmt):
+                grouped[r.history_of].append(r)
+            for parent_id in parents:
+                found = grouped.get(parent_id, [])
+                pages[(parent_id, first, after_id)] = (found[:first], len(found) > first)
+        return [pages[k] for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
 class PageLoaders:
     def __init__(self, ctx: Context) -> None:
         # Follow-ups newest first; ownership history oldest first (it reads as a story).
@@ -186,10 +237,4 @@ class PageLoaders:
             lambda t: (t.c.id.desc(),),
             lambda t, after_id: t.c.id < after_id,
         )
-        self.events_by_customer_id = _page_per_key(
-            ctx,
-            rows.EVENT,
-            "customer_id",
-            lambda t: (t.c.id,),
-            lambda t, after_id: t.c.id > after_id,
-        )
+        self.events_by_customer_id = _history_per_key(ctx)

@@ -74,7 +74,11 @@ async def ownership_stats(ctx: Context, team_id: object | None = None) -> Stats:
     }
     loads = [OwnerLoad(u, *counts.get(u.id, (0, 0))) for u in owners]
 
-    pool = await session.scalar(select(func.count()).where(col(Customer.owner_id).is_(None)))
+    pool = await session.scalar(
+        select(func.count()).where(
+            col(Customer.owner_id).is_(None), col(Customer.merged_into_id).is_(None)
+        )
+    )
     changes = select(func.count()).where(col(OwnershipEvent.at) >= now - timedelta(days=30))
     if teams is not None:
         changes = changes.where(col(OwnershipEvent.team_id).in_(sorted(teams)))

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from db.customers import ScopedRow
+from kernel.errors import NotFound
 from resolvers.context import Context
 from schema.enums import CollaboratorAccess, CollaboratorRole, Stage, Tier
 from schema.masking import path_of
@@ -111,6 +112,20 @@ class Customer(Node):
         key = (self.row.id, page_size(first, ctx.settings.max_page_size), decode_cursor(after))
         rows, more = await ctx.loaders.pages.follow_ups_by_customer_id.load(key)
         return FollowUpConnection.of(rows, more, key[2])
+
+    @strawberry.field(
+        description="Set on a customer merged into another: the customer it was merged into."
+    )
+    async def merged_into(self, info: Ctx) -> Customer | None:
+        from schema.customer_page import customer_by_id
+
+        kept = getattr(self.row, "merged_into_id", None)
+        if kept is None:
+            return None
+        try:
+            return await customer_by_id(info, kept)
+        except NotFound:
+            return None
 
     @strawberry.field
     async def ownership_history(

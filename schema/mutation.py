@@ -4,11 +4,12 @@ schema/root.py with the other groups."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from resolvers import customers, followups, reminders
+from resolvers import customers, followups, merge, reminders
 from resolvers.context import Context
 from schema.customer import Customer
 from schema.customer_page import customer_of
@@ -27,10 +28,32 @@ def _given(input: object) -> dict[str, object]:
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(description="First entry: you own what you create, unless it exists.")
-    async def create_customer(self, info: Ctx, input: CreateCustomerInput) -> Customer:
+    async def create_customer(
+        self,
+        info: Ctx,
+        input: CreateCustomerInput,
+        confirm_duplicate: Annotated[
+            bool,
+            strawberry.argument(
+                description="Create it although it matches a customer on warning keys only."
+            ),
+        ] = False,
+    ) -> Customer:
         fields = vars(input).copy()
         fields["contacts"] = [vars(c) for c in input.contacts or []]
-        return await customer_of(info, await customers.create_customer(info.context, **fields))
+        created = await customers.create_customer(
+            info.context, confirm_duplicate=confirm_duplicate, **fields
+        )
+        return await customer_of(info, created)
+
+    @strawberry.mutation(
+        description="Merge duplicates into the kept customer (MANAGER in team, DIRECTOR, ADMIN)."
+    )
+    async def merge_customers(
+        self, info: Ctx, keep_id: strawberry.ID, merge_ids: list[strawberry.ID], reason: str
+    ) -> Customer:
+        kept = await merge.merge_customers(info.context, keep_id, list(merge_ids), reason)
+        return await customer_of(info, kept)
 
     @strawberry.mutation
     async def update_customer(

@@ -16,6 +16,9 @@ class DuplicateMatch:
     owner_name: str | None
     team_name: str | None
     matched_on: list[str]
+    similarity: float = strawberry.field(
+        description="1.0 for an exact key; lower for similar names (0..1, rapidfuzz)."
+    )
 
 
 @strawberry.type

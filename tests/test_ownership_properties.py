@@ -60,6 +60,7 @@ OPS = [
     "unlock",
     "move",
     "release_to",
+    "merge",
 ]
 
 OPERATION = st.tuples(
@@ -87,6 +88,7 @@ DOCS = {
     "unlock": "mutation($c: ID!) { unlockCustomer(customerId: $c) { id } }",
     "move": "mutation($c: ID!, $p: ID!) { movePoolCustomer(customerId: $c, toPoolId: $p) { id } }",
     "release_to": 'mutation($c: ID!, $p: ID!) { releaseToPool(customerId: $c, reason: "p", reasonCode: "other", poolId: $p) { id } }',
+    "merge": 'mutation($c: ID!, $m: [ID!]!) { mergeCustomers(keepId: $c, mergeIds: $m, reason: "p") { id } }',
 }
 # A second pool for East (the default pool stays everyone's); East's manager administers
 # both, so he may move customers between them; reps may lock two customers each.
@@ -160,6 +162,10 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
             or (role == "DIRECTOR" and in_subtree)
             or (role == "MANAGER" and in_team)
         )
+    if op == "merge":  # asked of the kept customer and of the merged one alike
+        return (role == "DIRECTOR" and (in_subtree or in_pool)) or (
+            role == "MANAGER" and (in_team or in_pool)
+        )
     if op == "assign":
         return (role == "DIRECTOR" and (in_subtree or in_pool)) or (
             role == "MANAGER" and (in_team or in_pool)
@@ -222,8 +228,10 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     actor = world.users[actor_email]
     target = world.users[target_email] if target_email else None
     cid = world.customers[slot % len(world.customers)]
+    other = world.customers[(slot + 1) % len(world.customers)]
     async with world.db.read() as s:
         before = await s.get(Customer, cid)
+        merged = await s.get(Customer, other)
         disputed = None
         if name == "resolve" and world.disputes:
             disputed = await s.get(Dispute, int(world.disputes[slot % len(world.disputes)]))
@@ -252,6 +260,10 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
         variables = {"c": str(cid), "p": global_id("Pool", world.pools[pool])}
     elif name in ("lock", "unlock"):
         variables = {"c": str(cid)}
+    elif name == "merge":
+        if other == cid:
+            return
+        variables = {"c": str(cid), "m": [str(other)]}
     elif name in ("assign", "transfer", "add_collab", "remove_collab") and target is None:
         return
     response = await world.client.post(
@@ -268,6 +280,8 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     assert may(name, actor, before, target, world), (
         f"{actor.role} {actor_email} succeeded at {name} on {before and (before.owner_id, before.team_id)}"
     )
+    if name == "merge":
+        assert may(name, actor, merged, target, world), (actor_email, merged)
     if name == "transfer":
         world.transfers.append(data["id"])
     elif name == "dispute":
@@ -280,6 +294,9 @@ async def check_replay(world: World) -> None:
     async with world.db.read() as s:
         for cid in world.customers:
             customer = await s.get(Customer, cid)
+            if customer.merged_into_id is not None:
+                # Merged away: its row stays but it no longer survives as a customer.
+                continue
             events = (
                 (
                     await s.execute(

@@ -31,18 +31,35 @@ def test_different_companies(a: str, b: str) -> None:
 
 
 def test_a_suffix_alone_is_still_a_name() -> None:
-    assert company_key("Group") == "group"
+    assert company_key("Ltd") == "ltd"
+
+
+def test_group_words_are_part_of_the_name() -> None:
+    assert company_key("东方医药集团") != company_key("东方医药有限公司")
+    assert company_key("东方医药集团有限公司") == company_key("东方医药集团")
+    assert company_key("Acme Group Co., Ltd.") == "acmegroup" != company_key("Acme Inc.")
+
+
+def test_phones_follow_the_default_region() -> None:
+    assert phone_key("(415) 555-0100", region="US") == phone_key("+1 415 555 0100")
 
 
 @pytest.mark.parametrize(
-    "phone", ["+86 138-0013-8000", "13800138000", "0086 138 0013 8000", "(+86)13800138000"]
+    "phone",
+    [
+        "+86 138-0013-8000",
+        "13800138000",
+        "0086 138 0013 8000",
+        "(+86)13800138000",
+        "１３８ ００１３ ８０００",
+    ],
 )
 def test_mobile_numbers(phone: str) -> None:
-    assert phone_key(phone) == "13800138000"
+    assert phone_key(phone) == "+8613800138000"
 
 
 def test_landlines_with_and_without_trunk_and_country_code() -> None:
-    assert phone_key("021 6123 4567") == phone_key("+86 (21) 61234567") == "2161234567"
+    assert phone_key("021 6123 4567") == phone_key("+86 (21) 61234567") == "+862161234567"
 
 
 def test_tax_ids_and_domains() -> None:

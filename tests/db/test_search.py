@@ -32,7 +32,9 @@ async def test_search_follows_creates_and_renames(api: Api) -> None:
     await api.ok(RENAME, {"id": ident, "n": "Wombat Heavy Xy Industries"}, token=token)
     assert await found("quokka") == []
     assert await found("wombat") == [ident]
-    similar = (await api.ok(DUPLICATES, {"n": "Wombat Heavy"}, token=token))["duplicateCheck"]
+    similar = (await api.ok(DUPLICATES, {"n": "Wombat Heavy Xy Industry"}, token=token))[
+        "duplicateCheck"
+    ]
     assert [m["customerId"] for m in similar] == [str(db_id(ident))]
 
 

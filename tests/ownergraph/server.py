@@ -29,6 +29,7 @@ def free_port() -> int:
 class Server:
     url: str
     log: Path
+    pid: int = 0  # the uvicorn process, for tests that kill it
 
     @property
     def graphql(self) -> str:
@@ -54,7 +55,7 @@ def running(database_url: str, tmp_path: Path, **env: str) -> Iterator[Server]:
     command = [str(Path(sys.executable).parent / "ownergraph"), "serve", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=environ, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", log)
+    server = Server(f"http://127.0.0.1:{port}", log, process.pid)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:

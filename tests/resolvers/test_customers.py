@@ -109,9 +109,11 @@ async def test_duplicate_check_reports_exact_and_similar(api: Api) -> None:
         "matchedOn": ["name", "taxId"],
     } or data["duplicateCheck"][0]["matchedOn"] == ["name", "taxId"]
     similar = await api.ok(
-        '{ duplicateCheck(input: {name: "Orchid"}) { matchedOn } }', as_user="alice@demo.test"
+        '{ duplicateCheck(input: {name: "Orchid Biotek"}) { matchedOn similarity } }',
+        as_user="alice@demo.test",
     )
     assert similar["duplicateCheck"][0]["matchedOn"] == ["similarName"]
+    assert 0.7 <= similar["duplicateCheck"][0]["similarity"] < 1
 
 
 async def test_bad_input_is_a_validation_error_and_writes_nothing(api: Api) -> None:
