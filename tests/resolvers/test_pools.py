@@ -4,6 +4,7 @@ moving customers between pools."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +254,37 @@ async def test_pool_admins_move_customers_between_their_pools(api: Api) -> None:
     assert (await customer_row(api, cid)).pool_id == db_id(dflt)
     body = await api.gql(MOVE, {"id": str(cid), "to": pid}, as_user="bob@demo.test")
     assert errors_of(body) == ["FORBIDDEN"]
+
+
+POOL_PAGE = """query { pools { name size customers(first: 100) { totalCount edges { node { id inPool
+  pool { name } } } } } }"""
+FILTERED = """query F($filter: CustomerFilter) { customers(filter: $filter, first: 100) {
+  totalCount edges { node { id locked recycleDueAt } } } }"""
+
+
+async def test_a_pools_customers_and_the_new_filters(api: Api, clock: FrozenClock) -> None:
+    pid = await east_pool(api)
+    first, second = await api.owned("alice@demo.test", 2)
+    await api.ok(RELEASE, {"id": str(first)}, as_user="alice@demo.test")
+    data = await api.ok(POOL_PAGE, as_user="bob@demo.test")
+    east = next(p for p in data["pools"] if p["name"] == "East pool")
+    assert east["size"] == east["customers"]["totalCount"] == 1
+    (edge,) = east["customers"]["edges"]
+    assert db_id(edge["node"]["id"]) == first and edge["node"]["pool"] == {"name": "East pool"}
+    data = await api.ok(FILTERED, {"filter": {"poolId": pid}}, as_user="bob@demo.test")
+    assert [db_id(e["node"]["id"]) for e in data["customers"]["edges"]] == [first]
+    async with api.services.db.write() as session, session.begin():
+        row = await session.get(Customer, second)
+        assert row is not None
+        row.locked_at = clock.now()
+    data = await api.ok(FILTERED, {"filter": {"locked": True}}, as_user="alice@demo.test")
+    assert [db_id(e["node"]["id"]) for e in data["customers"]["edges"]] == [second]
+    assert data["customers"]["edges"][0]["node"]["locked"] is True
+    soon = (clock.now() + timedelta(days=31)).isoformat()
+    data = await api.ok(FILTERED, {"filter": {"recycleDueBefore": soon}}, as_user="alice@demo.test")
+    due = [e["node"] for e in data["customers"]["edges"]]
+    limit = clock.now() + timedelta(days=31)
+    assert due and all(
+        datetime.fromisoformat(n["recycleDueAt"].replace("Z", "+00:00")) < limit for n in due
+    )
+    assert second not in {db_id(n["id"]) for n in due}  # locked: never due
