@@ -140,10 +140,14 @@ async function loadPools() {
     pools.push({ id: "due", name: t("recycleSoon"), size: "", recycleSoon: answer.data.dueSoon.totalCount });
     renderPools($("#pools tbody"), pools);
   } else {
-    // One pool: its size from ownershipStats; due-to-recycle dates come with pools.
-    renderPools($("#pools tbody"), [{ id: "pool", name: null, size: state.poolSize, recycleSoon: null }]);
+    drawOnePool();
   }
   $("#claims-today").textContent = String(state.claimsToday);
+}
+
+// One pool: its size from ownershipStats (and the events); due dates come with pools.
+function drawOnePool() {
+  renderPools($("#pools tbody"), [{ id: "pool", name: null, size: state.poolSize, recycleSoon: null }]);
 }
 
 async function detectPools() {
@@ -179,6 +183,7 @@ function applyEvent(event) {
     if (!from && event.kind !== "CREATED") state.poolSize = Math.max(0, state.poolSize - 1);
     if (!to) state.poolSize += 1;
     drawOwners();
+    if (!state.hasPools) drawOnePool();
     $("#claims-today").textContent = String(state.claimsToday);
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(() => attempt(async () => { await loadStats(); await loadPools(); }), 1500);

@@ -60,7 +60,7 @@ export function renderPools(tbody, pools) {
 
 function time(iso) {
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return d.toLocaleString(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
 const TO_POOL = new Set(["RELEASED", "RECYCLED", "CREATED"]);
@@ -68,6 +68,7 @@ const TO_POOL = new Set(["RELEASED", "RECYCLED", "CREATED"]);
 // `masked(field)` says whether the API masked that field of this event.
 export function eventItem(event, masked, fresh) {
   const who = (field) => shown(event[field] && event[field].name, masked(field));
+  const moved = event.fromOwner || event.toOwner || TO_POOL.has(event.kind) || masked("toOwner");
   return el(
     "li",
     { "data-event": event.id, "data-kind": event.kind, class: fresh ? "fresh" : "" },
@@ -77,10 +78,9 @@ export function eventItem(event, masked, fresh) {
       "span",
       {},
       shown(event.customer && event.customer.name, masked("customer")),
-      ": ",
-      who("fromOwner"),
-      " → ",
-      event.toOwner || masked("toOwner") || !TO_POOL.has(event.kind) ? who("toOwner") : t("pool_"),
+      ...(moved
+        ? [": ", who("fromOwner"), " → ", event.toOwner || masked("toOwner") ? who("toOwner") : t("pool_")]
+        : []),
       " · ",
       who("actor"),
       event.rule ? ` · ${event.rule}` : ""
