@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from ownergraph.dashboard import DashboardPage
+from ownergraph.graphiql import GraphiQLPage
 from tests.ownergraph.server import Server, free_port, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -229,3 +230,49 @@ def shots(page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "dashboard-390x844.png"), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 900})
+
+
+GRAPHIQL_RESULT = (
+    "() => document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() || ''"
+)
+
+
+def test_demo_pick_lists_labels_and_refusals(database: str, tmp_path: Path, page: Any) -> None:
+    if not GraphiQLPage().installed:
+        why = "needs GraphiQL's files (`make graphiql`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true {why}")
+        pytest.skip(why)
+    with running(database, tmp_path, demo_login="true") as server:
+        # GraphiQL's pick-list fills its headers editor with a fresh token for the user.
+        page.goto(f"{server.graphql}?q={{ me {{ email }} }}")
+        with page.expect_navigation():  # to ?token=…, which the page reads and drops
+            page.select_option("#demo-login", ALICE)
+        page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=WAIT_MS)
+        assert "token=" not in page.url
+        page.click(".graphiql-execute-button")
+        page.wait_for_function(f"() => ({GRAPHIQL_RESULT})().includes('{ALICE}')", timeout=WAIT_MS)
+
+        # The dashboard in Chinese, signed in with a token typed in: a REP may not read
+        # the team's balance and is told so, in words; the rest of the page still works.
+        page.goto(f"{server.url}/dashboard")
+        page.select_option("#lang", "zh")
+        expect(page.locator("h1")).to_have_text("客户归属看板")
+        page.fill("#token", demo_token(server, ALICE))
+        page.click("#token-form button")
+        expect(page.locator("#message")).to_have_attribute("data-code", "FORBIDDEN")
+        expect(page.locator("#message")).to_contain_text("无权操作")
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        assert page.evaluate("() => sessionStorage.getItem('ownergraph.dashboard.token')")
+        page.select_option("#lang", "en")
+        expect(page.locator("#feed h2")).to_have_text("Live feed")
+
+    with running(database, tmp_path) as server:
+        # Without the switch: no pick-list, and no endpoint that would fill one.
+        page.goto(f"{server.url}/dashboard")
+        expect(page.locator("#signin")).to_be_visible()
+        assert page.locator("#demo-form").is_hidden()
+        page.goto(server.graphql)
+        page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=WAIT_MS)
+        assert page.locator("#demo-login").count() == 0
+        assert httpx.get(f"{server.url}/demo-login").status_code == 404

@@ -317,16 +317,13 @@ async function start() {
   $("#board").hidden = false;
   say(null);
   await detectPools();
-  const history = await attempt(async () => {
-    await loadStats();
-    const seen = await loadHistory();
-    await loadPools();
-    await loadWaiting();
-    return seen;
-  });
-  if (history) {
-    follow(history);
-  }
+  // Each panel on its own: a role that may not read one (a REP and the stats) sees why
+  // there and still gets the others.
+  await attempt(loadStats);
+  const history = await attempt(loadHistory);
+  await attempt(loadPools);
+  await attempt(loadWaiting);
+  if (history) follow(history);
 }
 
 $("#lang").value = language();
