@@ -67,6 +67,9 @@ REQUEST = """mutation ($c: ID!, $to: ID!) { requestTransfer(input: {customerIds:
   kind: REASSIGNMENT, reason: "Bob covers the North region"}) { id status } }"""
 DECIDE = "mutation ($id: ID!) { decideTransfer(id: $id, approve: true) { id status } }"
 STATUS = "{ transferRequests { id status } }"
+HAS_POOLS = '{ __type(name: "Pool") { name } }'
+POOLS = "{ pools { id size } }"
+POOL_SIZE = "{ ownershipStats { poolSize } }"
 
 
 def call(server: Server, token: str, query: str, **variables: Any) -> dict[str, Any]:
@@ -103,6 +106,18 @@ class Rep:
             if not answer.get("errors"):
                 return customer["id"], customer["name"]
         raise AssertionError("no pool customer could be claimed")
+
+
+def api_pools(server: Server, token: str) -> dict[str, str]:
+    """Pool id -> size as the API tells (one pool, "pool", where there are no pools yet)."""
+    if call(server, token, HAS_POOLS)["__type"] is None:
+        return {"pool": str(call(server, token, POOL_SIZE)["ownershipStats"]["poolSize"])}
+    return {p["id"]: str(p["size"]) for p in call(server, token, POOLS)["pools"]}
+
+
+def shown_pools(page: Any) -> dict[str, str]:
+    rows = page.locator("#pools tbody tr").all()
+    return {r.get_attribute("data-pool"): r.locator(".size").inner_text() for r in rows}
 
 
 def demo_token(server: Server, email: str) -> str:
@@ -171,6 +186,8 @@ def test_the_dashboard_as_a_manager(database: str, tmp_path: Path, page: Any) ->
         for owner, customers in shown.items():
             api = call(server, tokens[MANAGER], OWNED, owner=owner)["customers"]["totalCount"]
             assert customers == api, owner
+        # The pool panel: each pool the manager belongs to, or the one pool before pools.
+        assert shown_pools(page) == api_pools(server, tokens[MANAGER])
         alice_id = call(server, tokens[ALICE], ME)["me"]["id"]
         bar = page.locator(f'#owners tr[data-owner="{alice_id}"] .count')
 
@@ -184,6 +201,12 @@ def test_the_dashboard_as_a_manager(database: str, tmp_path: Path, page: Any) ->
         counted = re.compile(f'"{re.escape(alice_id)}":{shown[alice_id] + 1}[,}}]')
         expect(chart).to_have_attribute("data-counts", counted)
         events = [claimed_event(server, tokens[ALICE], customer)]
+        pools = api_pools(server, tokens[MANAGER])
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#pools tbody tr').length === n", arg=len(pools)
+        )
+        expect(page.locator("#pools tbody .size").first).to_have_text(next(iter(pools.values())))
+        assert shown_pools(page) == pools
 
     # The server goes away (closing the page's socket) and comes back on the same port;
     # meanwhile another server of the same database takes two claims.

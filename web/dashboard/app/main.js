@@ -136,18 +136,18 @@ async function loadPools() {
   if (state.hasPools) {
     const soon = new Date(Date.now() + 7 * DAY_MS).toISOString();
     const answer = await gql(Q.POOLS, { soon });
-    const pools = answer.data.pools.map((p) => ({ ...p, recycleSoon: null }));
-    pools.push({ id: "due", name: t("recycleSoon"), size: "", recycleSoon: answer.data.dueSoon.totalCount });
-    renderPools($("#pools tbody"), pools);
+    renderPools($("#pools tbody"), answer.data.pools);
+    $("#recycle-soon").textContent = String(answer.data.dueSoon.totalCount);
   } else {
     drawOnePool();
+    $("#recycle-soon").textContent = t("notYet");
   }
   $("#claims-today").textContent = String(state.claimsToday);
 }
 
 // One pool: its size from ownershipStats (and the events); due dates come with pools.
 function drawOnePool() {
-  renderPools($("#pools tbody"), [{ id: "pool", name: null, size: state.poolSize, recycleSoon: null }]);
+  renderPools($("#pools tbody"), [{ id: "pool", name: null, size: state.poolSize }]);
 }
 
 async function detectPools() {

@@ -51,8 +51,7 @@ export function renderPools(tbody, pools) {
         "tr",
         { "data-pool": p.id },
         el("td", {}, p.name || t("defaultPool")),
-        el("td", { class: "num size" }, String(p.size)),
-        el("td", { class: "num" }, p.recycleSoon == null ? t("notYet") : String(p.recycleSoon))
+        el("td", { class: "num size" }, String(p.size))
       )
     )
   );
