@@ -20,7 +20,7 @@ import pytest
 
 from ownergraph.dashboard import DashboardPage
 from ownergraph.graphiql import GraphiQLPage
-from tests.ownergraph.server import Server, free_port, running
+from tests.ownergraph.server import Server, free_port, issue_cli_token, running
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -299,3 +299,14 @@ def test_demo_pick_lists_labels_and_refusals(database: str, tmp_path: Path, page
         page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=WAIT_MS)
         assert page.locator("#demo-login").count() == 0
         assert httpx.get(f"{server.url}/demo-login").status_code == 404
+
+    # A token whose bucket runs dry mid-load is told to wait, with the wait.
+    manager = issue_cli_token(database, tmp_path, MANAGER)
+    with running(
+        database, tmp_path, rate_limit_points="300", rate_limit_restore_rate="1"
+    ) as server:
+        page.goto(f"{server.url}/dashboard")
+        page.fill("#token", manager)
+        page.click("#token-form button")
+        expect(page.locator("#message")).to_have_attribute("data-code", "RATE_LIMITED")
+        expect(page.locator("#message")).to_contain_text(re.compile(r"wait \d+ s"))
