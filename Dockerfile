@@ -9,6 +9,12 @@ WORKDIR /web
 COPY web/graphiql/package.json web/graphiql/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
+# The dashboard's libraries, pinned by web/dashboard/package-lock.json.
+FROM node:20-slim AS dashboard
+WORKDIR /web
+COPY web/dashboard/package.json web/dashboard/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -41,6 +47,10 @@ COPY ownergraph ownergraph
 COPY --from=graphiql /web/node_modules/react/umd/react.production.min.js web/graphiql/node_modules/react/umd/
 COPY --from=graphiql /web/node_modules/react-dom/umd/react-dom.production.min.js web/graphiql/node_modules/react-dom/umd/
 COPY --from=graphiql /web/node_modules/graphiql/graphiql.min.js /web/node_modules/graphiql/graphiql.min.css web/graphiql/node_modules/graphiql/
+# The dashboard's own page and modules, and only the three files ownergraph/dashboard.py serves.
+COPY web/dashboard/app web/dashboard/app
+COPY --from=dashboard /web/node_modules/graphql-ws/umd/graphql-ws.min.js web/dashboard/node_modules/graphql-ws/umd/
+COPY --from=dashboard /web/node_modules/uplot/dist/uPlot.iife.min.js /web/node_modules/uplot/dist/uPlot.min.css web/dashboard/node_modules/uplot/dist/
 RUN pip install --no-deps -e . && python -m compileall -q kernel db authz subscriptions resolvers schema ownergraph
 
 USER ownergraph

@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 AUDIT := tests/http/node_modules/.package-lock.json
 # GraphiQL's browser files (ownergraph/graphiql.py), served by the app itself.
 GRAPHIQL := web/graphiql/node_modules/.package-lock.json
+# The dashboard's two browser libraries (ownergraph/dashboard.py), the same way.
+DASHBOARD := web/dashboard/node_modules/.package-lock.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv graphiql run test lint bench clean
+.PHONY: venv graphiql dashboard run test lint bench clean
 
 venv: $(STAMP)
 
@@ -31,13 +33,20 @@ $(GRAPHIQL): web/graphiql/package-lock.json
 	@if command -v npm >/dev/null; then cd web/graphiql && npm ci --no-audit --no-fund; \
 	else echo "npm not found: GraphiQL's page will say how to install its files"; fi
 
+dashboard: $(DASHBOARD)
+
+$(DASHBOARD): web/dashboard/package-lock.json
+	@if command -v npm >/dev/null; then cd web/dashboard && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the dashboard's page will say how to install its files"; fi
+
 # Blocks while serving: use a second terminal for anything else.
-run: venv $(GRAPHIQL)
+# Demo sign-in (a pick-list of the demo users) is on: it works only on a loopback HOST.
+run: venv $(GRAPHIQL) $(DASHBOARD)
 	$(BIN)/ownergraph migrate && $(BIN)/ownergraph seed --demo && \
-	$(BIN)/ownergraph serve --host $(HOST) --port $(PORT)
+	OWNERGRAPH_DEMO_LOGIN=true $(BIN)/ownergraph serve --host $(HOST) --port $(PORT)
 
 # The browser test uses Debian's chromium: installed here in CI when absent.
-test: venv $(AUDIT) $(GRAPHIQL)
+test: venv $(AUDIT) $(GRAPHIQL) $(DASHBOARD)
 	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
 	(apt-get update -q >/dev/null; apt-get install -y -q chromium >/dev/null) || echo "chromium not installed: browser test skipped"; fi
 	$(BIN)/python -m pytest

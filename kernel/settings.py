@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -148,6 +149,11 @@ class Settings(BaseSettings):
     # comma-separated; "*" for any. Unset: localhost origins unless in production.
     allowed_origins: Annotated[list[str] | None, NoDecode] = None
     log_format: Literal["text", "json"] = "text"
+    # A pick-list of the demo users that signs in with one click, in GraphiQL and the
+    # dashboard (ownergraph/demo_login.py); only ever on a loopback-bound, non-production
+    # server. `bind_host` is set by `ownergraph serve --host`.
+    demo_login: bool = False
+    bind_host: str | None = None
     log_level: str = "INFO"
 
     @field_validator("allowed_origins", mode="before")
@@ -190,6 +196,11 @@ class Settings(BaseSettings):
     def introspection_enabled(self) -> bool:
         return self.introspection and not self.production
 
+    @property
+    def demo_login_enabled(self) -> bool:
+        """Demo sign-in: asked for, not in production, and bound to a loopback address."""
+        return self.demo_login and not self.production and _is_loopback(self.bind_host)
+
     def channel_prefix(self) -> str:
         """The prefix of every bus channel of this deployment."""
         ident = self.deployment_id or hashlib.sha256(self.database_url.encode()).hexdigest()[:12]
@@ -206,6 +217,17 @@ class Settings(BaseSettings):
             path.chmod(0o600)
         self.jwt_secret = path.read_text().strip()
         return self.jwt_secret
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

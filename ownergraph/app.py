@@ -26,6 +26,8 @@ from authz.ratelimit import RateLimiter
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
 from kernel.settings import Settings, get_settings
+from ownergraph.dashboard import DashboardPage
+from ownergraph.demo_login import DemoLogin
 from ownergraph.exports_route import export_routes
 from ownergraph.http import GraphQLOverHTTP
 from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
@@ -182,6 +184,8 @@ def create_app(
             Route("/ready", readiness.endpoint),
             Route("/metrics", metrics.endpoint),
             *(graphiql.routes() if graphiql else []),
+            *DashboardPage().routes(),
+            *DemoLogin(services).routes(),
         ],
         # Outermost first: every line logged and every response carries the request id.
         middleware=[

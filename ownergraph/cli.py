@@ -87,6 +87,8 @@ def serve(
         os.environ["OWNERGRAPH_DATABASE_URL"] = database_url
     if broadcast_url:
         os.environ["OWNERGRAPH_BROADCAST_URL"] = broadcast_url
+    # Where it listens decides whether demo sign-in may be on (Settings.demo_login_enabled).
+    os.environ["OWNERGRAPH_BIND_HOST"] = host
     get_settings.cache_clear()
     # Logging is the app's (ownergraph/logs.py): one format, a request id on every line.
     uvicorn.run(

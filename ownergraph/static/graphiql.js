@@ -75,6 +75,36 @@
     return httpFetcher(graphQLParams, opts);
   }
 
+  // Demo sign-in (ownergraph/demo_login.py): only where the server offers it, i.e. on a
+  // loopback-bound development server with OWNERGRAPH_DEMO_LOGIN=true; 404 elsewhere.
+  fetch("/demo-login", { headers: { Accept: "application/json" } })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (listed) {
+      if (!listed || !listed.users.length) return;
+      const pick = document.createElement("select");
+      pick.id = "demo-login";
+      pick.title = "Sign in as a demo user (this development server only)";
+      pick.style.cssText = "position:fixed;top:6px;right:8px;z-index:100;font:13px system-ui";
+      pick.add(new Option("Sign in as a demo user…", ""));
+      listed.users.forEach(function (u) {
+        pick.add(new Option(u.name + " · " + u.role + " (" + u.email + ")", u.email));
+      });
+      pick.addEventListener("change", async function () {
+        if (!pick.value) return;
+        const r = await fetch("/demo-login", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ email: pick.value }),
+        });
+        if (!r.ok) return;
+        // The page reads ?token= into the headers editor, as a shared link would.
+        params.set("token", (await r.json()).token);
+        window.location.search = params.toString();
+      });
+      document.body.appendChild(pick);
+    })
+    .catch(function () {});
+
   const root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(
     React.createElement(GraphiQL, {

@@ -40,10 +40,13 @@ class Server:
 
 
 @contextmanager
-def running(database_url: str, tmp_path: Path, **env: str) -> Iterator[Server]:
-    """uvicorn serving create_app() over `database_url`; settings as OWNERGRAPH_* `env`."""
-    port = free_port()
-    log = tmp_path / f"server-{port}.log"
+def running(
+    database_url: str, tmp_path: Path, port: int | None = None, **env: str
+) -> Iterator[Server]:
+    """uvicorn serving create_app() over `database_url`; settings as OWNERGRAPH_* `env`.
+    `port`: the same one again to restart a server where its clients knew it."""
+    port = port or free_port()
+    log = tmp_path / f"server-{port}-{time.monotonic_ns()}.log"
     environ = {
         **os.environ,
         "OWNERGRAPH_DATABASE_URL": database_url,
