@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 AUDIT := tests/http/node_modules/.package-lock.json
 # GraphiQL's browser files (ownergraph/graphiql.py), served by the app itself.
 GRAPHIQL := web/graphiql/node_modules/.package-lock.json
+# PostGraphile 4, the benchmark's peer (bench/peer.py), pinned by its lock file.
+PEER := bench/peer/node_modules/.package-lock.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -47,8 +49,12 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+$(PEER): bench/peer/package-lock.json
+	@if command -v npm >/dev/null; then cd bench/peer && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the benchmark will skip PostGraphile"; fi
+
 # `make bench QUICK=1`: one short round on a small database.
-bench: venv
+bench: venv $(PEER)
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 # Leaves the virtualenv and ./ownergraph.db alone.
