@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from authz.tokens import issue_token
-from bench import peer
+from bench import peer, subscribers
 from bench.load import Run, fetch, load
 from db.engine import open_database
 from db.migrate import upgrade_async
@@ -262,6 +262,10 @@ def private_pg(admin_url: str) -> Iterator[str | None]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["subscribers"]:
+        text = "\n".join(subscribers.main(sys.argv[2:]))
+        print(text)
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
