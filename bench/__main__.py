@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from authz.tokens import issue_token
-from bench import peer, subscribers
+from bench import peer, subscribers, writes
 from bench.load import Run, fetch, load
 from db.engine import open_database
 from db.migrate import upgrade_async
@@ -229,11 +229,16 @@ async def run_backend(url: str, args: argparse.Namespace) -> list[str]:
             notes.append(f"- {why}")
         await check_equal(servers, token)
         runs = await measure(servers, token, args.rounds, args.seconds, args.connections)
+        ours = next(s for s in servers if s.name == "ownergraph")
+        reps = await subscribers.tokens(url, SECRET, writes.REPS)
+        notes += await writes.measure(
+            ours.port, url, reps, seconds=args.seconds, connections=args.connections
+        )
     finally:
         for s in servers:
             s.process.terminate()
             s.process.wait(10)
-    return report(url.split(":")[0], runs, [s.name for s in servers]) + notes
+    return report(url.split(":")[0], runs, [s.name for s in servers]) + notes + [""]
 
 
 async def _pg_admin(url: str, statement: str) -> None:

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OWNERGRAPH_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./ownergraph.db"
-    # PostgreSQL connections per worker process (db/engine.py): up to pool_size kept open
+    # Database connections per worker process (db/engine.py): up to pool_size kept open
     # and max_overflow more opened under load. Keep workers x (pool_size + max_overflow)
     # below the server's `SHOW max_connections` less what other clients use. A request
     # waits up to pool_timeout seconds for a connection before it fails.
