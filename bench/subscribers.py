@@ -269,6 +269,7 @@ class Figures:
     mutation_p99_ms: float = float("nan")
     objects_left: int | None = None
     cyclic_garbage: int | None = None
+    garbage: str = ""  # the commonest types of that garbage
 
 
 async def run(
@@ -369,7 +370,9 @@ async def run(
         left = await server.snapshot()
         if left:
             figures.objects_left = int(left["objects"]) - int(snap0["objects"])
-            figures.cyclic_garbage = int((await server.snapshot(collect=True))["collected"])
+            collected = await server.snapshot(collect=True)
+            figures.cyclic_garbage = int(collected["collected"])
+            figures.garbage = ", ".join(f"{k} {n}" for k, n in collected["garbage"][:6])
         return figures
     finally:
         for t in tasks:

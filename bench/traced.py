@@ -5,7 +5,8 @@
 With OWNERGRAPH_BENCH_TRACEMALLOC=1 tracemalloc runs from the start. SIGUSR1 appends one
 JSON line to the report file: traced bytes, GC-tracked objects (those `gc.freeze()` set
 aside at start-up are not counted) and the collector's counts; SIGUSR2 first runs
-`gc.collect()` and records how many unreachable objects it found (cyclic garbage).
+`gc.collect()` and records how many unreachable objects it found (cyclic garbage),
+and of which types.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import tracemalloc
+from collections import Counter
 from typing import Any
 
 import uvicorn
@@ -28,12 +30,20 @@ def main() -> None:
         tracemalloc.start()
 
     def dump(collect: bool) -> None:
-        found = gc.collect() if collect else None
+        found, kinds = None, None
+        if collect:
+            # What the collector finds, by type, kept for the report (then let go).
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            found = gc.collect()
+            kinds = Counter(type(o).__qualname__ for o in gc.garbage).most_common(12)
+            gc.garbage.clear()
+            gc.set_debug(0)
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
         line = {
             "traced": traced,
             "objects": len(gc.get_objects()),
             "collected": found,
+            "garbage": kinds,
             "counts": gc.get_count(),
         }
         with open(report, "a") as f:
