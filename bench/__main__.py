@@ -2,7 +2,8 @@
 
     python -m bench [--customers 10000] [--rounds 3] [--seconds 5] [--connections 16]
                     [--pg postgresql://postgres@127.0.0.1:5432/postgres | none]
-                    [--before DIR] [--quick]
+                    [--before DIR] [--subscribers 1000] [--quick]
+    python -m bench subscribers --help
 
 It builds the demo plus `--customers` extra customers, on SQLite and in a private
 database it makes (and drops) on the PostgreSQL server `--pg` (skipped with a note when
@@ -13,7 +14,9 @@ node and npm), checks that every variant answers the dashboard query and
 over loopback, interleaving variants (A B A B ...), and prints medians: requests/s, server
 CPU per request (from /proc), p50/p99 latency, and ratios to the reference. `--before DIR`
 adds ownergraph from another source tree (e.g. `git archive` of an older commit) as a
-variant. Results go to bench/RESULTS.md. The in-process profile (GC share, allocations,
+variant. After the reads, 16 clients measure write throughput (bench/writes.py: claims/s,
+follow-ups/s); on PostgreSQL the live-subscriber figures follow (bench/subscribers.py).
+Results go to bench/RESULTS.md. The in-process profile (GC share, allocations,
 cProfile) is `python -m bench.profile`.
 """
 
@@ -285,6 +288,12 @@ def main() -> None:
         "database; 'none' to skip PostgreSQL",
     )
     parser.add_argument("--before", help="source tree of an older ownergraph to compare")
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=1000,
+        help="live subscribers for `python -m bench subscribers` on PostgreSQL; 0 to skip",
+    )
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 2,000 customers")
     args = parser.parse_args()
     if args.quick:
@@ -308,6 +317,11 @@ def main() -> None:
                 lines += [f"PostgreSQL at {args.pg} did not answer: skipped.", ""]
             else:
                 lines += asyncio.run(run_backend(url, args))
+        if args.subscribers:
+            seconds = ["--seconds", "10"] if args.quick else []
+            lines += subscribers.main(
+                ["--subscribers", str(args.subscribers), "--pg", args.pg, *seconds]
+            )
     text = "\n".join(lines)
     print(text)
     (ROOT / "bench" / "RESULTS.md").write_text(text + "\n")
