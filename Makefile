@@ -9,6 +9,8 @@ AUDIT := tests/http/node_modules/.package-lock.json
 GRAPHIQL := web/graphiql/node_modules/.package-lock.json
 # The dashboard's two browser libraries (ownergraph/dashboard.py), the same way.
 DASHBOARD := web/dashboard/node_modules/.package-lock.json
+# PostGraphile 4, the benchmark's peer (bench/peer.py), pinned by its lock file.
+PEER := bench/peer/node_modules/.package-lock.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -56,8 +58,12 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+$(PEER): bench/peer/package-lock.json
+	@if command -v npm >/dev/null; then cd bench/peer && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the benchmark will skip PostGraphile"; fi
+
 # `make bench QUICK=1`: one short round on a small database.
-bench: venv
+bench: venv $(PEER)
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 # Leaves the virtualenv and ./ownergraph.db alone.

@@ -37,6 +37,10 @@ def normalise_url(url: str) -> str:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/").endswith("aiosqlite:"):
+            # One shared connection (a static pool): sizes do not apply.
+            for option in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(option, None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OWNERGRAPH_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./ownergraph.db"
+    # Database connections per worker process (db/engine.py): up to pool_size kept open
+    # and max_overflow more opened under load. Keep workers x (pool_size + max_overflow)
+    # below the server's `SHOW max_connections` less what other clients use. A request
+    # waits up to pool_timeout seconds for a connection before it fails.
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
+    database_pool_timeout: float = 30.0
     broadcast_url: str | None = None
     # Names this deployment's channels on a shared broker (Redis pub/sub ignores the db
     # number); by default a short hash of the database URL, so two deployments on one

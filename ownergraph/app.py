@@ -129,7 +129,12 @@ def make_services(
 ) -> Services:
     """The long-lived parts, for the app and for CLI commands that act through resolvers."""
     return Services(
-        db=open_database(settings.database_url),
+        db=open_database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+        ),
         settings=settings,
         clock=clock or SystemClock(),
         bus=bus or make_bus(settings),

@@ -175,6 +175,11 @@ class Context:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A write transaction. Commits on success, then publishes what it queued and
         starts reads afresh, so what the mutation returns reflects what it wrote."""
+        # The read connection goes back first: a request never holds two, or 16 writers
+        # would need 32 connections and wait on each other until the pool timed out.
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         try:
             async with self.services.db.write() as session, session.begin():
                 yield session

@@ -65,7 +65,13 @@ async def ownership_changed(
     async with feed.following(follower, since=since) as rows:
         try:
             async for event in rows:
+                # The feed's read of the customer, shared by every subscriber with this
+                # plan; events caught up from the table load it as usual.
+                known = (event.id or 0) in follower.customers
+                customer = follower.customers.pop(event.id or 0, None)
                 async with _delivering(ctx):
+                    if known:
+                        ctx.loaders.customer_by_id.prime(event.customer_id, customer)
                     yield event
         except Unauthenticated:
             await end_revoked(ctx.websocket)

@@ -7,10 +7,17 @@ fields a dashboard page. Here a leaf whose strawberry field is a basic field (no
 no extension, no permission) is read with `getattr` and serialized on the spot; anything
 else, and any value that would be an error (null for a non-null field, a value the scalar
 refuses), takes graphql-core's own path, so answers and errors are exactly its own.
+
+graphql-core's executor keeps its own bound methods (`async_helpers`), so every executor
+is a reference cycle that only the collector frees; and a subscription's per-event
+copies share one memo of collected subfields, which grows with every event. Here the
+helpers hold the executor weakly and each event gets its own memo, so an executor and
+what it collected go when the last reference does.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from graphql import (
@@ -22,6 +29,7 @@ from graphql import (
 )
 from graphql.execution.executor import Path
 from graphql.pyutils import Undefined
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -54,7 +62,29 @@ def leaves(parent_type: GraphQLObjectType) -> dict[str, Leaf]:
     return found
 
 
+def _weak_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
+    ref = weakref.ref(executor)
+
+    def gather(values: Any) -> Any:
+        return ref().gather_async_work(values)  # type: ignore[union-attr]
+
+    def track(values: Any) -> None:
+        ref().track_async_work(values)  # type: ignore[union-attr]
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _weak_helpers(self)
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        executor.async_helpers = _weak_helpers(executor)
+        return executor
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,

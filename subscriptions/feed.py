@@ -6,7 +6,10 @@ same plan as queries: the batch's statement selects each distinct plan's relatio
 (authz.plan.relation_mask, SQL) as a column, and each subscriber's check is then
 `plan.allows(...)` on that mask, in memory. So the cost grows with events and distinct
 plans, not with subscribers × events; the statement also re-reads the subscribers'
-tokens, so a revoked one stops at the next event even when its message was lost.
+tokens, so a revoked one stops at the next event even when its message was lost. The
+batch's customers are read in the same session, once, and each (event, plan) pair gets
+one `ScopedRow` shared by every subscriber with that plan (`Follower.customers`), so a
+delivery resolves `customer` without a read of its own.
 
 A subscriber reads the table itself only to catch up: from its `since`, and again
 whenever it fell so far behind that its queue overflowed (it is never dropped). Nobody
@@ -24,14 +27,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, S
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import col
 
 from authz.plan import Plan
+from db.customers import ScopedRow
 from db.engine import Database
 from db.models import Customer, OwnershipEvent, User
+from db.rows import CUSTOMER
 from kernel.errors import Unauthenticated
 from subscriptions.bus import OWNERSHIP, Bus
 from subscriptions.revocation import holds, token_is_live, token_states
@@ -64,6 +69,9 @@ class Follower:
     behind: bool = True  # starts by catching up from `cursor`
     overflows: int = 0
     revoked: bool = False
+    # Queued events' customers as this plan sees them (None: not visible), read by the
+    # feed once for every follower with the same plan; taken by the delivery.
+    customers: dict[int, ScopedRow | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = plan_key(self.plan)
@@ -107,14 +115,16 @@ class Follower:
             conds.append(or_(col(OwnershipEvent.team_id) == self.team_id, previous_owner_in_team))
         return conds
 
-    def push(self, event: OwnershipEvent, limit: int) -> None:
+    def push(self, event: OwnershipEvent, limit: int, customer: ScopedRow | None) -> None:
         # Kept while catching up too: what the catch-up's read misses comes after it.
         if len(self.queue) >= limit:
             self.queue.clear()
+            self.customers.clear()
             self.behind = True
             self.overflows += 1
         else:
             self.queue.append(event)
+            self.customers[event.id or 0] = customer
         self.arrived.set()
 
 
@@ -195,7 +205,9 @@ class EventFeed:
                     follower.behind = False
             elif follower.queue:
                 event = follower.queue.popleft()
-                if (event.id or 0) > follower.cursor:
+                if (event.id or 0) <= follower.cursor:
+                    follower.customers.pop(event.id or 0, None)
+                else:
                     follower.cursor = event.id or 0
                     yield event
             else:
@@ -271,17 +283,35 @@ class EventFeed:
                 )
             ).all()
             ids = [event.id or 0 for event, _ in rows]
-            masks: dict[int, dict[Hashable, int]] = {ident: {} for ident in ids}
+            # Per event and plan: the relation bits, and whether the customer is in scope.
+            masks: dict[int, dict[Hashable, tuple[int, bool]]] = {ident: {} for ident in ids}
             for start in range(0, len(keys) if ids else 0, PLANS_PER_STATEMENT):
                 chunk = keys[start : start + PLANS_PER_STATEMENT]
-                columns = [plans[k].relation_mask().label(f"m{i}") for i, k in enumerate(chunk)]
+                columns: list[Any] = []
+                for i, k in enumerate(chunk):
+                    columns.append(plans[k].relation_mask().label(f"m{i}"))
+                    columns.append(plans[k].customer_scope().label(f"s{i}"))
                 found = await session.execute(
                     select(col(OwnershipEvent.id), *columns)
                     .join(Customer, col(Customer.id) == col(OwnershipEvent.customer_id))
                     .where(col(OwnershipEvent.id).in_(ids))
                 )
                 for ident, *values in found:
-                    masks[ident or 0].update(zip(chunk, values, strict=True))
+                    pairs = zip(values[::2], values[1::2], strict=True)
+                    masks[ident or 0].update(
+                        (k, (int(m or 0), bool(v))) for k, (m, v) in zip(chunk, pairs, strict=True)
+                    )
+            customer_ids = sorted({event.customer_id for event, _ in rows})
+            customers = (
+                {
+                    r.id: r
+                    for r in await session.execute(
+                        select(CUSTOMER).where(CUSTOMER.c.id.in_(customer_ids))
+                    )
+                }
+                if customer_ids and followers
+                else {}
+            )
             states = await token_states(session, tokens, self._now()) if ids else None
         self.batches += 1
         for follower in followers:
@@ -290,11 +320,15 @@ class EventFeed:
                 follower.arrived.set()
         for event, from_team in rows:
             ident = event.id or 0
+            shared: dict[Hashable, ScopedRow | None] = {}
             for follower in followers:
-                if ident > follower.cursor and follower.wants(
-                    event, from_team, masks[ident].get(follower.key, 0)
-                ):
-                    follower.push(event, self._queue_limit)
+                mask, visible = masks[ident].get(follower.key, (0, False))
+                if ident > follower.cursor and follower.wants(event, from_team, mask):
+                    if follower.key not in shared:
+                        row = customers.get(event.customer_id) if visible else None
+                        scoped = None if row is None else ScopedRow(cast(Customer, row), mask)
+                        shared[follower.key] = scoped
+                    follower.push(event, self._queue_limit, shared[follower.key])
         if rows:
             self._head = rows[-1][0].id or self._head
         return len(rows)

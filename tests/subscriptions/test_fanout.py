@@ -6,6 +6,7 @@ from the table, never dropped."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
@@ -116,3 +117,50 @@ async def test_a_subscriber_that_falls_behind_is_caught_up_not_dropped(
     expected = [(await last_event(api, c))[0] for c in (*made, later)]
     assert got == expected
     assert follower.overflows >= 1
+
+
+WITH_CUSTOMER = """
+subscription WithCustomer($since: String) {
+  ownershipChanged(since: $since) { id customer { id name } }
+}
+"""
+CUSTOMER_READS = re.compile(r"\bFROM customer\b")
+
+
+async def test_a_delivery_reads_no_customer_of_its_own(api: Api) -> None:
+    """The feed reads each batch's customers once; the subscribers' payloads are built
+    from that read, not from a read per subscriber."""
+    made = await create(api, "alice@demo.test", "shared payload")
+    _, cursor = await last_event(api, made)
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+    watchers = {"alice@demo.test": 20, "manager.east@demo.test": 20, "admin@demo.test": 20}
+    async with AsyncExitStack() as stack:
+        sockets = {}
+        for email, n in watchers.items():
+            live = await stack.enter_async_context(connect(api.app, await api.token(email)))
+            sockets[email] = (
+                live,
+                [await live.subscribe(WITH_CUSTOMER, {"since": cursor}) for _ in range(n)],
+            )
+        async with asyncio.timeout(WAIT):
+            while feed.follower_count < sum(watchers.values()):
+                await asyncio.sleep(0.01)
+        before = len(api.statements)
+        await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
+        event, _ = await last_event(api, made)
+        for live, ops in sockets.values():
+            for _ in ops:
+                message = await live.message_any()
+                assert message["type"] == "next", message
+                node = message["payload"]["data"]["ownershipChanged"]
+                assert db_id(node["id"]) == event
+                assert db_id(node["customer"]["id"]) == made
+        reads = [
+            s
+            for s in api.statements[before:]
+            if s.lstrip().upper().startswith("SELECT")
+            and CUSTOMER_READS.search(s)
+            and "ownership_event" not in s
+        ]
+    # The mutation's own reads and the feed's one read; 60 subscribers would add 60.
+    assert len(reads) <= 6, reads

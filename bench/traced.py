@@ -1,0 +1,68 @@
+"""The app under uvicorn in this process, observable from outside (bench/subscribers.py).
+
+    OWNERGRAPH_BENCH_REPORT=/tmp/x.jsonl python -m bench.traced PORT
+
+With OWNERGRAPH_BENCH_TRACEMALLOC=1 tracemalloc runs from the start. SIGUSR1 appends one
+JSON line to the report file: traced bytes, GC-tracked objects (those `gc.freeze()` set
+aside at start-up are not counted) and the collector's counts; SIGUSR2 first runs
+`gc.collect()` and records how many unreachable objects it found (cyclic garbage),
+and of which types.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import sys
+import tracemalloc
+from collections import Counter
+from typing import Any
+
+import uvicorn
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    report = os.environ["OWNERGRAPH_BENCH_REPORT"]
+    if os.environ.get("OWNERGRAPH_BENCH_TRACEMALLOC") == "1":
+        tracemalloc.start()
+
+    def dump(collect: bool) -> None:
+        found, kinds = None, None
+        if collect:
+            # What the collector finds, by type, kept for the report (then let go).
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            found = gc.collect()
+            kinds = Counter(type(o).__qualname__ for o in gc.garbage).most_common(12)
+            gc.garbage.clear()
+            gc.set_debug(0)
+        traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+        line = {
+            "traced": traced,
+            "objects": len(gc.get_objects()),
+            "collected": found,
+            "garbage": kinds,
+            "counts": gc.get_count(),
+        }
+        with open(report, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        dump(signum == signal.SIGUSR2)
+
+    signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGUSR2, on_signal)
+    uvicorn.run(
+        "ownergraph.app:create_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
