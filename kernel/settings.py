@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # comma-separated; "*" for any. Unset: localhost origins unless in production.
     allowed_origins: Annotated[list[str] | None, NoDecode] = None
     log_format: Literal["text", "json"] = "text"
+    # Run only operations on the persisted-query allow-list (`ownergraph persisted-queries
+    # load`); nothing is registered at run time then (ownergraph/persisted.py).
+    persisted_only: bool = False
+    # Persisted queries each worker keeps in memory once found.
+    persisted_cache_size: int = Field(default=4096, ge=1)
     log_level: str = "INFO"
 
     @field_validator("allowed_origins", mode="before")

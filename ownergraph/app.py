@@ -31,6 +31,7 @@ from ownergraph.http import GraphQLOverHTTP
 from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
 from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
+from ownergraph.persisted import PersistedQueries
 from ownergraph.probes import Readiness, health
 from ownergraph.runtime import tune_gc
 from ownergraph.scheduler import Scheduler
@@ -51,12 +52,16 @@ class OwnergraphView(GraphQLOverHTTP):
         extensions: Sequence[Callable[[], SchemaExtension]] = (),
         **kwargs: Any,
     ) -> None:
+        schema = build_schema(services.settings, extensions)
         super().__init__(
-            build_schema(services.settings, extensions),
+            schema,
             max_subscriptions_per_connection=services.settings.max_subscriptions_per_connection,
             **kwargs,
         )
         self.services = services
+        self.persisted = PersistedQueries(
+            services.db, schema._schema, services.clock, services.settings
+        )
         self.revocations = RevocationWatch(
             services.db,
             services.bus,
