@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
 from schema.datetimes import SCALAR_OVERRIDES
+from schema.descriptions import describe
 from schema.dispute_mutations import DisputeMutation
 from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
@@ -52,7 +53,7 @@ def build_schema(
     settings: Settings, extra_extensions: Sequence[Callable[[], SchemaExtension]] = ()
 ) -> strawberry.Schema:
     """`extra_extensions`: the composition root's own (metrics), after the schema's."""
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -63,6 +64,8 @@ def build_schema(
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )
+    describe(built._schema, settings.max_page_size)
+    return built
 
 
 schema = build_schema(get_settings())
