@@ -35,6 +35,7 @@ from ownergraph.persisted import PersistedQueries
 from ownergraph.probes import Readiness, health
 from ownergraph.runtime import tune_gc
 from ownergraph.scheduler import Scheduler
+from ownergraph.tracing import configure_exporter, tracing_extensions
 from ownergraph.websocket import LegacyWSHandler, TransportWSHandler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.root import build_schema
@@ -50,9 +51,10 @@ class OwnergraphView(GraphQLOverHTTP):
         self,
         services: Services,
         extensions: Sequence[Callable[[], SchemaExtension]] = (),
+        outer_extensions: Sequence[Callable[[], SchemaExtension]] = (),
         **kwargs: Any,
     ) -> None:
-        schema = build_schema(services.settings, extensions)
+        schema = build_schema(services.settings, extensions, outer_extensions)
         super().__init__(
             schema,
             max_subscriptions_per_connection=services.settings.max_subscriptions_per_connection,
@@ -152,6 +154,7 @@ def create_app(
     view = OwnergraphView(
         services,
         extensions=[metrics.extension],
+        outer_extensions=tracing_extensions(settings),
         graphql_ide="graphiql" if settings.introspection_enabled else None,
         subscription_protocols=(
             GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -206,4 +209,6 @@ def served() -> Starlette:
     """The app as `ownergraph serve` runs it in each worker: logging configured first."""
     settings = get_settings()
     configure_logging(settings)
+    if settings.tracing is not False:
+        configure_exporter()
     return create_app(settings)

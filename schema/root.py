@@ -50,14 +50,17 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(
-    settings: Settings, extra_extensions: Sequence[Callable[[], SchemaExtension]] = ()
+    settings: Settings,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    outer_extensions: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
-    """`extra_extensions`: the composition root's own (metrics), after the schema's."""
+    """The composition root's own extensions: `extra_extensions` (metrics) after the
+    schema's, `outer_extensions` (tracing) before, so they see every step whole."""
     built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*extensions_for(settings), *extra_extensions],
+        extensions=[*outer_extensions, *extensions_for(settings), *extra_extensions],
         # Plain leaves are read inline (schema/execution.py).
         execution_context_class=ExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
