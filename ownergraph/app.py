@@ -150,6 +150,7 @@ def create_app(
     services = make_services(settings, clock=clock, bus=bus)
     metrics = Metrics()
     metrics.count_statements(services.db.engine)
+    services.bus.observe_lag = metrics.bus_lag.observe
     origins = OriginPolicy.of(settings)
     view = OwnergraphView(
         services,
