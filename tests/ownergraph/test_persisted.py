@@ -16,7 +16,14 @@ from typer.testing import CliRunner
 from kernel.clock import FrozenClock
 from ownergraph.cli import app as cli
 from tests.conftest import Api, serve
-from tests.subscriptions.test_live import connect
+from tests.subscriptions.test_live import (
+    OWNERSHIP_CHANGED,
+    WAIT,
+    connect,
+    create,
+    last_event,
+    websocket,
+)
 
 ME = "query Me { me { email } }"
 ME_HASH = hashlib.sha256(ME.encode()).hexdigest()
@@ -147,6 +154,34 @@ async def test_over_websocket(api: Api) -> None:
             {"id": "3", "type": "subscribe", "payload": {"extensions": hashed()}}
         )
         assert await live.next("3") == ALICE
+
+
+async def test_over_the_legacy_websocket_protocol(api: Api) -> None:
+    """subscriptions-transport-ws runs subscriptions only: one that replays an event."""
+    start = await create(api, "alice@demo.test", "start")
+    _, cursor = await last_event(api, start)
+    await create(api, "alice@demo.test", "later")
+    sha = hashlib.sha256(OWNERSHIP_CHANGED.encode()).hexdigest()
+    since = {"since": cursor}
+    async with websocket(api.app, "graphql-ws") as ws:
+        token = await api.token("alice@demo.test")
+        await ws.send_json(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+        )
+        assert (await ws.receive_json())["type"] == "connection_ack"
+        miss = {"extensions": hashed(sha), "variables": since}
+        await ws.send_json({"id": "1", "type": "start", "payload": miss})
+        async with asyncio.timeout(WAIT):
+            error = await ws.receive_json()
+        assert (error["id"], error["type"]) == ("1", "error")
+        assert error["payload"]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+        register = {"query": OWNERSHIP_CHANGED, "extensions": hashed(sha), "variables": since}
+        await ws.send_json({"id": "2", "type": "start", "payload": register})
+        await ws.send_json({"id": "3", "type": "start", "payload": miss})
+        async with asyncio.timeout(WAIT):
+            replayed = [await ws.receive_json() for _ in range(2)]
+    assert sorted((m["id"], m["type"]) for m in replayed) == [("2", "data"), ("3", "data")]
+    assert replayed[0]["payload"]["data"] == replayed[1]["payload"]["data"]
 
 
 def manifest(*bodies: str) -> dict[str, Any]:
