@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The graphql-http audit suite (tests/ownergraph/test_http_audit.py), pinned by its lock file.
 AUDIT := tests/http/node_modules/.package-lock.json
+# graphql-codegen and tsc for tests/ownergraph/test_codegen.py, pinned by their lock file.
+CODEGEN := web/codegen/node_modules/.package-lock.json
 # GraphiQL's browser files (ownergraph/graphiql.py), served by the app itself.
 GRAPHIQL := web/graphiql/node_modules/.package-lock.json
 # The dashboard's two browser libraries (ownergraph/dashboard.py), the same way.
@@ -29,6 +31,10 @@ $(AUDIT): tests/http/package-lock.json
 	@if command -v npm >/dev/null; then cd tests/http && npm ci --no-audit --no-fund; \
 	else echo "npm not found: the graphql-http audit will be skipped"; fi
 
+$(CODEGEN): web/codegen/package-lock.json
+	@if command -v npm >/dev/null; then cd web/codegen && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the codegen check will be skipped"; fi
+
 graphiql: $(GRAPHIQL)
 
 $(GRAPHIQL): web/graphiql/package-lock.json
@@ -48,7 +54,7 @@ run: venv $(GRAPHIQL) $(DASHBOARD)
 	OWNERGRAPH_DEMO_LOGIN=true $(BIN)/ownergraph serve --host $(HOST) --port $(PORT)
 
 # The browser test uses Debian's chromium: installed here in CI when absent.
-test: venv $(AUDIT) $(GRAPHIQL) $(DASHBOARD)
+test: venv $(AUDIT) $(CODEGEN) $(GRAPHIQL) $(DASHBOARD)
 	@if [ "$$CI" = true ] && ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then \
 	(apt-get update -q >/dev/null; apt-get install -y -q chromium >/dev/null) || echo "chromium not installed: browser test skipped"; fi
 	$(BIN)/python -m pytest

@@ -442,3 +442,18 @@ class ExportRequest(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)
     expires_at: datetime | None = _time()
     created_at: datetime = _time(nullable=False)
+
+
+class PersistedQuery(SQLModel, table=True):
+    """A GraphQL document known by the SHA-256 of its text (Apollo's persisted queries):
+    registered by a client at run time, or loaded from a client build's manifest."""
+
+    __tablename__ = "persisted_query"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    body: str
+    # The operation's name in a manifest, when it gave one.
+    name: str | None = Field(default=None, max_length=200)
+    # "registered" (sent by a client) or "manifest" (`ownergraph persisted-queries load`).
+    source: str = Field(max_length=16)
+    created_at: datetime = _time(nullable=False)

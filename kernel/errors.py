@@ -89,3 +89,25 @@ class CustomerLocked(DomainError):
     """The owner locked the customer: it stays where it is until unlocked."""
 
     code = "CUSTOMER_LOCKED"
+
+
+class BadRequest(DomainError):
+    """The request itself is malformed (HTTP 400), before any GraphQL document is read."""
+
+    code = "BAD_REQUEST"
+
+
+class PersistedQueryNotFound(DomainError):
+    """A hash the server does not know: send it again with the query to register it.
+    The message is the one Apollo's clients (web, iOS, Kotlin) look for."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("PersistedQueryNotFound")
+
+
+class PersistedQueryNotInList(DomainError):
+    """Under OWNERGRAPH_PERSISTED_ONLY, an operation that is not on the allow-list."""
+
+    code = "PERSISTED_QUERY_NOT_IN_LIST"

@@ -161,6 +161,15 @@ class Settings(BaseSettings):
     # server. `bind_host` is set by `ownergraph serve --host`.
     demo_login: bool = False
     bind_host: str | None = None
+    # Run only operations on the persisted-query allow-list (`ownergraph persisted-queries
+    # load`); nothing is registered at run time then (ownergraph/persisted.py).
+    persisted_only: bool = False
+    # OpenTelemetry spans per operation (ownergraph/tracing.py): None = when installed.
+    tracing: bool | None = None
+    # A span per resolved field too (slower: every field goes through a resolver).
+    trace_resolvers: bool = False
+    # Persisted queries each worker keeps in memory once found.
+    persisted_cache_size: int = Field(default=4096, ge=1)
     log_level: str = "INFO"
 
     @field_validator("allowed_origins", mode="before")

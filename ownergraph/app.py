@@ -33,9 +33,11 @@ from ownergraph.http import GraphQLOverHTTP
 from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
 from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
+from ownergraph.persisted import PersistedQueries
 from ownergraph.probes import Readiness, health
 from ownergraph.runtime import tune_gc
 from ownergraph.scheduler import Scheduler
+from ownergraph.tracing import configure_exporter, tracing_extensions
 from ownergraph.websocket import LegacyWSHandler, TransportWSHandler
 from resolvers.context import Context, Services, authorize, build_context
 from schema.root import build_schema
@@ -51,14 +53,19 @@ class OwnergraphView(GraphQLOverHTTP):
         self,
         services: Services,
         extensions: Sequence[Callable[[], SchemaExtension]] = (),
+        outer_extensions: Sequence[Callable[[], SchemaExtension]] = (),
         **kwargs: Any,
     ) -> None:
+        schema = build_schema(services.settings, extensions, outer_extensions)
         super().__init__(
-            build_schema(services.settings, extensions),
+            schema,
             max_subscriptions_per_connection=services.settings.max_subscriptions_per_connection,
             **kwargs,
         )
         self.services = services
+        self.persisted = PersistedQueries(
+            services.db, schema._schema, services.clock, services.settings
+        )
         self.revocations = RevocationWatch(
             services.db,
             services.bus,
@@ -150,10 +157,12 @@ def create_app(
     services = make_services(settings, clock=clock, bus=bus)
     metrics = Metrics()
     metrics.count_statements(services.db.engine)
+    services.bus.observe_lag = metrics.bus_lag.observe
     origins = OriginPolicy.of(settings)
     view = OwnergraphView(
         services,
         extensions=[metrics.extension],
+        outer_extensions=tracing_extensions(settings),
         graphql_ide="graphiql" if settings.introspection_enabled else None,
         subscription_protocols=(
             GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -210,4 +219,6 @@ def served() -> Starlette:
     """The app as `ownergraph serve` runs it in each worker: logging configured first."""
     settings = get_settings()
     configure_logging(settings)
+    if settings.tracing is not False:
+        configure_exporter()
     return create_app(settings)

@@ -43,6 +43,10 @@ user_app = typer.Typer(no_args_is_help=True, help="Users of the organisation.")
 app.add_typer(user_app, name="user")
 team_app = typer.Typer(no_args_is_help=True, help="Teams of the organisation.")
 app.add_typer(team_app, name="team")
+persisted_app = typer.Typer(
+    no_args_is_help=True, help="Persisted queries: the allow-list of a client build."
+)
+app.add_typer(persisted_app, name="persisted-queries")
 T = TypeVar("T")
 
 err = Console(stderr=True)
@@ -510,3 +514,43 @@ def export_schema() -> None:
     from schema.root import schema
 
     typer.echo(schema.as_str())
+
+
+@persisted_app.command("load")
+def persisted_load(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The manifest (JSON)."),
+    database_url: str | None = DATABASE_URL,
+) -> None:
+    """Load the operations of a client build: an Apollo persisted-query manifest
+    (`generate-persisted-query-manifest`) or a plain {"sha256": "query"} map.
+
+    All or nothing: every id must be the SHA-256 of its body and every body must validate
+    against this server's schema. Operations already stored are kept.
+    """
+    from ownergraph.persisted import ManifestError, invalid_operations, read_manifest
+    from schema.root import schema
+
+    try:
+        bodies = read_manifest(file.read_text(encoding="utf-8"))
+    except ManifestError as exc:
+        raise _fail(f"{file}: {exc}") from exc
+    problems = invalid_operations(schema._schema, bodies)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]invalid:[/red] {problem}", highlight=False)
+        raise _fail(f"{len(problems)} of {len(bodies)} operations do not validate; none loaded.")
+    added = asyncio.run(_load_persisted(_settings(database_url), bodies))
+    typer.echo(f"{added} operations loaded, {len(bodies) - added} already there.")
+
+
+async def _load_persisted(settings: Settings, bodies: dict[str, tuple[str, str | None]]) -> int:
+    from db.engine import open_database
+    from db.persisted import add_bodies
+    from kernel.clock import SystemClock
+
+    db = open_database(settings.database_url)
+    try:
+        async with db.write() as session, session.begin():
+            return await add_bodies(session, bodies, source="manifest", now=SystemClock().now())
+    finally:
+        await db.dispose()

@@ -24,8 +24,10 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from kernel.errors import DomainError, PersistedQueryNotFound
 from ownergraph.graphiql import GraphiQLPage
 from ownergraph.origins import OriginPolicy
+from ownergraph.persisted import PersistedQueries
 from resolvers.context import Context
 from schema.errors import format_error
 
@@ -44,9 +46,27 @@ NO_STREAM = (
 class RequestError(HTTPException):
     """The HTTP request is not a well-formed GraphQL request."""
 
-    def __init__(self, reason: str, status_code: int = 400, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self,
+        reason: str,
+        status_code: int = 400,
+        code: str = "BAD_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(status_code, reason)
         self.code = code
+        self.headers = headers or {}
+
+
+# Apollo's answer to an unknown hash: 200 (so no client or proxy masks the body), and never
+# cached, since the same request succeeds once the client has registered the query.
+NOT_FOUND_HEADERS = {"cache-control": "private, no-cache, must-revalidate"}
+
+
+def persisted_query_error(exc: DomainError) -> RequestError:
+    if isinstance(exc, PersistedQueryNotFound):
+        return RequestError(exc.message, 200, exc.code, NOT_FOUND_HEADERS)
+    return RequestError(exc.message, 400, exc.code)
 
 
 class UnreadableJSON(json.JSONDecodeError):
@@ -113,9 +133,16 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
 
     origins: OriginPolicy = OriginPolicy(frozenset())
     graphiql: GraphiQLPage = GraphiQLPage()
+    persisted: PersistedQueries | None = None
 
     def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
         return self.origins.allows(origin)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming only a persisted query's hash is an operation (Apollo Client 3
+        # sends `Accept: */*`), not a browser asking for the page.
+        params = request.query_params
+        return super().should_render_graphql_ide(request) and "extensions" not in params
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return self.graphiql.render()
@@ -132,6 +159,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
                 self.encode_json(error_body(exc.reason, code)),
                 status_code=exc.status_code,
                 media_type=media_type_for(request.headers.get("accept")),
+                headers=getattr(exc, "headers", None),
             )
         await response(scope, receive, send)
 
@@ -168,6 +196,12 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
                 raise RequestError("`operationName` must be a string or null.")
             if isinstance(name, str) and has_lone_surrogate(name):
                 raise RequestError("`operationName` contains a lone UTF-16 surrogate.")
+        if self.persisted is not None:
+            for item in data if isinstance(data, list) else [data]:
+                try:
+                    item.query = await self.persisted.resolve(item.query, item.extensions)
+                except DomainError as exc:
+                    raise persisted_query_error(exc) from exc
         return data
 
     async def execute_single(

@@ -68,6 +68,13 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.bus_lag = Histogram(
+            "ownergraph_bus_lag_seconds",
+            "Time from an event's publish, right after its commit, to its delivery to a "
+            "subscriber in this process (through Redis: wall clocks of two hosts).",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
         self.job_runs = Counter(
             "ownergraph_job_runs",
             "Background job rounds by outcome (done, skipped: another worker had the lock, "

@@ -4,6 +4,8 @@
   4400 with a reason), never a crash inside the handler.
 - Every operation a socket starts re-reads its token first: a revoked token cannot start
   anything, whatever happened to the revocation message (closed 4403).
+- A subscribe (or start) message may carry `payload.extensions.persistedQuery` instead of
+  a `query`, as over HTTP (ownergraph/persisted.py); a miss answers with an error message.
 - The per-connection operation limit answers with an error that carries
   `extensions.code`, like every other error.
 """
@@ -18,7 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
-from kernel.errors import Validation
+from kernel.errors import DomainError, Validation
 from resolvers.context import Context
 from schema.errors import format_error
 
@@ -26,7 +28,10 @@ if TYPE_CHECKING:
     from subscriptions.revocation import RevocationWatch
 
 NOT_AN_OBJECT = "A WebSocket message must be a JSON object with a string `type`."
-BAD_PAYLOAD = "A subscribe message needs a string `id` and a `payload` object with a `query`."
+BAD_PAYLOAD = (
+    "A subscribe message needs a string `id` and a `payload` object with a `query` "
+    "(or `extensions.persistedQuery`)."
+)
 
 
 def _shape_error(message: object, start: str) -> str | None:
@@ -39,7 +44,10 @@ def _shape_error(message: object, start: str) -> str | None:
     if (
         not isinstance(message.get("id"), str)
         or not isinstance(payload, dict)
-        or not isinstance(payload.get("query"), str)
+        or (
+            not isinstance(payload.get("query"), str)
+            and not (payload.get("query") is None and _persisted(payload))
+        )
         or not isinstance(payload.get("variables") or {}, dict)
         or not isinstance(payload.get("operationName") or "", str)
     ):
@@ -47,13 +55,35 @@ def _shape_error(message: object, start: str) -> str | None:
     return None
 
 
-def _limit_error(limit: int) -> dict[str, Any]:
-    exc = Validation(
-        f"This connection already runs {limit} operations, the most allowed; complete one "
-        "or open another connection.",
-        limit=limit,
-    )
+def _persisted(payload: dict[str, Any]) -> bool:
+    extensions = payload.get("extensions")
+    return isinstance(extensions, dict) and "persistedQuery" in extensions
+
+
+def _formatted(exc: DomainError) -> dict[str, Any]:
     return dict(format_error(GraphQLError(exc.message, original_error=exc)).formatted)
+
+
+def _limit_error(limit: int) -> dict[str, Any]:
+    return _formatted(
+        Validation(
+            f"This connection already runs {limit} operations, the most allowed; complete "
+            "one or open another connection.",
+            limit=limit,
+        )
+    )
+
+
+async def _resolve_persisted(handler: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Puts the text to run in `payload["query"]`; the error to send instead, if any."""
+    persisted = handler.view.persisted
+    if persisted is None:
+        return None
+    try:
+        payload["query"] = await persisted.resolve(payload.get("query"), payload.get("extensions"))
+    except DomainError as exc:
+        return _formatted(exc)
+    return None
 
 
 def _watch(handler: Any) -> RevocationWatch:
@@ -79,6 +109,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 error = {"id": message["id"], "type": "error", "payload": [_limit_error(limit)]}
                 await self.send_message(error)  # type: ignore[arg-type]
                 return
+            if problem := await _resolve_persisted(self, message["payload"]):
+                error = {"id": message["id"], "type": "error", "payload": [problem]}
+                await self.send_message(error)  # type: ignore[arg-type]
+                return
         await super().handle_subscribe(message)
 
 
@@ -99,6 +133,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             ident = message["id"]
             if limit is not None and ident not in self.tasks and len(self.tasks) >= limit:
                 error = {"id": ident, "type": "error", "payload": _limit_error(limit)}
+                await self.send_message(error)  # type: ignore[arg-type]
+                return
+            if problem := await _resolve_persisted(self, message["payload"]):
+                error = {"id": ident, "type": "error", "payload": problem}
                 await self.send_message(error)  # type: ignore[arg-type]
                 return
         await super().handle_start(message)

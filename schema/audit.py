@@ -91,13 +91,13 @@ class AuditQuery:
     async def audit_log(
         self,
         info: Ctx,
+        first: int = 50,
+        after: str | None = None,
         action: str | None = None,
         actor_id: strawberry.ID | None = None,
         customer_id: strawberry.ID | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        first: int = 50,
-        after: str | None = None,
     ) -> AuditEntryConnection:
         ctx = info.context
         page = await audit.audit_log(

@@ -23,6 +23,8 @@ DateTime = strawberry.scalar(
     NewType("DateTime", datetime),
     name="DateTime",
     description="Date with time (ISO 8601), with a time zone (e.g. 2026-07-01T00:00:00Z).",
+    # RFC 3339 date-times, as the GraphQL Scalars project specifies them.
+    specified_by_url="https://scalars.graphql.org/andimarek/date-time",
     serialize=lambda value: value.isoformat(),
     parse_value=parse_datetime,
 )

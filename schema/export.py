@@ -94,9 +94,9 @@ class ExportQuery:
     async def export_requests(
         self,
         info: Ctx,
-        status: ExportStatus | None = None,
         first: int = 20,
         after: str | None = None,
+        status: ExportStatus | None = None,
     ) -> ExportRequestConnection:
         ctx = info.context
         rows, more = await exports.list_export_requests(

@@ -1,4 +1,4 @@
-"""Relay-style pages: opaque cursors over ids, `first` bounded."""
+"""Relay-style pages: opaque cursors over ids, `first` between 0 and the page limit."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 def page_size(first: int, limit: int) -> int:
+    """`first` as asked; out of range is refused, never silently capped (GitHub's rule)."""
     if first < 0:
-        raise Validation("`first` cannot be negative.", argument="first")
-    return min(first, limit)
+        raise Validation("`first` cannot be negative.", argument="first", limit=limit)
+    if first > limit:
+        raise Validation(
+            f"Requesting {first} records exceeds the `first` limit of {limit} records.",
+            argument="first",
+            limit=limit,
+        )
+    return first

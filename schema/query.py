@@ -71,9 +71,9 @@ class CustomerQuery:
     async def customers(
         self,
         info: Ctx,
-        filter: CustomerFilter | None = None,
         first: int = 20,
         after: str | None = None,
+        filter: CustomerFilter | None = None,
     ) -> CustomerConnection:
         return await _customers(info, filter, first, after, None)
 
@@ -81,9 +81,9 @@ class CustomerQuery:
     async def pool(
         self,
         info: Ctx,
-        filter: CustomerFilter | None = None,
         first: int = 20,
         after: str | None = None,
+        filter: CustomerFilter | None = None,
     ) -> CustomerConnection:
         return await _customers(info, filter, first, after, True)
 
@@ -104,9 +104,9 @@ class CustomerQuery:
     async def disputes(
         self,
         info: Ctx,
-        status: DisputeStatus | None = None,
         first: int = 20,
         after: str | None = None,
+        status: DisputeStatus | None = None,
     ) -> DisputeConnection:
         after_id = decode_cursor(after)
         rows, more = await disputes.list_disputes(
@@ -128,9 +128,9 @@ class CustomerQuery:
     async def ownership_events(
         self,
         info: Ctx,
-        customer_id: strawberry.ID | None = None,
-        after: str | None = None,
         first: int = 50,
+        after: str | None = None,
+        customer_id: strawberry.ID | None = None,
     ) -> OwnershipEventConnection:
         after_id = decode_cursor(after)
         rows, more = await events.list_events(

@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from kernel.settings import Settings, get_settings
 from schema.audit import AuditQuery
 from schema.datetimes import SCALAR_OVERRIDES
+from schema.descriptions import describe
 from schema.dispute_mutations import DisputeMutation
 from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
@@ -52,20 +53,25 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(
-    settings: Settings, extra_extensions: Sequence[Callable[[], SchemaExtension]] = ()
+    settings: Settings,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    outer_extensions: Sequence[Callable[[], SchemaExtension]] = (),
 ) -> strawberry.Schema:
-    """`extra_extensions`: the composition root's own (metrics), after the schema's."""
-    return Schema(
+    """The composition root's own extensions: `extra_extensions` (metrics) after the
+    schema's, `outer_extensions` (tracing) before, so they see every step whole."""
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*extensions_for(settings), *extra_extensions],
+        extensions=[*outer_extensions, *extensions_for(settings), *extra_extensions],
         # Plain leaves are read inline (schema/execution.py).
         execution_context_class=ExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
         # Suggestions would let a caller map the schema with introspection turned off.
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection_enabled),
     )
+    describe(built._schema, settings.max_page_size)
+    return built
 
 
 schema = build_schema(get_settings())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -34,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from subscriptions.bus import RESYNC, LocalBus, Message
+from subscriptions.bus import RESYNC, LagObserver, LocalBus, Message
 
 log = logging.getLogger("ownergraph.bus")
 
@@ -42,6 +43,8 @@ PREFIX = "ownergraph:"
 # Publishes that failed while the broker was away, kept to send again (oldest dropped
 # first: subscribers re-read after a reconnect anyway).
 PENDING_LIMIT = 1000
+# When a message was first published (time.time()), carried in the payload only.
+SENT_AT = "_sent_at"
 
 
 class RedisBus:
@@ -78,6 +81,14 @@ class RedisBus:
         self._pending: deque[tuple[str, str]] = deque(maxlen=PENDING_LIMIT)
 
     @property
+    def observe_lag(self) -> LagObserver | None:
+        return self._local.observe_lag
+
+    @observe_lag.setter
+    def observe_lag(self, observer: LagObserver | None) -> None:
+        self._local.observe_lag = observer
+
+    @property
     def connected(self) -> bool:
         """Subscribed and listening (False before the first subscriber and while down)."""
         return self._ready.is_set()
@@ -85,7 +96,7 @@ class RedisBus:
     async def publish(self, channel: str, message: Message) -> None:
         # Publishing follows a commit: failing the request now would report a change that
         # happened as one that did not. Subscribers catch up from the database.
-        data = json.dumps(message, default=str)
+        data = json.dumps({**message, SENT_AT: time.time()}, default=str)
         # Known to be down: keep it for the reconnect rather than hold up the request.
         if self._poller is not None or not await self._send(self._prefix + channel, data):
             self._pending.append((self._prefix + channel, data))
@@ -196,7 +207,9 @@ class RedisBus:
             log.warning("ignored a non-JSON message on %s", channel)
             return
         if isinstance(message, dict):
-            await self._local.publish(channel.removeprefix(self._prefix), message)
+            sent_at = message.pop(SENT_AT, None)
+            stamp = float(sent_at) if isinstance(sent_at, int | float) else None
+            await self._local.publish(channel.removeprefix(self._prefix), message, stamp)
 
     async def _resync(self) -> None:
         for channel in self._local.channels():

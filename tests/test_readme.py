@@ -41,3 +41,15 @@ async def test_role_examples_run(api: Api) -> None:
         body = await api.gql(query, token=token)
         assert not body.get("errors"), (role, query, body["errors"])
         assert any(v for v in body["data"].values()), (role, body)
+
+
+def test_every_setting_is_in_the_configuration_table() -> None:
+    from kernel.settings import Settings
+
+    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        f"OWNERGRAPH_{name.upper()}"
+        for name in Settings.model_fields
+        if f"OWNERGRAPH_{name.upper()}`" not in table and f"`_{name.upper()}`" not in table
+    ]
+    assert not missing, f"README's Configuration lacks {missing}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from prometheus_client.parser import text_string_to_metric_families
@@ -235,3 +236,28 @@ async def test_a_client_that_disconnects_mid_request_leaves_no_traceback(
     assert sent == []  # nobody left to answer
     assert any("disconnected" in r.getMessage() for r in caplog.records)
     assert all(r.exc_info is None for r in caplog.records)
+
+
+@pytest.mark.parametrize("broker", ["local", "redis"])
+async def test_metrics_time_the_bus_from_publish_to_delivery(
+    database_url: str, clock: FrozenClock, tmp_path: Path, broker: str
+) -> None:
+    from tests.subscriptions.test_live import (
+        LATEST_EVENT,
+        OWNERSHIP_CHANGED,
+        connect,
+        create,
+        started,
+    )
+
+    settings = {"broadcast_url": REDIS_URL} if broker == "redis" else {}
+    async with serve(database_url, clock, tmp_path, **settings) as api:
+        before = sample(await metrics(api), "ownergraph_bus_lag_seconds_count")
+        async with connect(api.app, await api.token("alice@demo.test")) as live:
+            statements = len(api.statements)
+            op = await live.subscribe(OWNERSHIP_CHANGED)
+            await started(api, LATEST_EVENT, statements)
+            await create(api, "alice@demo.test", "lag")
+            assert (await live.next(op))["ownershipChanged"]["kind"] == "CREATED"
+        after = sample(await metrics(api), "ownergraph_bus_lag_seconds_count")
+    assert after == before + 1

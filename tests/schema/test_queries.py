@@ -61,12 +61,27 @@ async def test_pages_walk_every_row_once_in_order(api: Api) -> None:
     assert seen == sorted(set(seen)) and len(seen) == total >= 300
 
 
-async def test_first_is_capped_at_100(api: Api) -> None:
-    page = (await api.ok(PAGE, {"first": 5000}, as_user="admin@demo.test"))["customers"]
+async def test_first_out_of_range_is_refused_naming_the_limit(api: Api) -> None:
+    page = (await api.ok(PAGE, {"first": 100}, as_user="admin@demo.test"))["customers"]
     assert len(page["edges"]) == 100 and page["pageInfo"]["hasNextPage"]
+    body = await api.gql(PAGE, {"first": 101}, as_user="admin@demo.test")
+    assert errors_of(body) == ["VALIDATION"]
+    [error] = body["errors"]
+    assert "limit of 100" in error["message"]
+    assert error["extensions"]["limit"] == 100
     assert errors_of(await api.gql(PAGE, {"first": -1}, as_user="admin@demo.test")) == [
         "VALIDATION"
     ]
+    # Every connection, nested ones too.
+    nested = (
+        "{ customers(first: 1) { edges { node { followUps(first: 500) { edges { cursor } } } } } }"
+    )
+    assert errors_of(await api.gql(nested, as_user="admin@demo.test")) == ["VALIDATION"]
+    for field in ("pool", "disputes", "ownershipEvents", "auditLog", "exportRequests"):
+        body = await api.gql(
+            f"{{ {field}(first: 101) {{ pageInfo {{ hasNextPage }} }} }}", as_user="admin@demo.test"
+        )
+        assert errors_of(body) == ["VALIDATION"], (field, body)
 
 
 async def test_a_forged_cursor_is_a_validation_error(api: Api) -> None:
