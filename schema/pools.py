@@ -119,9 +119,9 @@ class Pool(Node):
     async def customers(
         self,
         info: Ctx,
-        filter: Annotated[CustomerFilter, strawberry.lazy("schema.inputs")] | None = None,
         first: int = 20,
         after: str | None = None,
+        filter: Annotated[CustomerFilter, strawberry.lazy("schema.inputs")] | None = None,
     ) -> Annotated[CustomerConnection, strawberry.lazy("schema.customer")]:
         from schema.query import customers_of
 
