@@ -10,7 +10,7 @@ GRAPHIQL := web/graphiql/node_modules/.package-lock.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv graphiql run test lint bench clean
+.PHONY: venv graphiql run test lint bench clean messages
 
 venv: $(STAMP)
 
@@ -30,6 +30,18 @@ graphiql: $(GRAPHIQL)
 $(GRAPHIQL): web/graphiql/package-lock.json
 	@if command -v npm >/dev/null; then cd web/graphiql && npm ci --no-audit --no-fund; \
 	else echo "npm not found: GraphiQL's page will say how to install its files"; fi
+
+# The message catalogues (kernel/messages.py): extract the N_(...) texts, merge them into
+# each locale's .po (translate the new entries there), compile the .mo files.
+LOCALES_DIR := kernel/locale
+messages: venv
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k N_ --no-location \
+		--sort-output --project ownergraph -o $(LOCALES_DIR)/ownergraph.pot \
+		authz db kernel ownergraph resolvers schema subscriptions
+	$(BIN)/pybabel update -D ownergraph -i $(LOCALES_DIR)/ownergraph.pot -d $(LOCALES_DIR) \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -D ownergraph -d $(LOCALES_DIR) --statistics
+	$(BIN)/pybabel compile -D codes -d $(LOCALES_DIR)
 
 # Blocks while serving: use a second terminal for anything else.
 run: venv $(GRAPHIQL)

@@ -240,8 +240,11 @@ async def warn_before_recycle(
         + literal(" or it returns to the public pool.")
     )
     kind = literal(str(ReminderKind.RECYCLE_WARNING))
+    params = _json_object(
+        session, customer=col(Customer.name), date=_date_after(session, recycle_days)
+    )
     batch = col(Customer.id).in_(ids)
-    count = await _remind_owners(session, kind, _at(now), message, batch, now, limit)
+    count = await _remind_owners(session, kind, _at(now), message, batch, now, limit, params)
     await session.execute(
         update(Customer)
         .where(batch)
@@ -285,8 +288,9 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: 
         else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
     batch = col(Customer.id).in_(ids)
+    params = _json_object(session, customer=col(Customer.name))
     count = await _remind_owners(
-        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit
+        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit, params
     )
     await session.execute(
         update(Customer)
@@ -305,12 +309,22 @@ async def _remind_owners(
     where: ColumnElement[bool],
     now: datetime,
     limit: int,
+    params: ColumnElement[Any],
 ) -> int:
     """One PENDING reminder to the owner of (up to `limit`) customers matching `where`,
     set-based. Each batch's reminders leave `where`, so the next batch finds the rest."""
     result = await session.execute(
         insert(Reminder).from_select(
-            ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
+            [
+                "user_id",
+                "customer_id",
+                "kind",
+                "due_at",
+                "status",
+                "message",
+                "params",
+                "created_at",
+            ],
             select(
                 col(Customer.owner_id),
                 col(Customer.id),
@@ -318,6 +332,7 @@ async def _remind_owners(
                 due_at,
                 literal(str(ReminderStatus.PENDING)),
                 message,
+                params,
                 _at(now),
             )
             .where(where)

@@ -249,6 +249,9 @@ class Reminder(SQLModel, table=True):
     due_at: datetime = _time(nullable=False)
     status: str = Field(default="PENDING", max_length=16)
     message: str = Field(max_length=500)
+    # What the reader's language fills into the kind's text (resolvers/reminders.py);
+    # `message` is its English rendering, kept for reminders written without params.
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # The transfer or dispute a reminder is about, when it is about one.
     ref_id: int | None = None
     created_at: datetime = _time(nullable=False)

@@ -107,7 +107,19 @@ class Settings(BaseSettings):
     # comma-separated; "*" for any. Unset: localhost origins unless in production.
     allowed_origins: Annotated[list[str] | None, NoDecode] = None
     log_format: Literal["text", "json"] = "text"
+    # The language of messages when a request's Accept-Language names none we have
+    # (zh-CN or en; kernel/messages.py).
+    default_locale: str = "zh-CN"
     log_level: str = "INFO"
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from kernel.messages import normalize
+
+        if normalize(value) is None:
+            raise ValueError("messages are in zh-CN or en")
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -27,7 +27,7 @@ from strawberry.types.graphql import OperationType
 from ownergraph.graphiql import GraphiQLPage
 from ownergraph.origins import OriginPolicy
 from resolvers.context import Context
-from schema.errors import format_error
+from schema.errors import error_body, format_error
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
@@ -75,10 +75,6 @@ def media_type_for(accept: str | None) -> str:
         ranks[kind.lower()] = max(q, ranks.get(kind.lower(), 0.0))
     new = ranks.get(GRAPHQL_RESPONSE, 0.0)
     return GRAPHQL_RESPONSE if new > 0 and new >= ranks.get(LEGACY_JSON, 0.0) else LEGACY_JSON
-
-
-def error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def is_request_error(result: Any) -> bool:

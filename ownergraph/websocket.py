@@ -19,6 +19,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from kernel.errors import Validation
+from kernel.messages import N_
 from resolvers.context import Context
 from schema.errors import format_error
 
@@ -49,8 +50,11 @@ def _shape_error(message: object, start: str) -> str | None:
 
 def _limit_error(limit: int) -> dict[str, Any]:
     exc = Validation(
-        f"This connection already runs {limit} operations, the most allowed; complete one "
-        "or open another connection.",
+        N_(
+            "This connection already runs {limit} operations, the most allowed; complete one "
+            "or open another connection.",
+            limit=limit,
+        ),
         limit=limit,
     )
     return dict(format_error(GraphQLError(exc.message, original_error=exc)).formatted)

@@ -18,6 +18,7 @@ from sqlmodel import col
 from db.enums import Role
 from db.models import AssignmentRule, AuditEntry, Customer, User
 from kernel.errors import ClaimLimitReached, Conflict
+from kernel.messages import N_
 from resolvers.context import Context
 
 POOL_RULE = "pool"
@@ -73,9 +74,21 @@ async def candidate(session: AsyncSession, user_id: int, *, lock: bool = False) 
 def require_room(c: Candidate, *, you: bool = False) -> None:
     if c.has_room:
         return
-    who = "You own" if you else f"{c.user.name} owns"
+    if you:
+        refused = N_(
+            "You own {owned} customers; the limit is {capacity}.",
+            owned=c.owned,
+            capacity=c.user.capacity,
+        )
+    else:
+        refused = N_(
+            "{name} owns {owned} customers; the limit is {capacity}.",
+            name=c.user.name,
+            owned=c.owned,
+            capacity=c.user.capacity,
+        )
     raise ClaimLimitReached(
-        f"{who} {c.owned} customers; the limit is {c.user.capacity}.",
+        refused,
         limit=c.user.capacity,
         owned=c.owned,
     )
@@ -231,5 +244,5 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("The assignment rules changed at the same moment; try again.")
+            raise Conflict(N_("The assignment rules changed at the same moment; try again."))
     return picked

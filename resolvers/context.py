@@ -27,6 +27,7 @@ from db.models import AuditEntry, Team, User
 from db.outbox import take_messages
 from kernel.clock import Clock
 from kernel.errors import Conflict, DomainError, Unauthenticated
+from kernel.messages import N_
 from kernel.settings import Settings
 from resolvers.loaders import Loaders
 from subscriptions.bus import Bus
@@ -145,7 +146,7 @@ class Context:
     @property
     def plan(self) -> Plan:
         if self._plan is None:
-            raise self.auth_error or Unauthenticated("Sign in first.")
+            raise self.auth_error or Unauthenticated(N_("Sign in first."))
         return self._plan
 
     @property
@@ -171,8 +172,10 @@ class Context:
                 raise
             # Both writers were right to try; the database chose one. Nothing was written.
             raise Conflict(
-                "Someone changed the same records at the same moment; nothing was saved. "
-                "Reload and try again."
+                N_(
+                    "Someone changed the same records at the same moment; nothing was saved. "
+                    "Reload and try again."
+                )
             ) from exc
         self.services.tokens.clear()
         for channel, message in messages:
@@ -232,7 +235,7 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
     """Fill in the principal and plan, or the reason there are none."""
     services = ctx.services
     if not authorization:
-        ctx.auth_error = Unauthenticated("Sign in: send 'Authorization: Bearer <token>'.")
+        ctx.auth_error = Unauthenticated(N_("Sign in: send 'Authorization: Bearer <token>'."))
         return ctx
     settings = services.settings
     now = services.clock.now()
@@ -296,7 +299,7 @@ async def context_for_user(services: Services, email: str) -> Context:
         )
         teams = list((await session.execute(select(Team))).scalars())
     if user is None or not user.active:
-        raise Unauthenticated(f"No active user with email {email!r}.")
+        raise Unauthenticated(N_("No active user with email {email!r}.", email=email))
     principal = Principal.of_user(user)
     return Context(services, principal=principal, _plan=build_plan(services, principal, teams))
 

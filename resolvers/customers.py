@@ -18,6 +18,7 @@ from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
 from db.search import name_contains
 from kernel.errors import DuplicateCustomer, Forbidden, Validation, VersionConflict
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit, customer_for, get_customer
 from resolvers.context import Context
@@ -83,7 +84,7 @@ async def _duplicate_error(
     if partner:
         # A partner learns the fact and nothing else: no id, name, owner, team or key,
         # or createCustomer would tell it about customers it may not see.
-        return DuplicateCustomer("This customer already exists.")
+        return DuplicateCustomer(N_("This customer already exists."))
     customer_id, matched_on = next(iter(sorted(matches.items())))
     row = (
         await session.execute(
@@ -95,11 +96,20 @@ async def _duplicate_error(
     ).one()
     name, owner, team = row
     # The same advice openDispute gives: a pool customer is claimed, an owned one disputed.
-    advice = (
-        f"owned by {owner}: you may open a dispute" if owner else "in the public pool: claim it"
-    )
+    if owner:
+        refused = N_(
+            "This customer already exists as '{name}', owned by {owner}: you may open a "
+            "dispute instead.",
+            name=name,
+            owner=owner,
+        )
+    else:
+        refused = N_(
+            "This customer already exists as '{name}', in the public pool: claim it instead.",
+            name=name,
+        )
     return DuplicateCustomer(
-        f"This customer already exists as '{name}', {advice} instead.",
+        refused,
         customerId=str(customer_id),
         customerName=name,
         ownerName=owner,
@@ -235,7 +245,7 @@ async def update_customer(
     changes = {k: v for k, v in changes.items() if k in EDITABLE}
     for required in ("tier", "stage"):
         if required in changes and changes[required] is None:
-            raise Validation(f"`{required}` cannot be null.", field=required)
+            raise Validation(N_("`{required}` cannot be null.", required=required), field=required)
     if "tags" in changes and changes["tags"] is None:
         changes["tags"] = []
     changes = validation.customer_fields(changes, ctx.settings)
@@ -246,8 +256,12 @@ async def update_customer(
         assert current.id is not None
         if expected_version is not None and expected_version != current.version:
             raise VersionConflict(
-                f"The customer changed since version {expected_version}; it is at version "
-                f"{current.version}. Reload and try again.",
+                N_(
+                    "The customer changed since version {expected_version}; it is at version "
+                    "{version}. Reload and try again.",
+                    expected_version=expected_version,
+                    version=current.version,
+                ),
                 currentVersion=current.version,
             )
         values: dict[str, Any] = {
@@ -266,7 +280,7 @@ async def update_customer(
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise VersionConflict(
-                "The customer changed while you were editing it. Reload and try again."
+                N_("The customer changed while you were editing it. Reload and try again.")
             )
         if "name" in changes or "tax_id" in changes:
             await _rekey(session, current.id, changes)
@@ -312,13 +326,13 @@ async def duplicate_check(
     user. Exact keys first, then similar names (reported, never blocking)."""
     plan = ctx.plan
     if plan.principal.is_partner:
-        raise Forbidden("Partners cannot run duplicate checks.")
+        raise Forbidden(N_("Partners cannot run duplicate checks."))
     name = validation.search_term(name, "name")
     keys = customer_keys(
         name=name, tax_id=tax_id, phones=[phone] if phone else [], emails=[email] if email else []
     )
     if not keys and not (name and name.strip()):
-        raise Validation("Give at least a name, tax id, phone or email to check.")
+        raise Validation(N_("Give at least a name, tax id, phone or email to check."))
     session = await ctx.session()
     matches = await find_duplicates(session, keys)
     similar_ids: list[int] = []

@@ -25,6 +25,7 @@ from sqlmodel import col
 from db.enums import ReminderStatus
 from db.models import Customer, Dispute, OwnershipEvent, Reminder
 from kernel.errors import Forbidden, Unauthenticated, Validation
+from kernel.messages import N_
 from resolvers import disputes
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
@@ -76,7 +77,7 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
     reminder the caller received; None = from now on."""
     user_id = ctx.plan.principal.user_id
     if user_id is None:
-        raise Forbidden("Reminders belong to people, not partner tokens.")
+        raise Forbidden(N_("Reminders belong to people, not partner tokens."))
 
     def route(message: Message) -> Hashable | None:
         return WAKE if message.get("user_id") in (user_id, None) else None
@@ -197,7 +198,7 @@ async def _reminder_start(
         ).first()
         if row is None or row.fired_at is None:
             raise Validation(
-                "`since` must be the cursor of a reminder you received.", argument="since"
+                N_("`since` must be the cursor of a reminder you received."), argument="since"
             )
         return row.fired_at, row.id
     row = (

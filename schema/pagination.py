@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from kernel.errors import Validation
+from kernel.messages import N_
 from resolvers.ids import MAX_ID
 
 
@@ -48,10 +49,12 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError(raw)
         return ident
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Validation("The cursor is not one this server gave out.", argument="after") from exc
+        raise Validation(
+            N_("The cursor is not one this server gave out."), argument="after"
+        ) from exc
 
 
 def page_size(first: int, limit: int) -> int:
     if first < 0:
-        raise Validation("`first` cannot be negative.", argument="first")
+        raise Validation(N_("`first` cannot be negative."), argument="first")
     return min(first, limit)
