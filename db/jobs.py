@@ -165,18 +165,38 @@ async def recycle(
     pool, one RECYCLED event each; one outbox message carries the highest new event id.
     The scheduler calls it again, in a new transaction, while a whole batch was due."""
     ids = [int(i) for i in (await session.execute(_stalest(now, recycle_days, limit))).scalars()]
+    reason = _by_tier(recycle_days, lambda t, n: f"No follow-up for {n} days (tier {t}).")
+    still_due = _clock_older_than(now, recycle_days)
+    return await pool_customers(
+        session, ids, now=now, rule=RECYCLE_RULE, reason=reason, still_due=still_due
+    )
+
+
+async def pool_customers(
+    session: AsyncSession,
+    ids: list[int],
+    *,
+    now: datetime,
+    rule: str,
+    reason: ColumnElement[Any],
+    still_due: ColumnElement[bool],
+) -> int:
+    """The customers `ids` that still meet `still_due` go to the public pool, one RECYCLED
+    event each recording `rule` and `reason`; the path of every job that pools customers."""
     if ids and _postgres(session):
         # Hold the rows, so no follow-up or claim slips in between the statements below,
         # and keep those still due. Rows before the event-order lock, as every writer
         # takes them: no deadlock.
-        still_due = _owned(col(Customer.id).in_(ids), _clock_older_than(now, recycle_days))
-        held = select(col(Customer.id)).where(still_due).with_for_update(key_share=True)
+        held = (
+            select(col(Customer.id))
+            .where(_owned(col(Customer.id).in_(ids), still_due))
+            .with_for_update(key_share=True)
+        )
         ids = [int(i) for i in (await session.execute(held)).scalars() if i is not None]
     if not ids:
         return 0
     await lock_event_order(session)
     batch = col(Customer.id).in_(ids)
-    reason = _by_tier(recycle_days, lambda t, n: f"No follow-up for {n} days (tier {t}).")
     await session.execute(
         insert(OwnershipEvent).from_select(
             ["customer_id", "kind", "from_user_id", "rule", "reason", "at", "details"],
@@ -184,7 +204,7 @@ async def recycle(
                 col(Customer.id),
                 literal(str(EventKind.RECYCLED)),
                 col(Customer.owner_id),
-                literal(RECYCLE_RULE),
+                literal(rule),
                 reason,
                 _at(now),
                 _json_object(session, from_team_id=col(Customer.team_id)),

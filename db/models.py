@@ -72,6 +72,10 @@ UNREMINDED = (
     "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
     "OR follow_up_reminded_at < next_follow_up_due)"
 )
+UNESCALATED = (
+    "owner_id IS NOT NULL AND (overdue_escalated_at IS NULL "
+    "OR overdue_escalated_at < next_follow_up_due)"
+)
 
 
 class Customer(SQLModel, table=True):
@@ -97,6 +101,12 @@ class Customer(SQLModel, table=True):
             "next_follow_up_due",
             sqlite_where=text(UNREMINDED),
             postgresql_where=text(UNREMINDED),
+        ),
+        Index(
+            "ix_customer_follow_up_unescalated",
+            "next_follow_up_due",
+            sqlite_where=text(UNESCALATED),
+            postgresql_where=text(UNESCALATED),
         ),
         Index(
             "ix_customer_pending_transfer",
@@ -136,6 +146,8 @@ class Customer(SQLModel, table=True):
     next_follow_up_due: datetime | None = _time(index=True)
     # The due time the current owner was last reminded of (db/jobs.remind_due_follow_ups).
     follow_up_reminded_at: datetime | None = _time()
+    # The due time whose overdue follow-up was escalated to the owner's manager.
+    overdue_escalated_at: datetime | None = _time()
     # When the owner was warned of recycling; a warning not later than the recycle clock
     # belongs to an earlier cycle (db/jobs.warn_before_recycle).
     recycle_warned_at: datetime | None = _time()

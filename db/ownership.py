@@ -52,6 +52,7 @@ def owner_columns(
         "recycle_clock_at": now,
         # The old owner's follow-up reminders are cancelled: the new one is reminded anew.
         "follow_up_reminded_at": None,
+        "overdue_escalated_at": None,
         "updated_at": now,
     }
     if previous is not None:

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     handoff_on_active: bool = False
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
+    # A FOLLOW_UP_DUE / CADENCE_DUE left undone this many days goes to the owner's manager
+    # as OVERDUE_ESCALATION; after overdue_release_after_days (unset: never) the customer
+    # goes to the pool, recorded with the rule "overdue" (db/escalation.py).
+    escalate_after_days: int = Field(default=3, ge=1)
+    overdue_release_after_days: int | None = Field(default=None, ge=1)
     scheduler_interval_seconds: float = 60.0
     # Rows one job transaction touches at most (recycled customers, reminders written or
     # fired); a bigger backlog takes several short transactions.

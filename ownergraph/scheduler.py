@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import jobs
+from db import escalation, jobs
 from db.outbox import take_messages
 from resolvers.context import Services
 
@@ -30,6 +30,8 @@ class JobReport:
     reminded: int = 0
     fired: int = 0
     expired: int = 0  # collaborators removed at their expiry
+    escalated: int = 0  # overdue follow-ups escalated to a manager
+    released: int = 0  # customers sent to the pool for an overdue follow-up
     skipped: bool = False
 
 
@@ -55,8 +57,16 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
             limit=limit,
         ),
         "reminded": lambda s: jobs.remind_due_follow_ups(s, now=now, limit=limit),
+        "escalated": lambda s: escalation.escalate_overdue(
+            s, now=now, after_days=settings.escalate_after_days, limit=limit
+        ),
         "fired": lambda s: jobs.fire_due_reminders(s, now=now, limit=limit),
     }
+    if (release_after := settings.overdue_release_after_days) is not None:
+        steps["released"] = lambda s: escalation.release_overdue(
+            s, now=now, after_days=release_after, limit=limit
+        )
+        steps["fired"] = steps.pop("fired")  # last, after every job that writes reminders
     done: dict[str, int] = {}
     for name, step in steps.items():
         done[name] = 0
@@ -82,6 +92,8 @@ def _report(done: dict[str, int], *, skipped: bool = False) -> JobReport:
         reminded=done.get("reminded", 0),
         fired=done.get("fired", 0),
         expired=done.get("expired", 0),
+        escalated=done.get("escalated", 0),
+        released=done.get("released", 0),
         skipped=skipped,
     )
 

@@ -17,7 +17,13 @@ from resolvers.customers import next_due
 
 # A follow-up logged "now" on a phone whose clock runs a little fast is still now.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-SUPERSEDED = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE, ReminderKind.RECYCLE_WARNING)
+SUPERSEDED = (
+    ReminderKind.FOLLOW_UP_DUE,
+    ReminderKind.CADENCE_DUE,
+    ReminderKind.RECYCLE_WARNING,
+    # The manager's, about the follow-up just logged.
+    ReminderKind.OVERDUE_ESCALATION,
+)
 
 
 async def log_follow_up(

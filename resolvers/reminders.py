@@ -27,6 +27,9 @@ TEXTS: dict[str, Message] = {
     ReminderKind.DISPUTE_ASSIGNED: N_(
         "Dispute over {customer}: {claimant} claims, {respondent} owns."
     ),
+    ReminderKind.OVERDUE_ESCALATION: N_(
+        "{owner} has not followed up with {customer}, due {due}, for {days} days."
+    ),
 }
 TRANSFER_ONE = N_("Approve or reject the transfer of customer {customer_id} from {giver}.")
 TRANSFER_MANY = N_("Approve or reject the transfer of {customers} customers from {giver}.")
@@ -44,6 +47,9 @@ UNSEEN: dict[str, Message] = {
     ),
     ReminderKind.DISPUTE_ASSIGNED: N_(
         "A dispute assigned to you concerns a customer you can no longer see."
+    ),
+    ReminderKind.OVERDUE_ESCALATION: N_(
+        "An overdue follow-up was escalated to you on a customer you can no longer see."
     ),
 }
 UNSEEN_OTHER = N_("This reminder concerns a customer you can no longer see.")

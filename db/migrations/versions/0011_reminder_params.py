@@ -1,4 +1,5 @@
-"""reminder params: a reminder's text is rendered from its kind and these, per reader
+"""reminder params (a reminder's text is rendered from its kind and these, per reader);
+the due time a customer's overdue follow-up was escalated
 
 Revision ID: 0011i18n
 Revises: 0010
@@ -8,6 +9,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from db.types import UTCDateTime
+
+UNESCALATED = (
+    "owner_id IS NOT NULL AND (overdue_escalated_at IS NULL "
+    "OR overdue_escalated_at < next_follow_up_due)"
+)
 
 revision = "0011i18n"
 down_revision = "0010"
@@ -19,8 +27,21 @@ def upgrade() -> None:
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         # Null on reminders written before: their stored English message is shown.
         batch_op.add_column(sa.Column("params", sa.JSON(), nullable=True))
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("overdue_escalated_at", UTCDateTime(), nullable=True))
+    # The escalation job reads only the customers it may still have to escalate.
+    op.create_index(
+        "ix_customer_follow_up_unescalated",
+        "customer",
+        ["next_follow_up_due"],
+        sqlite_where=sa.text(UNESCALATED),
+        postgresql_where=sa.text(UNESCALATED),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customer_follow_up_unescalated", table_name="customer")
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.drop_column("overdue_escalated_at")
     with op.batch_alter_table("reminder", schema=None) as batch_op:
         batch_op.drop_column("params")
