@@ -307,6 +307,16 @@ class Approval(SQLModel, table=True):
     decided_at: datetime | None = _time()
 
 
+class DisputeChange(SQLModel, table=True):
+    """One row per change of a dispute, in commit order: the cursor of disputeUpdated."""
+
+    __tablename__ = "dispute_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dispute_id: int = Field(foreign_key="dispute.id", index=True)
+    at: datetime = _time(nullable=False)
+
+
 class Dispute(SQLModel, table=True):
     __tablename__ = "dispute"
 

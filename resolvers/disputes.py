@@ -22,8 +22,7 @@ from authz.relations import LOSSES
 from db.customers import ScopedRow, customers_by_ids
 from db.enums import DisputeStatus, EventKind, ReminderKind, ReminderStatus, Role
 from db.models import Customer, Dispute, OwnershipEvent, Reminder, Team, User
-from db.outbox import queue_message
-from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
+from db.ownership import OPEN_REMINDERS, UNDECIDED, announce_disputes
 from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
 from kernel.messages import N_
 from resolvers import validation
@@ -200,8 +199,8 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
                     )
                 )
         audit(ctx, session, "dispute.open", customer.id, dispute=dispute.id, status=dispute.status)
-        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, customer.id or 0)], now)
     return dispute
 
 
@@ -317,8 +316,8 @@ async def resolve_dispute(
         dispute.credit_split = split
         await _close_reminders(session, dispute, acknowledged_by=actor_id)
         audit(ctx, session, "dispute.resolve", customer.id, dispute=dispute.id, awarded_to=winner)
-        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, customer.id or 0)], now)
     return dispute
 
 
@@ -332,10 +331,8 @@ async def withdraw_dispute(ctx: Context, dispute_id: object) -> Dispute:
         await _settle(session, dispute, DisputeStatus.WITHDRAWN, resolved_at=now)
         await _close_reminders(session, dispute, acknowledged_by=None)
         audit(ctx, session, "dispute.withdraw", dispute.customer_id, dispute=dispute.id)
-        queue_message(
-            session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": dispute.customer_id}
-        )
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, dispute.customer_id)], now)
     return dispute
 
 

@@ -1,5 +1,5 @@
 """reminder params (a reminder's text is rendered from its kind and these, per reader);
-the due time a customer's overdue follow-up was escalated
+the due time a customer's overdue follow-up was escalated; the dispute change log
 
 Revision ID: 0011i18n
 Revises: 0010
@@ -38,8 +38,21 @@ def upgrade() -> None:
         postgresql_where=sa.text(UNESCALATED),
     )
 
+    # disputeUpdated replays by this table's ids (db/ownership.announce_disputes).
+    op.create_table(
+        "dispute_change",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("dispute_id", sa.Integer(), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["dispute_id"], ["dispute.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_dispute_change_dispute_id", "dispute_change", ["dispute_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_dispute_change_dispute_id", table_name="dispute_change")
+    op.drop_table("dispute_change")
     op.drop_index("ix_customer_follow_up_unescalated", table_name="customer")
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.drop_column("overdue_escalated_at")
