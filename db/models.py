@@ -386,6 +386,11 @@ class AssignmentRule(SQLModel, table=True):
     team_id: int | None = Field(default=None, foreign_key="team.id")
     # Round-robin position: the last user this rule assigned to.
     last_user_id: int | None = Field(default=None, foreign_key="users.id")
+    # Only people whose regions / industries include the customer's (resolvers/assignment.py).
+    by_region: bool = Field(default=False)
+    by_industry: bool = Field(default=False)
+    # May give a rep's own entry (assignByRules) to someone outside the rep's team.
+    cross_team: bool = Field(default=False)
 
 
 class ExportRequest(SQLModel, table=True):

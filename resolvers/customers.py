@@ -179,7 +179,10 @@ async def create_customer(
                 for c in contacts
             )
             if assign_by_rules or principal.role in ROLES_USING_RULES:
-                owner, rule = await choose_owner(ctx, session, customer)
+                # A rep's own entry stays in the rep's team unless a rule says otherwise.
+                own = principal.role == Role.REP and principal.team_id is not None
+                within = principal.team_id if own else None
+                owner, rule = await choose_owner(ctx, session, customer, within_team=within)
             else:
                 owner = await session.get(User, principal.user_id)
                 rule = "first_entry"

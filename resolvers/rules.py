@@ -20,6 +20,7 @@ from resolvers.ids import parse_optional_id
 MAX_RULES = 200
 RULES_LOCK = 7303
 MATCHERS = {"region": 80, "industry": 80, "source": 80}
+FLAGS = ("by_region", "by_industry", "cross_team")
 
 
 async def list_assignment_rules(ctx: Context) -> list[AssignmentRule]:
@@ -72,6 +73,8 @@ def _clean(position: int, raw: dict[str, Any]) -> dict[str, Any]:
     if tier is not None and str(tier) not in {t.value for t in Tier}:
         raise Validation(N_("{where}: unknown tier.", where=where), field="tier")
     rule["tier"] = str(tier) if tier is not None else None
+    for flag in FLAGS:
+        rule[flag] = bool(raw.get(flag))
     rule["user_id"] = parse_optional_id(raw.get("user_id"), "user")
     rule["team_id"] = parse_optional_id(raw.get("team_id"), "team")
     if strategy == Strategy.USER:

@@ -1,5 +1,6 @@
 """reminder params (a reminder's text is rendered from its kind and these, per reader);
-the due time a customer's overdue follow-up was escalated; the dispute change log
+the due time a customer's overdue follow-up was escalated; the dispute change log;
+assignment rules matching people's regions and industries, and crossing teams
 
 Revision ID: 0011i18n
 Revises: 0010
@@ -48,9 +49,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_dispute_change_dispute_id", "dispute_change", ["dispute_id"])
+    with op.batch_alter_table("assignment_rule", schema=None) as batch_op:
+        for flag in ("by_region", "by_industry", "cross_team"):
+            batch_op.add_column(
+                sa.Column(flag, sa.Boolean(), nullable=False, server_default=sa.false())
+            )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("assignment_rule", schema=None) as batch_op:
+        for flag in ("by_region", "by_industry", "cross_team"):
+            batch_op.drop_column(flag)
     op.drop_index("ix_dispute_change_dispute_id", table_name="dispute_change")
     op.drop_table("dispute_change")
     op.drop_index("ix_customer_follow_up_unescalated", table_name="customer")
