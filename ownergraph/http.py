@@ -24,6 +24,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from kernel.messages import N_
 from ownergraph.graphiql import GraphiQLPage
 from ownergraph.origins import OriginPolicy
 from resolvers.context import Context
@@ -34,7 +35,7 @@ LEGACY_JSON = "application/json"
 # No GraphQL request nests this deep; graphql-core's recursive coercion would overflow first.
 MAX_JSON_DEPTH = 64
 CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
-NO_STREAM = (
+NO_STREAM = N_(
     "Subscriptions are not answered by a plain HTTP request. Open a WebSocket on this path "
     "(graphql-transport-ws), or POST with `Accept: multipart/mixed;subscriptionSpec=1.0` "
     "to receive the events as a multipart stream."
@@ -90,7 +91,12 @@ def check_json_value(value: object) -> None:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise RequestError(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+                raise RequestError(
+                    N_(
+                        "The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.",
+                        MAX_JSON_DEPTH=MAX_JSON_DEPTH,
+                    )
+                )
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
 
@@ -135,11 +141,13 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
         except UnicodeDecodeError as exc:
-            raise UnreadableJSON(f"The body is not valid UTF-8 (byte {exc.start}).") from exc
+            raise UnreadableJSON(
+                N_("The body is not valid UTF-8 (byte {start}).", start=exc.start)
+            ) from exc
         try:
             return json.loads(text)
         except RecursionError as exc:
-            raise UnreadableJSON("The JSON body is nested too deeply.") from exc
+            raise UnreadableJSON(N_("The JSON body is nested too deeply.")) from exc
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
@@ -147,11 +155,16 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         except UnreadableJSON as exc:
             raise RequestError(exc.reason) from exc
         except json.JSONDecodeError as exc:
-            reason = f"The body is not valid JSON: {exc.msg} at position {exc.pos}."
+            reason = N_(
+                "The body is not valid JSON: {msg} at position {pos}.", msg=exc.msg, pos=exc.pos
+            )
             raise RequestError(reason) from exc
         if not isinstance(value, dict):
             raise RequestError(
-                'Expected a JSON object, such as {"query": "{ me { name } }", "variables": {}}.'
+                N_(
+                    'Expected a JSON object, such as {{"query": "{{ me {{ name }} }}", '
+                    '"variables": {{}}}}.'
+                )
             )
         check_json_value(value)
         return value
@@ -161,9 +174,9 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         if isinstance(data, GraphQLRequestData):
             name: object = data.operation_name
             if name is not None and not isinstance(name, str):
-                raise RequestError("`operationName` must be a string or null.")
+                raise RequestError(N_("`operationName` must be a string or null."))
             if isinstance(name, str) and has_lone_surrogate(name):
-                raise RequestError("`operationName` contains a lone UTF-16 surrogate.")
+                raise RequestError(N_("`operationName` contains a lone UTF-16 surrogate."))
         return data
 
     async def execute_single(
@@ -199,7 +212,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
             ) from exc
         except MissingQueryError as exc:
             raise RequestError(
-                'No GraphQL query found: send {"query": "..."} (or ?query= with GET).'
+                N_('No GraphQL query found: send {{"query": "..."}} (or ?query= with GET).')
             ) from exc
 
     async def get_sub_response(self, request: Request | Any) -> Response:
