@@ -16,7 +16,7 @@ PEER := bench/peer/node_modules/.package-lock.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv graphiql dashboard run test lint bench clean
+.PHONY: venv graphiql dashboard run test lint bench clean messages
 
 venv: $(STAMP)
 
@@ -41,11 +41,7 @@ $(GRAPHIQL): web/graphiql/package-lock.json
 	@if command -v npm >/dev/null; then cd web/graphiql && npm ci --no-audit --no-fund; \
 	else echo "npm not found: GraphiQL's page will say how to install its files"; fi
 
-dashboard: $(DASHBOARD)
-
-$(DASHBOARD): web/dashboard/package-lock.json
-	@if command -v npm >/dev/null; then cd web/dashboard && npm ci --no-audit --no-fund; \
-	else echo "npm not found: the dashboard's page will say how to install its files"; fi
+.PHONY: venv graphiql dashboard run test lint bench clean messages
 
 # Blocks while serving: use a second terminal for anything else.
 # Demo sign-in (a pick-list of the demo users) is on: it works only on a loopback HOST.

@@ -27,24 +27,26 @@ from authz.principal import Principal
 from authz.relations import BIT, SCOPE_ONLY, SQL, Facts, Windows
 from db.models import Customer, Team, User
 from kernel.errors import Forbidden
+from kernel.messages import N_, Message
 
 ANY = BIT["any"]
 OVERSEERS = frozenset({"MANAGER", "DIRECTOR"})
 LIVE = col(Customer.merged_into_id).is_(None)
 # How a refusal reads, "You may not <phrase>.", where "<act> <obj>s" would read wrong.
 PHRASES = {
-    ("stats", "read"): "read ownership statistics",
-    ("audit", "read"): "read the audit log",
-    ("user", "hand_over"): "hand over portfolios",
-    ("customer", "collaborate"): "change collaborators",
-    ("customer", "follow_up"): "log follow-ups",
+    ("stats", "read"): N_("read ownership statistics"),
+    ("audit", "read"): N_("read the audit log"),
+    ("user", "hand_over"): N_("hand over portfolios"),
+    ("customer", "collaborate"): N_("change collaborators"),
+    ("customer", "follow_up"): N_("log follow-ups"),
 }
 
 
-def refusal(obj: str, act: str) -> str:
+def refusal(obj: str, act: str) -> Message:
     base = obj.split(".")[0]
-    phrase = PHRASES.get((base, act)) or act.replace("_", " ") + f" {base}s"
-    return f"You may not {phrase}."
+    if phrase := PHRASES.get((base, act)):
+        return N_("You may not {phrase}.", phrase=phrase)
+    return N_("You may not {act} {obj}s.", act=act.replace("_", " "), obj=base)
 
 
 @dataclass(frozen=True)

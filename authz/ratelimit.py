@@ -27,6 +27,7 @@ from limits.errors import StorageError
 
 from authz.principal import Principal
 from kernel.errors import RateLimited
+from kernel.messages import N_
 from kernel.settings import Settings
 
 log = logging.getLogger("ownergraph")
@@ -65,9 +66,15 @@ class Quota:
 
     def refusal(self, what: str) -> RateLimited:
         return RateLimited(
-            f"Rate limit reached: {what} has {self.remaining:,} of {self.limit:,} points "
-            f"left, restoring {self.restore_rate:,g} a second. "
-            f"Try again in {self.retry_after} s.",
+            N_(
+                "Rate limit reached: {what} has {remaining:,} of {limit:,} points left, "
+                "restoring {restore_rate:,g} a second. Try again in {retry_after} s.",
+                what=what,
+                remaining=self.remaining,
+                limit=self.limit,
+                restore_rate=self.restore_rate,
+                retry_after=self.retry_after,
+            ),
             retryAfter=self.retry_after,
         )
 

@@ -16,6 +16,7 @@ from authz.principal import Principal
 from db.enums import Role
 from db.models import ApiToken, Partner, User
 from kernel.errors import Unauthenticated
+from kernel.messages import N_
 
 ISSUER = "ownergraph"
 # Writing last_used_at on every request would turn reads into writes; once a minute is enough.
@@ -68,10 +69,10 @@ async def issue_token(
 
 def parse_bearer(header: str | None) -> str:
     if not header:
-        raise Unauthenticated("Sign in: send 'Authorization: Bearer <token>'.")
+        raise Unauthenticated(N_("Sign in: send 'Authorization: Bearer <token>'."))
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("The Authorization header must be 'Bearer <token>'.")
+        raise Unauthenticated(N_("The Authorization header must be 'Bearer <token>'."))
     return token.strip()
 
 
@@ -105,9 +106,9 @@ async def authenticate(
             },
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("The token has expired.") from exc
+        raise Unauthenticated(N_("The token has expired.")) from exc
     except jwt.PyJWTError as exc:
-        raise Unauthenticated("The token is not valid.") from exc
+        raise Unauthenticated(N_("The token is not valid.")) from exc
 
     row = (
         await session.execute(
@@ -118,16 +119,16 @@ async def authenticate(
         )
     ).first()
     if row is None:
-        raise Unauthenticated("The token is not valid.")
+        raise Unauthenticated(N_("The token is not valid."))
     api_token, user, partner = row
     if api_token.revoked_at is not None:
-        raise Unauthenticated("The token has been revoked.")
+        raise Unauthenticated(N_("The token has been revoked."))
     if api_token.expires_at is not None and api_token.expires_at <= now:
-        raise Unauthenticated("The token has expired.")
+        raise Unauthenticated(N_("The token has expired."))
     if user is not None and not user.active:
-        raise Unauthenticated("This user has been deactivated.")
+        raise Unauthenticated(N_("This user has been deactivated."))
     if partner is not None and not partner.active:
-        raise Unauthenticated("This partner has been deactivated.")
+        raise Unauthenticated(N_("This partner has been deactivated."))
 
     scopes = frozenset(api_token.scopes or ["*"])
     if user is not None:

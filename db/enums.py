@@ -96,6 +96,8 @@ class ReminderKind(StrEnum):
     RECYCLE_WARNING = "RECYCLE_WARNING"
     TRANSFER_APPROVAL = "TRANSFER_APPROVAL"
     DISPUTE_ASSIGNED = "DISPUTE_ASSIGNED"
+    # To the owner's manager: a due follow-up stayed undone (db/escalation.py).
+    OVERDUE_ESCALATION = "OVERDUE_ESCALATION"
 
 
 class ReminderStatus(StrEnum):

@@ -112,15 +112,40 @@ async def recycle(session: AsyncSession, *, now: datetime, pools: Pools, limit: 
     due, cond = _due(pools, now, session)
     pick = select(col(Customer.id)).where(cond).limit(limit)
     ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
-    if ids and _postgres(session):
-        # Hold the rows, so no follow-up or claim slips in between the statements below,
-        # and keep those still due. Rows before the event-order lock, as every writer
-        # takes them: no deadlock.
-        held = (
-            select(col(Customer.id))
-            .where(col(Customer.id).in_(ids), cond)
-            .with_for_update(key_share=True)
-        )
+    return await pool_customers(
+        session, ids, now=now, rule=RECYCLE_RULE, reason=due.reason, still_due=cond
+    )
+
+
+def _unlocked(now: datetime) -> ColumnElement[bool]:
+    """No lock holds the customer now (none, or one whose expiry has passed)."""
+    return or_(
+        col(Customer.locked_at).is_(None),
+        and_(col(Customer.locked_until).is_not(None), col(Customer.locked_until) <= now),
+    )
+
+
+async def pool_customers(
+    session: AsyncSession,
+    ids: list[int],
+    *,
+    now: datetime,
+    rule: str,
+    reason: ColumnElement[Any],
+    still_due: ColumnElement[bool],
+    reason_code: str = RECYCLE_REASON_CODE,
+) -> int:
+    """The customers `ids` that are owned, unlocked and still meet `still_due` go to the
+    pool of their owner's team, one RECYCLED event each recording `rule`, `reason` and
+    `reason_code`; the path of every job that pools customers."""
+    still_due = _owned(still_due, _unlocked(now))
+    if ids:
+        # Keep those still due; on PostgreSQL hold the rows, so no follow-up or claim slips
+        # in between the statements below. Rows before the event-order lock, as every
+        # writer takes them: no deadlock.
+        held = select(col(Customer.id)).where(col(Customer.id).in_(ids), still_due)
+        if _postgres(session):
+            held = held.with_for_update(key_share=True)
         ids = [int(i) for i in (await session.execute(held)).scalars() if i is not None]
     if not ids:
         return 0
@@ -144,12 +169,12 @@ async def recycle(session: AsyncSession, *, now: datetime, pools: Pools, limit: 
                 col(Customer.id),
                 literal(str(EventKind.RECYCLED)),
                 col(Customer.owner_id),
-                literal(RECYCLE_RULE),
-                due.reason,
+                literal(rule),
+                reason,
                 _at(now),
                 _json_object(session, from_team_id=col(Customer.team_id)),
                 target,
-                literal(RECYCLE_REASON_CODE),
+                literal(reason_code),
             )
             .where(batch)
             .order_by(col(Customer.id)),
@@ -212,8 +237,9 @@ async def warn_before_recycle(
         + literal(" or it returns to the public pool.")
     )
     kind = literal(str(ReminderKind.RECYCLE_WARNING))
+    params = _json_object(session, customer=col(Customer.name), date=_day_of(session, when))
     batch = col(Customer.id).in_(ids)
-    count = await _remind_owners(session, kind, _at(now), message, batch, now, limit)
+    count = await _remind_owners(session, kind, _at(now), message, batch, now, limit, params)
     await session.execute(
         update(Customer)
         .where(batch)
@@ -257,8 +283,9 @@ async def remind_due_follow_ups(session: AsyncSession, *, now: datetime, limit: 
         else_=literal("Time for a regular follow-up with ") + col(Customer.name) + literal("."),
     )
     batch = col(Customer.id).in_(ids)
+    params = _json_object(session, customer=col(Customer.name))
     count = await _remind_owners(
-        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit
+        session, kind, col(Customer.next_follow_up_due), message, batch, now, limit, params
     )
     await session.execute(
         update(Customer)
@@ -277,12 +304,22 @@ async def _remind_owners(
     where: ColumnElement[bool],
     now: datetime,
     limit: int,
+    params: ColumnElement[Any],
 ) -> int:
     """One PENDING reminder to the owner of (up to `limit`) customers matching `where`,
     set-based. Each batch's reminders leave `where`, so the next batch finds the rest."""
     result = await session.execute(
         insert(Reminder).from_select(
-            ["user_id", "customer_id", "kind", "due_at", "status", "message", "created_at"],
+            [
+                "user_id",
+                "customer_id",
+                "kind",
+                "due_at",
+                "status",
+                "message",
+                "params",
+                "created_at",
+            ],
             select(
                 col(Customer.owner_id),
                 col(Customer.id),
@@ -290,6 +327,7 @@ async def _remind_owners(
                 due_at,
                 literal(str(ReminderStatus.PENDING)),
                 message,
+                params,
                 _at(now),
             )
             .where(where)

@@ -72,6 +72,10 @@ UNREMINDED = (
     "owner_id IS NOT NULL AND (follow_up_reminded_at IS NULL "
     "OR follow_up_reminded_at < next_follow_up_due)"
 )
+UNESCALATED = (
+    "owner_id IS NOT NULL AND (overdue_escalated_at IS NULL "
+    "OR overdue_escalated_at < next_follow_up_due)"
+)
 
 
 class Pool(SQLModel, table=True):
@@ -129,6 +133,12 @@ class Customer(SQLModel, table=True):
             postgresql_where=text(UNREMINDED),
         ),
         Index(
+            "ix_customer_follow_up_unescalated",
+            "next_follow_up_due",
+            sqlite_where=text(UNESCALATED),
+            postgresql_where=text(UNESCALATED),
+        ),
+        Index(
             "ix_customer_pending_transfer",
             "pending_transfer_id",
             sqlite_where=text("pending_transfer_id IS NOT NULL"),
@@ -173,6 +183,8 @@ class Customer(SQLModel, table=True):
     next_follow_up_due: datetime | None = _time(index=True)
     # The due time the current owner was last reminded of (db/jobs.remind_due_follow_ups).
     follow_up_reminded_at: datetime | None = _time()
+    # The due time whose overdue follow-up was escalated to the owner's manager.
+    overdue_escalated_at: datetime | None = _time()
     # When the owner was warned of recycling; a warning not later than the recycle clock
     # belongs to an earlier cycle (db/jobs.warn_before_recycle).
     recycle_warned_at: datetime | None = _time()
@@ -308,6 +320,9 @@ class Reminder(SQLModel, table=True):
     due_at: datetime = _time(nullable=False)
     status: str = Field(default="PENDING", max_length=16)
     message: str = Field(max_length=500)
+    # What the reader's language fills into the kind's text (resolvers/reminders.py);
+    # `message` is its English rendering, kept for reminders written without params.
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # The transfer or dispute a reminder is about, when it is about one.
     ref_id: int | None = None
     created_at: datetime = _time(nullable=False)
@@ -349,6 +364,16 @@ class Approval(SQLModel, table=True):
     approved: bool | None = None
     note: str | None = Field(default=None, max_length=2000)
     decided_at: datetime | None = _time()
+
+
+class DisputeChange(SQLModel, table=True):
+    """One row per change of a dispute, in commit order: the cursor of disputeUpdated."""
+
+    __tablename__ = "dispute_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dispute_id: int = Field(foreign_key="dispute.id", index=True)
+    at: datetime = _time(nullable=False)
 
 
 class Dispute(SQLModel, table=True):
@@ -420,6 +445,11 @@ class AssignmentRule(SQLModel, table=True):
     team_id: int | None = Field(default=None, foreign_key="team.id")
     # Round-robin position: the last user this rule assigned to.
     last_user_id: int | None = Field(default=None, foreign_key="users.id")
+    # Only people whose regions / industries include the customer's (resolvers/assignment.py).
+    by_region: bool = Field(default=False)
+    by_industry: bool = Field(default=False)
+    # May give a rep's own entry (assignByRules) to someone outside the rep's team.
+    cross_team: bool = Field(default=False)
 
 
 class ExportRequest(SQLModel, table=True):

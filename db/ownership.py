@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select, update
+from sqlalchemy import ColumnElement, Select, and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.enums import DisputeStatus, ReminderKind, ReminderStatus, TransferStatus
-from db.models import Customer, Dispute, Reminder, TransferItem, TransferRequest
+from db.events import lock_event_order
+from db.models import Customer, Dispute, DisputeChange, Reminder, TransferItem, TransferRequest
 from db.outbox import queue_message
 from db.pools import pool_of_team
 
@@ -68,6 +69,7 @@ def owner_columns(
         "recycle_clock_at": now,
         # The old owner's follow-up reminders are cancelled: the new one is reminded anew.
         "follow_up_reminded_at": None,
+        "overdue_escalated_at": None,
         "updated_at": now,
     }
     if pooled:
@@ -163,7 +165,21 @@ async def _withdraw_disputes(
             .execution_options(synchronize_session=False)
         )
     ).all()
-    for dispute_id, customer_id in sorted(closed):
+    await announce_disputes(session, [(int(d or 0), int(c)) for d, c in closed], now)
+
+
+async def announce_disputes(
+    session: AsyncSession, changed: Sequence[tuple[int, int]], now: datetime
+) -> None:
+    """Record that the disputes `changed` ((dispute id, customer id) pairs) changed in this
+    transaction, one dispute_change row each, in commit order (the event-order lock), and
+    announce them on the disputes channel after commit."""
+    if not changed:
+        return
+    await lock_event_order(session)
+    rows = [{"dispute_id": d, "at": now} for d, _ in sorted(changed)]
+    await session.execute(insert(DisputeChange), rows)
+    for dispute_id, customer_id in sorted(changed):
         queue_message(session, DISPUTES_CHANNEL, {"id": dispute_id, "customer_id": customer_id})
 
 

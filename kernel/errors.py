@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel.messages import N_, Message
+
 
 class DomainError(Exception):
     code = "INTERNAL"
@@ -29,8 +31,32 @@ class NotFound(DomainError):
     code = "NOT_FOUND"
 
     def __init__(self, what: str = "customer", ident: object | None = None) -> None:
-        suffix = f" {ident}" if ident is not None else ""
-        super().__init__(f"No {what}{suffix} exists.")
+        thing = THINGS.get(what, what)
+        if ident is None:
+            super().__init__(N_("No {what} exists.", what=thing))
+        else:
+            super().__init__(N_("No {what} {ident} exists.", what=thing, ident=ident))
+
+
+# What a NOT_FOUND names, so that its message reads in the caller's language.
+THINGS: dict[str, Message] = {
+    "customer": N_("customer"),
+    "user": N_("user"),
+    "user with email": N_("user with email"),
+    "team": N_("team"),
+    "partner": N_("partner"),
+    "token": N_("token"),
+    "reminder": N_("reminder"),
+    "collaborator": N_("collaborator"),
+    "dispute": N_("dispute"),
+    "transfer": N_("transfer"),
+    "transfer request": N_("transfer request"),
+    "export": N_("export"),
+    "export request": N_("export request"),
+    "follow-up": N_("follow-up"),
+    "event": N_("event"),
+    "pool": N_("pool"),
+}
 
 
 class Validation(DomainError):

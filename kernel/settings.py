@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     )
     handoff_team: str | None = None
     handoff_strategy: str = "least_loaded"
+    # A FOLLOW_UP_DUE / CADENCE_DUE left undone this many days goes to the owner's manager
+    # as OVERDUE_ESCALATION; after overdue_release_after_days (unset: never) the customer
+    # goes to the pool, recorded with the rule "overdue" (db/escalation.py).
+    escalate_after_days: int = Field(default=3, ge=1)
+    overdue_release_after_days: int | None = Field(default=None, ge=1)
     scheduler_interval_seconds: float = 60.0
     # Rows one job transaction touches at most (recycled customers, reminders written or
     # fired); a bigger backlog takes several short transactions.
@@ -170,7 +175,19 @@ class Settings(BaseSettings):
     trace_resolvers: bool = False
     # Persisted queries each worker keeps in memory once found.
     persisted_cache_size: int = Field(default=4096, ge=1)
+    # The language of messages when a request's Accept-Language names none we have
+    # (zh-CN or en; kernel/messages.py).
+    default_locale: str = "zh-CN"
     log_level: str = "INFO"
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from kernel.messages import normalize
+
+        if normalize(value) is None:
+            raise ValueError("messages are in zh-CN or en")
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

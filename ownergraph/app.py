@@ -25,11 +25,14 @@ from authz.enforcer import load_enforcer
 from authz.ratelimit import RateLimiter
 from db.engine import open_database
 from kernel.clock import Clock, SystemClock
+from kernel.errors import Unauthenticated
+from kernel.messages import N_, render
 from kernel.settings import Settings, get_settings
 from ownergraph.dashboard import DashboardPage
 from ownergraph.demo_login import DemoLogin
 from ownergraph.exports_route import export_routes
 from ownergraph.http import GraphQLOverHTTP
+from ownergraph.language import Language
 from ownergraph.logs import RequestLog, configure_logging, request_id_middleware
 from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
@@ -111,7 +114,8 @@ class OwnergraphView(GraphQLOverHTTP):
             if not isinstance(header, str) and self.services.limiter is not None:
                 # A socket that brings no token fails to sign in too (authorize charged the rest).
                 await self.services.limiter.charge_failed_sign_in(context.client_ip)
-            raise ConnectionRejectionError({"message": str(context.auth_error or "Sign in first.")})
+            refused = context.auth_error or Unauthenticated(N_("Sign in first."))
+            raise ConnectionRejectionError({"message": render(refused.message, refused.code)})
         return None
 
 
@@ -207,6 +211,7 @@ def create_app(
             Middleware(RequestLog),
             origins.cors(),
             Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(Language, default=settings.default_locale),
         ],
         lifespan=lifespan,
     )

@@ -15,13 +15,14 @@ from kernel.errors import DomainError
 from resolvers import exports
 from resolvers.context import Services, build_context
 from resolvers.export_csv import csv_chunks
+from schema.errors import error_body
 
 STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "RATE_LIMITED": 429}
 
 
 def _error(exc: DomainError) -> JSONResponse:
     status = STATUS.get(exc.code, 400)
-    body = {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    body = error_body(exc.message, exc.code)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, headers=headers)
 

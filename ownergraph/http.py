@@ -25,18 +25,19 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from kernel.errors import DomainError, PersistedQueryNotFound
+from kernel.messages import N_
 from ownergraph.graphiql import GraphiQLPage
 from ownergraph.origins import OriginPolicy
 from ownergraph.persisted import PersistedQueries
 from resolvers.context import Context
-from schema.errors import format_error
+from schema.errors import error_body, format_error
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
 # No GraphQL request nests this deep; graphql-core's recursive coercion would overflow first.
 MAX_JSON_DEPTH = 64
 CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
-NO_STREAM = (
+NO_STREAM = N_(
     "Subscriptions are not answered by a plain HTTP request. Open a WebSocket on this path "
     "(graphql-transport-ws), or POST with `Accept: multipart/mixed;subscriptionSpec=1.0` "
     "to receive the events as a multipart stream."
@@ -97,10 +98,6 @@ def media_type_for(accept: str | None) -> str:
     return GRAPHQL_RESPONSE if new > 0 and new >= ranks.get(LEGACY_JSON, 0.0) else LEGACY_JSON
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
-
-
 def is_request_error(result: Any) -> bool:
     """Nothing was executed: parse, validation or variable errors (they carry no path)."""
     errors = result.errors or []
@@ -114,7 +111,12 @@ def check_json_value(value: object) -> None:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
             if depth > MAX_JSON_DEPTH:
-                raise RequestError(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.")
+                raise RequestError(
+                    N_(
+                        "The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.",
+                        MAX_JSON_DEPTH=MAX_JSON_DEPTH,
+                    )
+                )
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
 
@@ -167,11 +169,13 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
         except UnicodeDecodeError as exc:
-            raise UnreadableJSON(f"The body is not valid UTF-8 (byte {exc.start}).") from exc
+            raise UnreadableJSON(
+                N_("The body is not valid UTF-8 (byte {start}).", start=exc.start)
+            ) from exc
         try:
             return json.loads(text)
         except RecursionError as exc:
-            raise UnreadableJSON("The JSON body is nested too deeply.") from exc
+            raise UnreadableJSON(N_("The JSON body is nested too deeply.")) from exc
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
@@ -179,11 +183,16 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         except UnreadableJSON as exc:
             raise RequestError(exc.reason) from exc
         except json.JSONDecodeError as exc:
-            reason = f"The body is not valid JSON: {exc.msg} at position {exc.pos}."
+            reason = N_(
+                "The body is not valid JSON: {msg} at position {pos}.", msg=exc.msg, pos=exc.pos
+            )
             raise RequestError(reason) from exc
         if not isinstance(value, dict):
             raise RequestError(
-                'Expected a JSON object, such as {"query": "{ me { name } }", "variables": {}}.'
+                N_(
+                    'Expected a JSON object, such as {{"query": "{{ me {{ name }} }}", '
+                    '"variables": {{}}}}.'
+                )
             )
         check_json_value(value)
         return value
@@ -193,7 +202,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
         if isinstance(data, GraphQLRequestData):
             name: object = data.operation_name
             if name is not None and not isinstance(name, str):
-                raise RequestError("`operationName` must be a string or null.")
+                raise RequestError(N_("`operationName` must be a string or null."))
             if isinstance(name, str) and has_lone_surrogate(name):
                 raise RequestError("`operationName` contains a lone UTF-16 surrogate.")
         if self.persisted is not None:
@@ -202,6 +211,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
                     item.query = await self.persisted.resolve(item.query, item.extensions)
                 except DomainError as exc:
                     raise persisted_query_error(exc) from exc
+                raise RequestError(N_("`operationName` contains a lone UTF-16 surrogate."))
         return data
 
     async def execute_single(
@@ -237,7 +247,7 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
             ) from exc
         except MissingQueryError as exc:
             raise RequestError(
-                'No GraphQL query found: send {"query": "..."} (or ?query= with GET).'
+                N_('No GraphQL query found: send {{"query": "..."}} (or ?query= with GET).')
             ) from exc
 
     async def get_sub_response(self, request: Request | Any) -> Response:

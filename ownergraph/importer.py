@@ -25,6 +25,7 @@ from db.enums import EventKind, Stage, Tier
 from db.keys import customer_keys
 from db.models import OwnershipEvent, User
 from kernel.errors import DomainError, DuplicateCustomer, Validation
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.context import Context
 from resolvers.customers import create_customer, duplicate_check
@@ -150,11 +151,16 @@ def _fields(values: dict[str, str]) -> dict[str, Any]:
     name = values.get("name", "")
     tier = (values.get("tier") or Tier.C).upper()
     if tier not in Tier.__members__:
-        raise Validation(f"Tier must be A, B or C, not {values['tier']!r}.", field="tier")
+        raise Validation(
+            N_("Tier must be A, B or C, not {tier!r}.", tier=values["tier"]), field="tier"
+        )
     stage = (values.get("stage") or Stage.LEAD).upper()
     if stage not in Stage.__members__:
         known = ", ".join(Stage)
-        raise Validation(f"Stage must be one of {known}, not {values['stage']!r}.", field="stage")
+        raise Validation(
+            N_("Stage must be one of {known}, not {stage!r}.", known=known, stage=values["stage"]),
+            field="stage",
+        )
     fields: dict[str, Any] = {
         "name": name,
         "tier": Tier(tier),
@@ -181,9 +187,11 @@ def _deal_value(text: str) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise Validation(f"deal_value must be a number, not {text!r}.", field="deal_value")
+        raise Validation(
+            N_("deal_value must be a number, not {text!r}.", text=text), field="deal_value"
+        )
     if value < 0:
-        raise Validation("The deal value cannot be negative.", field="deal_value")
+        raise Validation(N_("The deal value cannot be negative."), field="deal_value")
     return value
 
 
@@ -191,8 +199,11 @@ def _contacts(values: dict[str, str]) -> list[dict[str, Any]]:
     flag = values.get("contact_decision_maker", "").casefold()
     if flag not in TRUE | FALSE:
         raise Validation(
-            f"contact_decision_maker must be yes/no, true/false or 1/0, not "
-            f"{values['contact_decision_maker']!r}.",
+            N_(
+                "contact_decision_maker must be yes/no, true/false or 1/0, not "
+                "{contact_decision_maker!r}.",
+                contact_decision_maker=values["contact_decision_maker"],
+            ),
             field="contact_decision_maker",
         )
     contact = {c.removeprefix("contact_"): values.get(c) or None for c in CONTACT_COLUMNS}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import DomainError, Validation
+from kernel.messages import N_
 from resolvers import directory, organisation
 from resolvers.context import Context
 from resolvers.organisation import add_user, team_id_named, user_id_by_email
@@ -55,7 +56,13 @@ def parse_count(text: str | None, flag: str) -> int | None:
         return None
     if not value.isdecimal():
         raise Validation(
-            f"{flag} is a whole number of 0 or more, or {NONE!r}; not {value!r}.", field=flag
+            N_(
+                "{flag} is a whole number of 0 or more, or {NONE!r}; not {value!r}.",
+                flag=flag,
+                NONE=NONE,
+                value=value,
+            ),
+            field=flag,
         )
     return int(value)
 

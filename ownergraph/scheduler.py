@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import jobs
+from db import escalation, jobs
 from db.outbox import take_messages
 from db.pools import load_pools
 from resolvers.context import Services
@@ -32,6 +32,8 @@ class JobReport:
     reminded: int = 0
     fired: int = 0
     expired: int = 0  # collaborators removed at their expiry
+    escalated: int = 0  # overdue follow-ups escalated to a manager
+    released: int = 0  # customers sent to the pool for an overdue follow-up
     skipped: bool = False
 
 
@@ -51,8 +53,16 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
             s, settings, jobs.warn_before_recycle, now=now, limit=limit
         ),
         "reminded": lambda s: jobs.remind_due_follow_ups(s, now=now, limit=limit),
+        "escalated": lambda s: escalation.escalate_overdue(
+            s, now=now, after_days=settings.escalate_after_days, limit=limit
+        ),
         "fired": lambda s: jobs.fire_due_reminders(s, now=now, limit=limit),
     }
+    if (release_after := settings.overdue_release_after_days) is not None:
+        steps["released"] = lambda s: escalation.release_overdue(
+            s, now=now, after_days=release_after, limit=limit
+        )
+        steps["fired"] = steps.pop("fired")  # last, after every job that writes reminders
     done: dict[str, int] = {}
     for name, step in steps.items():
         done[name] = 0
@@ -83,6 +93,8 @@ def _report(done: dict[str, int], *, skipped: bool = False) -> JobReport:
         reminded=done.get("reminded", 0),
         fired=done.get("fired", 0),
         expired=done.get("expired", 0),
+        escalated=done.get("escalated", 0),
+        released=done.get("released", 0),
         skipped=skipped,
     )
 

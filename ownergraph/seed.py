@@ -189,6 +189,7 @@ async def _dispute_and_reminders(
             kind=ReminderKind.DISPUTE_ASSIGNED,
             due_at=escalated,
             message=f"Dispute over {customer.name}: {bob.name} claims, {alice.name} owns.",
+            params={"customer": customer.name, "claimant": bob.name, "respondent": alice.name},
             ref_id=dispute.id,
             created_at=escalated,
         )
@@ -212,7 +213,8 @@ async def _dispute_and_reminders(
                 kind=ReminderKind.FOLLOW_UP_DUE,
                 due_at=due_at,
                 status=ReminderStatus.PENDING,
-                message=f"Follow-up due: {c.name}",
+                message=f"Follow up with {c.name}, as planned.",
+                params={"customer": c.name},
                 created_at=c.last_follow_up_at or c.created_at,
             )
         )

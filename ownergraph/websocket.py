@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from kernel.errors import DomainError, Validation
+from kernel.messages import N_
 from resolvers.context import Context
 from schema.errors import format_error
 
@@ -67,8 +68,11 @@ def _formatted(exc: DomainError) -> dict[str, Any]:
 def _limit_error(limit: int) -> dict[str, Any]:
     return _formatted(
         Validation(
-            f"This connection already runs {limit} operations, the most allowed; complete "
-            "one or open another connection.",
+            N_(
+                "This connection already runs {limit} operations, the most allowed; complete "
+                "one or open another connection.",
+                limit=limit,
+            ),
             limit=limit,
         )
     )

@@ -9,11 +9,15 @@ from authz.fields import MINIMAL
 from db.customers import ScopedRow, customers_by_ids
 from db.models import AuditEntry, Customer
 from kernel.errors import Forbidden, NotFound
+from kernel.messages import N_
 from resolvers.context import Context
 from resolvers.ids import parse_id
 
 # "You may not <phrase> this customer." where the bare action reads wrong.
-ROW_PHRASES = {"collaborate": "change the collaborators of", "follow_up": "log follow-ups on"}
+ROW_PHRASES = {
+    "collaborate": N_("You may not change the collaborators of this customer."),
+    "follow_up": N_("You may not log follow-ups on this customer."),
+}
 
 
 async def get_customer(ctx: Context, customer_id: object) -> ScopedRow:
@@ -36,8 +40,10 @@ async def customer_for(
     if scoped is None:
         raise NotFound("customer", customer_id)
     if not plan.allows("customer", act, scoped.relations):
-        phrase = ROW_PHRASES.get(act) or act.replace("_", " ")
-        raise Forbidden(f"You may not {phrase} this customer.")
+        refused = ROW_PHRASES.get(act) or N_(
+            "You may not {act} this customer.", act=act.replace("_", " ")
+        )
+        raise Forbidden(refused)
     return scoped
 
 

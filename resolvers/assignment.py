@@ -6,6 +6,7 @@ The ordered rules of DESIGN.md rule 2 (`choose_owner`), the team strategies they
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +19,7 @@ from sqlmodel import col
 from db.enums import Role, Stage
 from db.models import AssignmentRule, AuditEntry, Customer, User
 from kernel.errors import ClaimLimitReached, Conflict
+from kernel.messages import N_
 from resolvers.context import Context
 
 POOL_RULE = "pool"
@@ -77,9 +79,21 @@ async def candidate(
 def require_room(c: Candidate, *, you: bool = False) -> None:
     if c.has_room:
         return
-    who = "You own" if you else f"{c.user.name} owns"
+    if you:
+        refused = N_(
+            "You own {owned} customers; the limit is {capacity}.",
+            owned=c.owned,
+            capacity=c.user.capacity,
+        )
+    else:
+        refused = N_(
+            "{name} owns {owned} customers; the limit is {capacity}.",
+            name=c.user.name,
+            owned=c.owned,
+            capacity=c.user.capacity,
+        )
     raise ClaimLimitReached(
-        f"{who} {c.owned} customers; the limit is {c.user.capacity}.",
+        refused,
         limit=c.user.capacity,
         owned=c.owned,
     )
@@ -125,14 +139,20 @@ async def pick_in_team(
     now: datetime,
     after_user_id: int | None = None,
     exclude: frozenset[int] = frozenset(),
+    eligible: Callable[[User], bool] = lambda _user: True,
 ) -> User | None:
     """One eligible member of the team by `strategy`, or None when nobody has room.
 
     round_robin: the next member after `after_user_id` in id order, wrapping around;
     least_loaded: fewest owned customers, ties by id; weighted: lowest owned / (1 + recent
-    wins), ties by id. Unknown strategies count as least_loaded.
+    wins), ties by id. Unknown strategies count as least_loaded. Only members `eligible`
+    accepts are considered.
     """
-    candidates = [c for c in await team_candidates(session, team_id) if c.user.id not in exclude]
+    candidates = [
+        c
+        for c in await team_candidates(session, team_id)
+        if c.user.id not in exclude and eligible(c.user)
+    ]
     if not candidates:
         return None
     if strategy == Strategy.ROUND_ROBIN:
@@ -151,6 +171,17 @@ def _folded(value: str | None) -> str | None:
     return value.strip().casefold() if value is not None else None
 
 
+def serves(rule: AssignmentRule, customer: Customer, user: User) -> bool:
+    """The user serves the customer's region and industry, as far as the rule asks."""
+    for asked, want, have in (
+        (rule.by_region, customer.region, user.regions),
+        (rule.by_industry, customer.industry, user.industries),
+    ):
+        if asked and _folded(want) not in {_folded(v) for v in have or []}:
+            return False
+    return True
+
+
 def matches(rule: AssignmentRule, customer: Customer) -> bool:
     """Every matcher the rule sets equals the customer's value (text case-insensitively)."""
     if rule.tier is not None and rule.tier != str(customer.tier):
@@ -166,10 +197,12 @@ def matches(rule: AssignmentRule, customer: Customer) -> bool:
 
 
 async def choose_owner(
-    ctx: Context, session: AsyncSession, customer: Customer
+    ctx: Context, session: AsyncSession, customer: Customer, *, within_team: int | None = None
 ) -> tuple[User | None, str]:
     """The owner picked by the first matching rule that finds someone eligible, and that
-    rule's name; (None, "pool") when no rule matches or none finds anyone."""
+    rule's name; (None, "pool") when no rule matches or none finds anyone. With
+    `within_team` (a rep's own entry) a rule picks only in that team unless it says
+    `cross_team`."""
     rules = (
         await session.execute(
             select(AssignmentRule).order_by(col(AssignmentRule.position), col(AssignmentRule.id))
@@ -178,13 +211,21 @@ async def choose_owner(
     for rule in list(rules):
         if not matches(rule, customer):
             continue
-        owner = await _apply(ctx, session, rule)
-        if owner is not None:
-            return owner, rule.name
+        if within_team is not None and not rule.cross_team:
+            if rule.strategy != Strategy.USER and rule.team_id != within_team:
+                continue
+        owner = await _apply(ctx, session, rule, customer)
+        if owner is None:
+            continue
+        if within_team is not None and not rule.cross_team and owner.team_id != within_team:
+            continue
+        return owner, rule.name
     return None, POOL_RULE
 
 
-async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> User | None:
+async def _apply(
+    ctx: Context, session: AsyncSession, rule: AssignmentRule, customer: Customer
+) -> User | None:
     if rule.strategy == Strategy.USER:
         if rule.user_id is None:
             return None
@@ -194,6 +235,7 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
             and named.user.active
             and named.user.role in OWNER_ROLES
             and named.has_room
+            and serves(rule, customer, named.user)
         )
         return named.user if named is not None and eligible else None
     if rule.team_id is None:
@@ -216,6 +258,7 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
             now=ctx.now(),
             after_user_id=last_user_id,
             exclude=frozenset(full),
+            eligible=lambda user: serves(rule, customer, user),
         )
         if picked is None or picked.id is None:
             return None
@@ -235,5 +278,5 @@ async def _apply(ctx: Context, session: AsyncSession, rule: AssignmentRule) -> U
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("The assignment rules changed at the same moment; try again.")
+            raise Conflict(N_("The assignment rules changed at the same moment; try again."))
     return picked

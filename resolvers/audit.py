@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from db.models import AuditEntry, Partner
 from kernel.errors import Validation
+from kernel.messages import N_
 from resolvers.context import Context
 from resolvers.ids import parse_optional_id
 
@@ -35,7 +36,9 @@ class AuditPage:
 
 def _time(value: datetime | None, name: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise Validation(f"`{name}` needs a time zone, e.g. 2026-07-01T00:00:00Z.", argument=name)
+        raise Validation(
+            N_("`{name}` needs a time zone, e.g. 2026-07-01T00:00:00Z.", name=name), argument=name
+        )
     return value
 
 

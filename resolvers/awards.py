@@ -17,6 +17,7 @@ from db.events import record_event
 from db.models import Collaborator, Customer, Dispute, User
 from db.ownership import after_owner_change, owner_columns
 from kernel.errors import NotFound, Validation, VersionConflict
+from kernel.messages import N_
 from resolvers.ids import parse_id
 
 MAX_REASON = 2000
@@ -84,7 +85,7 @@ async def award_customer(
     if moves:
         new_owner = await session.get(User, winner)
         if new_owner is None or not new_owner.active:
-            raise Validation("The awarded user is no longer active.", field="awardToUserId")
+            raise Validation(N_("The awarded user is no longer active."), field="awardToUserId")
         team_id = new_owner.team_id
         values.update(owner_columns(winner, team_id, now, previous=customer.owner_id))
     result = await session.execute(
@@ -94,7 +95,7 @@ async def award_customer(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise VersionConflict("The customer changed while the dispute was being decided.")
+        raise VersionConflict(N_("The customer changed while the dispute was being decided."))
     if moves:
         await after_owner_change(session, [customer.id], now, except_dispute_id=dispute.id)
     await record_event(
@@ -142,7 +143,7 @@ def credit_after(
         return owner_share, after
     if any(s.user_id not in parties and s.user_id not in before for s in shares):
         raise Validation(
-            "A credit split names the parties and the customer's collaborators only.",
+            N_("A credit split names the parties and the customer's collaborators only."),
             field="creditSplit",
         )
     after.pop(winner, None)
@@ -155,8 +156,11 @@ def credit_after(
     total = owner_share + sum(share for _, share in after.values())
     if total != 100:
         raise Validation(
-            f"Owner and collaborators would hold {total}% of the credit, not 100%. Name "
-            "every collaborator who holds credit in the split.",
+            N_(
+                "Owner and collaborators would hold {total}%, not 100%, of the credit. Name "
+                "every collaborator who holds credit in the split.",
+                total=total,
+            ),
             field="creditSplit",
         )
     return owner_share, after
@@ -167,13 +171,13 @@ def parse_split(raw: list[dict[str, Any]] | None, winner: int) -> list[Share] | 
         return None
     shares = [Share(user_id_of(s.get("user_id"), "creditSplit"), int(s["percent"])) for s in raw]
     if len({s.user_id for s in shares}) != len(shares):
-        raise Validation("Name each person once in the credit split.", field="creditSplit")
+        raise Validation(N_("Name each person once in the credit split."), field="creditSplit")
     if any(not 0 < s.percent <= 100 for s in shares):
-        raise Validation("Credit shares are whole percents from 1 to 100.", field="creditSplit")
+        raise Validation(N_("Credit shares are whole percents from 1 to 100."), field="creditSplit")
     if sum(s.percent for s in shares) != 100:
-        raise Validation("The credit split must add up to 100.", field="creditSplit")
+        raise Validation(N_("The credit split must add up to 100."), field="creditSplit")
     if winner not in {s.user_id for s in shares}:
-        raise Validation("The credit split must include the awarded user.", field="creditSplit")
+        raise Validation(N_("The credit split must include the awarded user."), field="creditSplit")
     return shares
 
 
@@ -181,4 +185,4 @@ def user_id_of(value: object, field: str) -> int:
     try:
         return parse_id(value, "user")
     except NotFound:
-        raise Validation(f"{value!r} is not a user id.", field=field) from None
+        raise Validation(N_("{value!r} is not a user id.", value=value), field=field) from None

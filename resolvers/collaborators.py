@@ -13,6 +13,7 @@ from db.enums import CollaboratorAccess, EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, User
 from kernel.errors import NotFound, Validation, VersionConflict
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.context import Context
@@ -30,7 +31,7 @@ async def _set_share(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise VersionConflict("The customer changed meanwhile. Reload and try again.")
+        raise VersionConflict(N_("The customer changed meanwhile. Reload and try again."))
 
 
 async def add_collaborator(
@@ -47,11 +48,11 @@ async def add_collaborator(
     sees the customer, WRITE also follows up and edits (policy.csv); at `expires_at` the
     scheduler removes them (db/jobs.remove_expired_collaborators)."""
     if not 0 <= credit_share <= 100:
-        raise Validation("A credit share is a percentage from 0 to 100.", field="creditShare")
+        raise Validation(N_("A credit share is a percentage from 0 to 100."), field="creditShare")
     if expires_at is not None and expires_at.tzinfo is None:
-        raise Validation("expiresAt needs a time zone, e.g. 2026-07-01T00:00:00Z.")
+        raise Validation(N_("expiresAt needs a time zone, e.g. 2026-07-01T00:00:00Z."))
     if expires_at is not None and expires_at <= ctx.now():
-        raise Validation("expiresAt must be in the future.", field="expiresAt")
+        raise Validation(N_("expiresAt must be in the future."), field="expiresAt")
     async with ctx.transaction() as session:
         customer = (await customer_for(ctx, session, customer_id, "collaborate")).customer
         assert customer.id is not None
@@ -60,11 +61,11 @@ async def add_collaborator(
             raise NotFound("user", user_id)
         assert user.id is not None
         if not user.active:
-            raise Validation(f"{user.name} has been deactivated.", field="userId")
+            raise Validation(N_("{name} has been deactivated.", name=user.name), field="userId")
         if customer.owner_id is None:
-            raise Validation("A customer in the pool has no owner to share credit with.")
+            raise Validation(N_("A customer in the pool has no owner to share credit with."))
         if user.id == customer.owner_id:
-            raise Validation("The owner cannot also be a collaborator.", field="userId")
+            raise Validation(N_("The owner cannot also be a collaborator."), field="userId")
         existing = await session.get(Collaborator, (customer.id, user.id))
         if existing is None:
             count = await session.scalar(
@@ -80,9 +81,13 @@ async def add_collaborator(
         floor = min(ctx.settings.min_owner_share, customer.owner_credit_share)
         if owner_share < floor:
             raise Validation(
-                f"The owner has {customer.owner_credit_share + previous}% of the credit and "
-                f"keeps at least {ctx.settings.min_owner_share}%; {credit_share}% is more "
-                "than that leaves.",
+                N_(
+                    "The owner holds a credit share of {value}%, keeps at least "
+                    "{min_owner_share}%, and so cannot give {credit_share}%.",
+                    value=customer.owner_credit_share + previous,
+                    min_owner_share=ctx.settings.min_owner_share,
+                    credit_share=credit_share,
+                ),
                 field="creditShare",
                 ownerCreditShare=customer.owner_credit_share,
                 minOwnerShare=ctx.settings.min_owner_share,

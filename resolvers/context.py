@@ -28,6 +28,7 @@ from db.outbox import take_messages
 from db.pools import Pools, load_pools
 from kernel.clock import Clock
 from kernel.errors import Conflict, DomainError, Unauthenticated
+from kernel.messages import N_
 from kernel.settings import Settings
 from resolvers.loaders import Loaders
 from subscriptions.bus import Bus
@@ -158,7 +159,7 @@ class Context:
     @property
     def plan(self) -> Plan:
         if self._plan is None:
-            raise self.auth_error or Unauthenticated("Sign in first.")
+            raise self.auth_error or Unauthenticated(N_("Sign in first."))
         return self._plan
 
     @property
@@ -189,8 +190,10 @@ class Context:
                 raise
             # Both writers were right to try; the database chose one. Nothing was written.
             raise Conflict(
-                "Someone changed the same records at the same moment; nothing was saved. "
-                "Reload and try again."
+                N_(
+                    "Someone changed the same records at the same moment; nothing was saved. "
+                    "Reload and try again."
+                )
             ) from exc
         self.services.tokens.clear()
         for channel, message in messages:
@@ -251,7 +254,7 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
     """Fill in the principal and plan, or the reason there are none."""
     services = ctx.services
     if not authorization:
-        ctx.auth_error = Unauthenticated("Sign in: send 'Authorization: Bearer <token>'.")
+        ctx.auth_error = Unauthenticated(N_("Sign in: send 'Authorization: Bearer <token>'."))
         return ctx
     settings = services.settings
     now = services.clock.now()
@@ -315,7 +318,7 @@ async def context_for_user(services: Services, email: str) -> Context:
         )
         teams = list((await session.execute(select(Team))).scalars())
     if user is None or not user.active:
-        raise Unauthenticated(f"No active user with email {email!r}.")
+        raise Unauthenticated(N_("No active user with email {email!r}.", email=email))
     principal = Principal.of_user(user)
     return Context(services, principal=principal, _plan=build_plan(services, principal, teams))
 

@@ -17,6 +17,7 @@ from db.events import record_event
 from db.keys import company_key, customer_keys
 from db.models import Contact, Customer, CustomerKey, Team, User
 from kernel.errors import DuplicateCustomer, Validation, VersionConflict
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit, customer_for, get_customer
 from resolvers.context import Context
@@ -99,7 +100,7 @@ async def _duplicate_error(
     if partner:
         # A partner learns the fact and nothing else: no id, name, owner, team or key,
         # or createCustomer would tell it about customers it may not see.
-        return DuplicateCustomer("This customer already exists.")
+        return DuplicateCustomer(N_("This customer already exists."))
     customer_id, matched_on = next(iter(sorted(matches.items())))
     row = (
         await session.execute(
@@ -111,11 +112,20 @@ async def _duplicate_error(
     ).one()
     name, owner, team = row
     # The same advice openDispute gives: a pool customer is claimed, an owned one disputed.
-    advice = (
-        f"owned by {owner}: you may open a dispute" if owner else "in the public pool: claim it"
-    )
+    if owner:
+        refused = N_(
+            "This customer already exists as '{name}', owned by {owner}: you may open a "
+            "dispute instead.",
+            name=name,
+            owner=owner,
+        )
+    else:
+        refused = N_(
+            "This customer already exists as '{name}', in the public pool: claim it instead.",
+            name=name,
+        )
     return DuplicateCustomer(
-        f"This customer already exists as '{name}', {advice} instead.",
+        refused,
         customerId=str(customer_id),
         customerName=name,
         ownerName=owner,
@@ -203,7 +213,10 @@ async def create_customer(
                 for c in contacts
             )
             if assign_by_rules or principal.role in ROLES_USING_RULES:
-                owner, rule = await choose_owner(ctx, session, customer)
+                # A rep's own entry stays in the rep's team unless a rule says otherwise.
+                own = principal.role == Role.REP and principal.team_id is not None
+                within = principal.team_id if own else None
+                owner, rule = await choose_owner(ctx, session, customer, within_team=within)
             else:
                 owner = await session.get(User, principal.user_id)
                 rule = "first_entry"
@@ -283,7 +296,7 @@ async def update_customer(
     changes = {k: v for k, v in changes.items() if k in EDITABLE}
     for required in ("tier", "stage"):
         if required in changes and changes[required] is None:
-            raise Validation(f"`{required}` cannot be null.", field=required)
+            raise Validation(N_("`{required}` cannot be null.", required=required), field=required)
     if "tags" in changes and changes["tags"] is None:
         changes["tags"] = []
     changes = validation.customer_fields(changes, ctx.settings)
@@ -294,8 +307,12 @@ async def update_customer(
         assert current.id is not None
         if expected_version is not None and expected_version != current.version:
             raise VersionConflict(
-                f"The customer changed since version {expected_version}; it is at version "
-                f"{current.version}. Reload and try again.",
+                N_(
+                    "The customer changed since version {expected_version}; it is at version "
+                    "{version}. Reload and try again.",
+                    expected_version=expected_version,
+                    version=current.version,
+                ),
                 currentVersion=current.version,
             )
         values: dict[str, Any] = {
@@ -314,7 +331,7 @@ async def update_customer(
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise VersionConflict(
-                "The customer changed while you were editing it. Reload and try again."
+                N_("The customer changed while you were editing it. Reload and try again.")
             )
         if "name" in changes or "tax_id" in changes:
             await _rekey(session, current.id, changes)

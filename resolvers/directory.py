@@ -7,6 +7,7 @@ from sqlmodel import col
 
 from db.models import Team, User
 from kernel.errors import Forbidden, NotFound
+from kernel.messages import N_
 from resolvers.context import Context
 from resolvers.ids import parse_optional_id
 
@@ -14,7 +15,7 @@ from resolvers.ids import parse_optional_id
 async def me(ctx: Context) -> User:
     plan = ctx.plan
     if plan.principal.user_id is None:
-        raise Forbidden("A partner token has no user; `me` is for people.")
+        raise Forbidden(N_("A partner token has no user; `me` is for people."))
     user = await ctx.loaders.user_by_id.load(plan.principal.user_id)
     if user is None:
         raise NotFound("user", plan.principal.user_id)

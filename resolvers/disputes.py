@@ -22,9 +22,9 @@ from authz.relations import LOSSES
 from db.customers import ScopedRow, customers_by_ids
 from db.enums import DisputeStatus, EventKind, ReminderKind, ReminderStatus, Role
 from db.models import Customer, Dispute, OwnershipEvent, Reminder, Team, User
-from db.outbox import queue_message
-from db.ownership import DISPUTES_CHANNEL, OPEN_REMINDERS, UNDECIDED
+from db.ownership import OPEN_REMINDERS, UNDECIDED, announce_disputes
 from kernel.errors import Conflict, CooldownActive, Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.awards import award_customer, parse_split, user_id_of
@@ -45,7 +45,7 @@ def require_staff(ctx: Context) -> None:
     """Disputes are between staff and name them (a claimant is never null), and their
     evidence reads like the people's history: not for a partner token (DESIGN.md)."""
     if not ctx.plan.may(STAFF, "read"):
-        raise Forbidden("Disputes are between staff: a partner token may not read them.")
+        raise Forbidden(N_("Disputes are between staff: a partner token may not read them."))
 
 
 def is_party(ctx: Context, dispute: Dispute) -> bool:
@@ -98,7 +98,7 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
     plan.require("customer", "dispute")
     claimant_id = plan.principal.user_id
     if claimant_id is None:
-        raise Forbidden("Disputes are opened by people, not partner tokens.")
+        raise Forbidden(N_("Disputes are opened by people, not partner tokens."))
     reason = validation.reason(reason)
     now = ctx.now()
     async with ctx.transaction() as session:
@@ -114,9 +114,9 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
         customer = next(iter(found.values())).customer
         assert customer.id is not None
         if customer.owner_id is None:
-            raise Validation("This customer is in the public pool: claim it instead.")
+            raise Validation(N_("This customer is in the public pool: claim it instead."))
         if customer.owner_id == claimant_id:
-            raise Validation("You own this customer already.")
+            raise Validation(N_("You own this customer already."))
         await _check_cooldown(ctx, session, customer.id, claimant_id, now)
         existing = await session.scalar(
             select(col(Dispute.id)).where(
@@ -127,7 +127,7 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
         )
         if existing is not None:
             raise Conflict(
-                "You already have an open dispute over this customer.", disputeId=str(existing)
+                N_("You already have an open dispute over this customer."), disputeId=str(existing)
             )
         claimant = await session.get(User, claimant_id)
         respondent = await session.get(User, customer.owner_id)
@@ -189,13 +189,18 @@ async def open_dispute(ctx: Context, customer_id: object, reason: str) -> Disput
                         due_at=now,
                         message=f"Dispute over {customer.name}: {claimant.name} claims, "
                         f"{respondent.name} owns.",
+                        params={
+                            "customer": customer.name,
+                            "claimant": claimant.name,
+                            "respondent": respondent.name,
+                        },
                         ref_id=dispute.id,
                         created_at=now,
                     )
                 )
         audit(ctx, session, "dispute.open", customer.id, dispute=dispute.id, status=dispute.status)
-        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, customer.id or 0)], now)
     return dispute
 
 
@@ -223,8 +228,11 @@ async def _check_cooldown(
     if now < until:
         day = until.date().isoformat()
         raise CooldownActive(
-            f"You released this customer on {last.at.date().isoformat()}; you may not "
-            f"dispute it before {day}.",
+            N_(
+                "You released this customer on {value}; you may not dispute it before {day}.",
+                value=last.at.date().isoformat(),
+                day=day,
+            ),
             until=day,
         )
 
@@ -269,14 +277,14 @@ async def resolve_dispute(
         dispute, scoped = await _visible(ctx, session, dispute_id, lock=True)
         customer = scoped.customer
         if actor_id in (dispute.claimant_id, dispute.respondent_id):
-            raise Forbidden("A party to a dispute cannot resolve it.")
+            raise Forbidden(N_("A party to a dispute cannot resolve it."))
         if dispute.arbiter_id != actor_id and not plan.allows(
             "customer", "arbitrate", scoped.relations
         ):
-            raise Forbidden("Only the assigned arbiter or a manager above it may resolve this.")
+            raise Forbidden(N_("Only the assigned arbiter or a manager above it may resolve this."))
         if winner not in (dispute.claimant_id, dispute.respondent_id):
             raise Validation(
-                "Award the customer to the claimant or the respondent.", field="awardToUserId"
+                N_("Award the customer to the claimant or the respondent."), field="awardToUserId"
             )
         await _settle(
             session,
@@ -289,8 +297,10 @@ async def resolve_dispute(
         )
         if customer.owner_id != dispute.respondent_id:
             raise Conflict(
-                "The customer changed hands since this dispute was opened; the claimant may "
-                "withdraw it and dispute the new owner."
+                N_(
+                    "The customer changed hands since this dispute was opened; the claimant "
+                    "may withdraw it and dispute the new owner."
+                )
             )
         split = await award_customer(
             session,
@@ -306,8 +316,8 @@ async def resolve_dispute(
         dispute.credit_split = split
         await _close_reminders(session, dispute, acknowledged_by=actor_id)
         audit(ctx, session, "dispute.resolve", customer.id, dispute=dispute.id, awarded_to=winner)
-        queue_message(session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": customer.id})
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, customer.id or 0)], now)
     return dispute
 
 
@@ -317,14 +327,12 @@ async def withdraw_dispute(ctx: Context, dispute_id: object) -> Dispute:
     async with ctx.transaction() as session:
         dispute, _ = await _visible(ctx, session, dispute_id, lock=True)
         if dispute.claimant_id != ctx.plan.principal.user_id:
-            raise Forbidden("Only the claimant may withdraw a dispute.")
+            raise Forbidden(N_("Only the claimant may withdraw a dispute."))
         await _settle(session, dispute, DisputeStatus.WITHDRAWN, resolved_at=now)
         await _close_reminders(session, dispute, acknowledged_by=None)
         audit(ctx, session, "dispute.withdraw", dispute.customer_id, dispute=dispute.id)
-        queue_message(
-            session, DISPUTES_CHANNEL, {"id": dispute.id, "customer_id": dispute.customer_id}
-        )
         await session.flush()
+        await announce_disputes(session, [(dispute.id or 0, dispute.customer_id)], now)
     return dispute
 
 
@@ -363,7 +371,7 @@ async def _settle(session: AsyncSession, dispute: Dispute, status: str, **values
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.refresh(dispute)
         state = dispute.status.lower().replace("_", " ")
-        raise Conflict(f"This dispute is {state} already.", status=dispute.status)
+        raise Conflict(N_("This dispute is {state} already.", state=state), status=dispute.status)
     await session.refresh(dispute)
 
 

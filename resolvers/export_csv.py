@@ -26,6 +26,7 @@ from db.customers import CustomerFilter
 from db.engine import Database
 from db.models import Contact, Customer, Team, User
 from kernel.errors import Validation
+from kernel.messages import N_
 
 SENSITIVE = "customer.sensitive"
 # Excel reads a file as UTF-8 only when it starts with a byte order mark.
@@ -80,10 +81,14 @@ def export_fields(fields: list[str]) -> list[str]:
     allowed = ", ".join(COLUMNS)
     if unknown:
         named = ", ".join(repr(f[:40]) for f in unknown[:5])
-        problem = f"Not an exportable field: {named}."
+        problem = N_("Not an exportable field: {named}.", named=named)
     else:
-        problem = "Name at least one field to export."
-    raise Validation(f"{problem} Exportable: {allowed}.", field="fields", allowed=list(COLUMNS))
+        problem = N_("Name at least one field to export.")
+    raise Validation(
+        N_("{problem} Exportable: {allowed}.", problem=problem, allowed=allowed),
+        field="fields",
+        allowed=list(COLUMNS),
+    )
 
 
 def cell(value: Any) -> str:

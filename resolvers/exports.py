@@ -24,6 +24,7 @@ from db.customers import CustomerFilter, count_customers
 from db.enums import ExportStatus
 from db.models import ExportRequest, Team, User
 from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
@@ -93,7 +94,7 @@ class Reach:
 
 def _person(plan: Plan) -> int:
     if plan.principal.user_id is None:
-        raise Forbidden("Exports are for people, not partner tokens.")
+        raise Forbidden(N_("Exports are for people, not partner tokens."))
     return plan.principal.user_id
 
 
@@ -223,11 +224,11 @@ async def decide_export(
             raise NotFound("export request", export_id)
         row, mine = found
         if row.requested_by_id == uid:
-            raise Forbidden("You cannot decide your own export request; your manager does.")
+            raise Forbidden(N_("You cannot decide your own export request; your manager does."))
         if row.status != ExportStatus.PENDING:
-            raise Conflict(f"This export request is already {status_of(row, now)}.")
+            raise Conflict(N_("This export request is already {row}.", row=status_of(row, now)))
         if not mine:
-            raise Forbidden("You may not decide this export request.")
+            raise Forbidden(N_("You may not decide this export request."))
         ttl = timedelta(hours=ctx.settings.export_ttl_hours)
         # Conditional on PENDING: of two deciders at once exactly one wins.
         decided = await session.execute(
@@ -245,7 +246,7 @@ async def decide_export(
             .execution_options(synchronize_session=False)
         )
         if decided.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("Someone decided this export request meanwhile.")
+            raise Conflict(N_("Someone decided this export request meanwhile."))
         audit(ctx, session, "export.decide", None, id=ident, approve=approve, note=note)
     decided_row = await (await ctx.session()).get(ExportRequest, ident)
     assert decided_row is not None

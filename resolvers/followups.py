@@ -10,13 +10,20 @@ from sqlmodel import col
 from db.enums import ReminderKind, ReminderStatus
 from db.models import Customer, FollowUp, Reminder
 from kernel.errors import Validation
+from kernel.messages import N_
 from resolvers.access import audit, customer_for
 from resolvers.context import Context
 from resolvers.customers import next_due
 
 # A follow-up logged "now" on a phone whose clock runs a little fast is still now.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-SUPERSEDED = (ReminderKind.FOLLOW_UP_DUE, ReminderKind.CADENCE_DUE, ReminderKind.RECYCLE_WARNING)
+SUPERSEDED = (
+    ReminderKind.FOLLOW_UP_DUE,
+    ReminderKind.CADENCE_DUE,
+    ReminderKind.RECYCLE_WARNING,
+    # The manager's, about the follow-up just logged.
+    ReminderKind.OVERDUE_ESCALATION,
+)
 
 
 async def log_follow_up(
@@ -34,13 +41,13 @@ async def log_follow_up(
     at = at or now
     summary = summary.strip()
     if not summary:
-        raise Validation("A follow-up needs a summary.", field="summary")
+        raise Validation(N_("A follow-up needs a summary."), field="summary")
     if len(summary) > 4000 or (outcome and len(outcome) > 4000):
-        raise Validation("Summary and outcome are at most 4000 characters.", field="summary")
+        raise Validation(N_("Summary and outcome are at most 4000 characters."), field="summary")
     if at > now + FUTURE_TOLERANCE:
-        raise Validation("A follow-up cannot be logged in the future.", field="at")
+        raise Validation(N_("A follow-up cannot be logged in the future."), field="at")
     if next_follow_up_at is not None and next_follow_up_at <= at:
-        raise Validation("The next follow-up must come after this one.", field="nextFollowUpAt")
+        raise Validation(N_("The next follow-up must come after this one."), field="nextFollowUpAt")
     async with ctx.transaction() as session:
         scoped = await customer_for(ctx, session, customer_id, "follow_up")
         customer = scoped.customer

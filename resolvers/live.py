@@ -18,13 +18,14 @@ from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from db.enums import ReminderStatus
-from db.models import Customer, Dispute, OwnershipEvent, Reminder
+from db.models import Customer, Dispute, DisputeChange, OwnershipEvent, Reminder
 from kernel.errors import Forbidden, Unauthenticated, Validation
+from kernel.messages import N_
 from resolvers import disputes
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from resolvers.context import Context
 
 BATCH = 500
-RESYNC_KEY = "resync"  # the inbox key of "announcements may have been lost"
 
 # One delivery at a time per connection: its subscriptions share one context, and a
 # delivery refreshes that context's session and loaders.
@@ -82,7 +82,7 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
     reminder the caller received; None = from now on."""
     user_id = ctx.plan.principal.user_id
     if user_id is None:
-        raise Forbidden("Reminders belong to people, not partner tokens.")
+        raise Forbidden(N_("Reminders belong to people, not partner tokens."))
 
     def route(message: Message) -> Hashable | None:
         return WAKE if message.get("user_id") in (user_id, None) else None
@@ -119,11 +119,13 @@ async def reminder_due(ctx: Context, *, since: int | None = None) -> AsyncGenera
 
 
 async def dispute_updated(
-    ctx: Context, *, customer_id: object | None = None
-) -> AsyncGenerator[Dispute, None]:
-    """Each dispute, re-read, whenever a change to it is announced. When announcements
-    may have been lost (the bus says `resync`), the disputes this subscriber has seen or
-    that opened since it subscribed are re-read, and those that changed are delivered."""
+    ctx: Context, *, customer_id: object | None = None, since: int | None = None
+) -> AsyncGenerator[tuple[int, Dispute], None]:
+    """Disputes as they change, each with its change's position in the dispute change log
+    (db/ownership.announce_disputes): after `since` (a position delivered before; None =
+    from now on), then live. A dispute changed several times before it is read is
+    delivered once, as it is then, at its latest change. Announcements only wake the
+    reader, so a lost one (the bus says `resync`) loses nothing."""
     plan = ctx.plan
     disputes.require_staff(ctx)
     customer = parse_optional_id(customer_id, "customer")
@@ -131,58 +133,63 @@ async def dispute_updated(
     seen = [plan.customer_scope()]
     if user_id is not None:
         seen += [col(Dispute.claimant_id) == user_id, col(Dispute.respondent_id) == user_id]
-    started = ctx.now()
-    delivered: dict[int, tuple[object, ...]] = {}
 
     def route(message: Message) -> Hashable | None:
-        if message.get("resync"):
-            return RESYNC_KEY
-        if customer is not None and message.get("customer_id") != customer:
-            return None
-        ident = message.get("id")
-        return ident if isinstance(ident, int) else None
+        if customer is not None and not message.get("resync"):
+            return WAKE if message.get("customer_id") == customer else None
+        return WAKE
 
     async with listening(ctx.bus, {DISPUTES: route}) as inbox:
-        if customer is not None:
-            async with ctx.services.db.read() as session:
+        async with ctx.services.db.read() as session:
+            if customer is not None:
                 await customer_for(ctx, session, customer, "read", lock=False)
-        while True:
-            keys = await inbox.take()
-            announced = sorted(k for k in keys if isinstance(k, int))
-            wanted: ColumnElement[bool] = col(Dispute.id).in_(announced)
-            if RESYNC_KEY in keys:
-                maybe_changed = or_(
-                    col(Dispute.id).in_(sorted(delivered)), col(Dispute.opened_at) >= started
+            start = since
+            if start is None:
+                start = int(await session.scalar(select(func.max(col(DisputeChange.id)))) or 0)
+
+        async def read_after(position: int) -> Sequence[tuple[int, Dispute]]:
+            latest = (
+                select(
+                    col(DisputeChange.dispute_id).label("dispute_id"),
+                    func.max(col(DisputeChange.id)).label("change"),
                 )
-                if customer is not None:
-                    maybe_changed = and_(maybe_changed, col(Dispute.customer_id) == customer)
-                wanted = or_(wanted, maybe_changed)
-            stmt = (
-                select(Dispute)
-                .join(Customer, col(Customer.id) == col(Dispute.customer_id))
-                .where(wanted, or_(*seen))
-                .order_by(col(Dispute.id))
+                .where(col(DisputeChange.id) > position)
+                .group_by(col(DisputeChange.dispute_id))
+                .subquery()
             )
-            for dispute in await _read_live(ctx, stmt):
-                ident, state = dispute.id or 0, _dispute_state(dispute)
-                if ident not in announced and delivered.get(ident) == state:
-                    continue  # re-read after a resync, and unchanged
-                delivered[ident] = state
+            stmt = (
+                select(latest.c.change, Dispute)
+                .join(Dispute, col(Dispute.id) == latest.c.dispute_id)
+                .join(Customer, col(Customer.id) == col(Dispute.customer_id))
+                .where(or_(*seen))
+                .order_by(latest.c.change)
+                .limit(BATCH)
+            )
+            if customer is not None:
+                stmt = stmt.where(col(Dispute.customer_id) == customer)
+            found = await _read_live(ctx, stmt, scalars=False)
+            return [(int(change), dispute) for change, dispute in found]
+
+        rows = follow(inbox, read_after, start, lambda row: row[0], batch=BATCH)
+        async with aclosing(rows):
+            async for change in rows:
                 async with _delivering(ctx):
-                    yield dispute
+                    yield change
 
 
-def _dispute_state(dispute: Dispute) -> tuple[object, ...]:
-    return (dispute.status, dispute.arbiter_id, dispute.awarded_to_id, dispute.resolved_at)
-
-
-async def _read_live(ctx: Context, stmt: Select[Any]) -> list[Any]:
+async def _read_live(ctx: Context, stmt: Select[Any], *, scalars: bool = True) -> list[Any]:
     """Rows for a delivery, in a short session of their own, if the caller's token is
-    still good."""
+    still good: the first column's values, or (`scalars=False`) whole rows as tuples."""
     principal = ctx.plan.principal
     async with ctx.services.db.read() as session:
         live = await token_is_live(session, principal, ctx.now())
-        rows = list((await session.execute(stmt)).scalars()) if live else []
+        result = await session.execute(stmt) if live else None
+        if result is None:
+            rows: list[Any] = []
+        elif scalars:
+            rows = list(result.scalars())
+        else:
+            rows = [tuple(row) for row in result.all()]
     if not live:
         await end_revoked(ctx.websocket)
     return rows
@@ -203,7 +210,7 @@ async def _reminder_start(
         ).first()
         if row is None or row.fired_at is None:
             raise Validation(
-                "`since` must be the cursor of a reminder you received.", argument="since"
+                N_("`since` must be the cursor of a reminder you received."), argument="since"
             )
         return row.fired_at, row.id
     row = (

@@ -19,6 +19,7 @@ from sqlmodel import col
 from db.enums import Role
 from db.models import Customer, Team, User
 from kernel.errors import Conflict, Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -45,14 +46,14 @@ USER_FIELDS = ("name", "role", "team_id", "capacity", "lock_quota", "regions", "
 def _name(value: object, field: str = "name") -> str:
     name = value.strip() if isinstance(value, str) else ""
     if not name:
-        raise Validation(f"Give a {field}.", field=field)
+        raise Validation(N_("Give a {field}.", field=field), field=field)
     return name
 
 
 def _email(value: object) -> str:
     email = value.strip().lower() if isinstance(value, str) else ""
     if not EMAIL.match(email):
-        raise Validation(f"{value!r} is not an email address.", field="email")
+        raise Validation(N_("{value!r} is not an email address.", value=value), field="email")
     return email
 
 
@@ -63,7 +64,10 @@ def _role(value: object) -> Role:
         role = Role.PARTNER
     if role is Role.PARTNER:
         names = ", ".join(USER_ROLES)
-        raise Validation(f"{value!r} is not a user's role; use one of {names}.", field="role")
+        raise Validation(
+            N_("{value!r} is not a user's role; use one of {names}.", value=value, names=names),
+            field="role",
+        )
     return role
 
 
@@ -71,7 +75,14 @@ def _count(value: object, field: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
-        raise Validation(f"`{field}` is a whole number from 0 to {MAX_COUNT:,}.", field=field)
+        raise Validation(
+            N_(
+                "`{field}` is a whole number from 0 to {MAX_COUNT:,}.",
+                field=field,
+                MAX_COUNT=MAX_COUNT,
+            ),
+            field=field,
+        )
     return value
 
 
@@ -82,7 +93,14 @@ def _areas(value: object, field: str) -> list[str]:
     for item in items:
         text = item.strip() if isinstance(item, str) else ""
         if not text or len(text) > AREA_LENGTH or text_problem(text, AREA_LENGTH):
-            raise Validation(f"Each of `{field}` is 1 to {AREA_LENGTH} characters.", field=field)
+            raise Validation(
+                N_(
+                    "Each of `{field}` is 1 to {AREA_LENGTH} characters.",
+                    field=field,
+                    AREA_LENGTH=AREA_LENGTH,
+                ),
+                field=field,
+            )
         if text not in cleaned:
             cleaned.append(text)
     return cleaned
@@ -96,7 +114,7 @@ async def _team(session: AsyncSession, team_id: object, field: str) -> Team | No
     except NotFound:
         team = None
     if team is None:
-        raise Validation(f"No team {team_id} exists.", field=field)
+        raise Validation(N_("No team {team_id} exists.", team_id=team_id), field=field)
     return team
 
 
@@ -112,7 +130,7 @@ def _user_values(fields: dict[str, Any]) -> dict[str, Any]:
     }
     for key in ("name", "role"):
         if key in fields and fields[key] is None:
-            raise Validation(f"`{key}` cannot be null.", field=key)
+            raise Validation(N_("`{key}` cannot be null.", key=key), field=key)
     values = {k: checks[k](v) if k in checks else v for k, v in fields.items()}
     check_widths(User, {k: v for k, v in values.items() if k != "team_id"})
     return values
@@ -121,7 +139,7 @@ def _user_values(fields: dict[str, Any]) -> dict[str, Any]:
 async def _email_free(session: AsyncSession, email: str) -> None:
     taken = await session.scalar(select(col(User.id)).where(func.lower(col(User.email)) == email))
     if taken is not None:
-        raise Conflict(f"The email {email} is already in use.", field="email")
+        raise Conflict(N_("The email {email} is already in use.", email=email), field="email")
 
 
 def _snapshot(row: Any, keys: Any) -> dict[str, Any]:
@@ -148,7 +166,7 @@ async def add_user(ctx: Context, session: AsyncSession, fields: dict[str, Any]) 
     values = _user_values({k: v for k, v in fields.items() if k != "email"})
     for required in ("name", "role"):
         if required not in values:
-            raise Validation(f"Give a {required}.", field=required)
+            raise Validation(N_("Give a {required}.", required=required), field=required)
     email = _email(fields.get("email"))
     check_widths(User, {"email": email})
     await _email_free(session, email)
@@ -163,7 +181,9 @@ async def add_user(ctx: Context, session: AsyncSession, fields: dict[str, Any]) 
     try:
         await session.flush()
     except IntegrityError as exc:  # another request took the email meanwhile
-        raise Conflict(f"The email {email} is already in use.", field="email") from exc
+        raise Conflict(
+            N_("The email {email} is already in use.", email=email), field="email"
+        ) from exc
     audit(
         ctx,
         session,
@@ -181,7 +201,7 @@ async def update_user(ctx: Context, user_id: object, fields: dict[str, Any]) -> 
     them, so the new manager sees those customers from the next request on."""
     plan = ctx.plan
     if not (plan.may("user", "update") or plan.may("user.capacity", "update")):
-        raise Forbidden("You may not change users.")
+        raise Forbidden(N_("You may not change users."))
     unknown = set(fields) - set(USER_FIELDS)
     assert not unknown, unknown
     async with ctx.transaction() as session:
@@ -190,11 +210,13 @@ async def update_user(ctx: Context, user_id: object, fields: dict[str, Any]) -> 
             raise NotFound("user", user_id)
         if not plan.allows_user("user", "update", user):
             if not plan.allows_user("user.capacity", "update", user):
-                raise Forbidden(f"You may not change {user.name}: not in your team.")
+                raise Forbidden(N_("You may not change {name}: not in your team.", name=user.name))
             if other := sorted(set(fields) - MANAGER_FIELDS):
                 raise Forbidden(
-                    "You may change only the capacity of users in your team, "
-                    f"not {camel(other[0])}."
+                    N_(
+                        "You may change only the capacity of users in your team, not {value}.",
+                        value=camel(other[0]),
+                    )
                 )
         values = _user_values(fields)
         if "team_id" in values:
@@ -207,8 +229,13 @@ async def update_user(ctx: Context, user_id: object, fields: dict[str, Any]) -> 
             )
             if owned:
                 raise Validation(
-                    f"{user.name} owns {owned} customers and a {values['role']} owns none; "
-                    "hand them over first (handOverPortfolio).",
+                    N_(
+                        "{name} owns {owned} customers and a {role} owns none; hand them over "
+                        "first (handOverPortfolio).",
+                        name=user.name,
+                        owned=owned,
+                        role=values["role"],
+                    ),
                     field="role",
                 )
         for key, (_old, new) in changes.items():
@@ -276,8 +303,11 @@ async def update_team(ctx: Context, team_id: object, fields: dict[str, Any]) -> 
             parent = await _team(session, fields["parent_id"], "parentId")
             if parent is not None and parent.path.startswith(team.path):
                 raise Validation(
-                    f"{parent.name} is {team.name} or inside it; a team cannot become its "
-                    "own ancestor.",
+                    N_(
+                        "{name} is {name2} or inside it; a team cannot become its own ancestor.",
+                        name=parent.name,
+                        name2=team.name,
+                    ),
                     field="parentId",
                 )
             team.parent_id = parent.id if parent else None
@@ -299,7 +329,7 @@ async def _team_name(session: AsyncSession, value: object, own_id: int | None) -
         )
     )
     if other is not None:
-        raise Conflict(f"A team named {name} already exists.", field="name")
+        raise Conflict(N_("A team named {name} already exists.", name=name), field="name")
     return name
 
 
@@ -307,7 +337,7 @@ async def _flush_team(session: AsyncSession, name: str) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:  # another request took the name meanwhile
-        raise Conflict(f"A team named {name} already exists.", field="name") from exc
+        raise Conflict(N_("A team named {name} already exists.", name=name), field="name") from exc
 
 
 async def _manager(session: AsyncSession, user_id: object) -> int | None:
@@ -318,9 +348,11 @@ async def _manager(session: AsyncSession, user_id: object) -> int | None:
     except NotFound:
         user = None
     if user is None:
-        raise Validation(f"No user {user_id} exists to manage the team.", field="managerId")
+        raise Validation(
+            N_("No user {user_id} exists to manage the team.", user_id=user_id), field="managerId"
+        )
     if not user.active:
-        raise Validation(f"{user.name} has been deactivated.", field="managerId")
+        raise Validation(N_("{name} has been deactivated.", name=user.name), field="managerId")
     return user.id
 
 
@@ -335,7 +367,7 @@ async def _move_subtree(session: AsyncSession, teams: Any, team: Team, new_path:
         return
     moved = [t for t in teams if t.path.startswith(old_path)]
     if max(len(t.path) for t in moved) - len(old_path) + len(new_path) > PATH_LENGTH:
-        raise Validation("The team tree would be too deep there.", field="parentId")
+        raise Validation(N_("The team tree would be too deep there."), field="parentId")
     for t in moved:
         t.path = new_path + t.path[len(old_path) :]
 
@@ -353,7 +385,7 @@ async def team_id_named(ctx: Context, name: str | None) -> int | None:
         select(col(Team.id)).where(func.lower(col(Team.name)) == name.strip().lower())
     )
     if found is None:
-        raise Validation(f"No team named {name.strip()!r} exists.", field="team")
+        raise Validation(N_("No team named {name!r} exists.", name=name.strip()), field="team")
     return int(found)
 
 

@@ -30,6 +30,7 @@ from kernel.errors import (
     PoolEmbargo,
     Validation,
 )
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
@@ -42,8 +43,8 @@ CLAIM_RULE = "pool_claim"
 ASSIGN_RULE = "manual"
 RELEASE_RULE = "release"
 DEFAULT_REASON_CODE = "other"
-TAKEN = "This customer was already claimed by someone else."
-PENDING_TRANSFER = "A transfer of this customer is waiting for approval; decide it first."
+TAKEN = N_("This customer was already claimed by someone else.")
+PENDING_TRANSFER = N_("A transfer of this customer is waiting for approval; decide it first.")
 # A claim that lost a race this recently hears CONFLICT rather than NOT_FOUND: the
 # customer was in the pool, which the claimant could see, moments ago.
 RACE_WINDOW = timedelta(minutes=5)
@@ -87,7 +88,7 @@ async def _take_owner(
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         if expect_owner is None:
             raise Conflict(TAKEN)
-        raise Conflict("The customer changed hands meanwhile. Reload and try again.")
+        raise Conflict(N_("The customer changed hands meanwhile. Reload and try again."))
     assert customer.id is not None
     await after_owner_change(session, [customer.id], now)
     details: dict[str, Any] = {}
@@ -146,15 +147,19 @@ async def assign_customer(
         if target is None:
             raise NotFound("user", to_user_id)
         if teams is not None and target.user.team_id not in teams:
-            raise Forbidden("You may assign customers only to people in your teams.")
+            raise Forbidden(N_("You may assign customers only to people in your teams."))
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
         if not target.user.active:
-            raise Validation(f"{target.user.name} is deactivated.", field="toUserId")
+            raise Validation(N_("{name} is deactivated.", name=target.user.name), field="toUserId")
         if target.user.role not in OWNER_ROLES:
-            raise Validation(f"{target.user.name} cannot own customers.", field="toUserId")
+            raise Validation(
+                N_("{name} cannot own customers.", name=target.user.name), field="toUserId"
+            )
         if customer.owner_id == target_id:
-            raise Validation(f"{target.user.name} already owns this customer.", field="toUserId")
+            raise Validation(
+                N_("{name} already owns this customer.", name=target.user.name), field="toUserId"
+            )
         require_room(target)
         previous = customer.owner_id
         details = await _take_owner(session, customer, target, now, expect_owner=previous)
@@ -193,7 +198,7 @@ async def release_to_pool(
         assert customer.id is not None
         previous = customer.owner_id
         if previous is None:
-            raise Conflict("This customer is already in the public pool.")
+            raise Conflict(N_("This customer is already in the public pool."))
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
         if is_locked(customer, now):
@@ -254,7 +259,7 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
     plan = ctx.plan
     me = plan.principal.user_id
     if me is None or not plan.may("customer", "claim"):
-        raise Forbidden("You may not claim customers from the pool.")
+        raise Forbidden(N_("You may not claim customers from the pool."))
     ident = parse_id(customer_id)
     now = ctx.now()
     settings = ctx.settings
@@ -263,7 +268,7 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
             session, me, lock=True, closed_deals=settings.capacity_counts_closed_deals
         )
         if claimant is None:
-            raise Forbidden("You may not claim customers from the pool.")
+            raise Forbidden(N_("You may not claim customers from the pool."))
         found = await customers_by_ids(
             session, [ident], scope=plan.customer_scope(), mask=plan.relation_mask()
         )
@@ -271,7 +276,7 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
         if scoped is None or scoped.customer.owner_id is not None:
             raise await _unclaimable(ctx, session, ident, scoped, now)
         if not plan.allows("customer", "claim", scoped.relations):
-            raise Forbidden("You may not claim this customer.")
+            raise Forbidden(N_("You may not claim this customer."))
         customer = scoped.customer
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
@@ -320,8 +325,11 @@ def _check_cooldown(customer: Customer, me: int, now: datetime, days: int) -> No
     if now < until:
         day = until.date().isoformat()
         raise CooldownActive(
-            f"You owned this customer until {customer.pooled_at.date().isoformat()}; "
-            f"you may claim it again from {day}.",
+            N_(
+                "You owned this customer until {value}; you may claim it again from {day}.",
+                value=customer.pooled_at.date().isoformat(),
+                day=day,
+            ),
             until=day,
         )
 
@@ -333,10 +341,10 @@ async def _unclaimable(
     me = ctx.plan.principal.user_id
     if scoped is not None:
         if scoped.customer.owner_id == me:
-            return Conflict("You already own this customer.")
+            return Conflict(N_("You already own this customer."))
         if await _left_pool_since(session, ident, now - RACE_WINDOW):
             return Conflict(TAKEN)
-        return Conflict("This customer is not in the public pool.")
+        return Conflict(N_("This customer is not in the public pool."))
     # Invisible: it may have left the pool a moment ago (we lost the race), or it may
     # never have been ours to see, which must look exactly like a customer that does not
     # exist.

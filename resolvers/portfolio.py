@@ -56,6 +56,7 @@ from db.setsql import const as _const
 from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
 from kernel.errors import Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers import keeping, validation
 from resolvers.access import audit
 from resolvers.context import Context
@@ -225,11 +226,20 @@ async def move_keeping(
     return moved
 
 
-def check_owner(user: User, what: str = "The successor") -> None:
+def check_owner(user: User, what: str = N_("The successor")) -> None:
     if not user.active:
-        raise Validation(f"{what} {user.name} has been deactivated.", field="toUserId")
+        raise Validation(
+            N_("{what} {name} has been deactivated.", what=what, name=user.name), field="toUserId"
+        )
     if user.role in NON_OWNERS:
-        raise Validation(f"{what} {user.name} ({user.role}) cannot own customers.")
+        raise Validation(
+            N_(
+                "{what} {name} ({role}) cannot own customers.",
+                what=what,
+                name=user.name,
+                role=user.role,
+            )
+        )
 
 
 # Departures.
@@ -253,10 +263,10 @@ async def _successor(
     if successor is None:
         return None
     if successor.id == leaver.id:
-        raise Validation("The successor must be someone else.", field="toUserId")
+        raise Validation(N_("The successor must be someone else."), field="toUserId")
     check_owner(successor)
     if not ctx.plan.allows_user("user", "hand_over", successor):
-        raise Forbidden(f"You may not hand customers over to {successor.name}.")
+        raise Forbidden(N_("You may not hand customers over to {name}.", name=successor.name))
     return successor
 
 
@@ -275,7 +285,7 @@ async def _hand_over(
     now = ctx.now()
     actor = ctx.plan.principal.user_id
     if actor is None:
-        raise Forbidden("Portfolios are handed over by people, not partner tokens.")
+        raise Forbidden(N_("Portfolios are handed over by people, not partner tokens."))
     departure = TransferRequest(
         from_user_id=leaver.id,
         to_user_id=successor.id if successor else None,
@@ -341,11 +351,11 @@ async def hand_over_portfolio(
         if leaver is None:
             raise NotFound("user", from_user_id)
         if not plan.allows_user("user", "hand_over", leaver):
-            raise Forbidden(f"You may not hand over {leaver.name}'s portfolio.")
+            raise Forbidden(N_("You may not hand over {name}'s portfolio.", name=leaver.name))
         successor = await _successor(ctx, session, leaver, to_user_id)
         if keep_previous_owner_as is not None and successor is None:
             raise Validation(
-                "Only a successor can keep the previous owner on as a collaborator.",
+                N_("Only a successor can keep the previous owner on as a collaborator."),
                 field="keepPreviousOwnerAs",
             )
         keep_as = str(keep_previous_owner_as) if keep_previous_owner_as is not None else None
@@ -369,11 +379,11 @@ async def deactivate_user(
         if user is None:
             raise NotFound("user", user_id)
         if not plan.allows_user("user", "deactivate", user):
-            raise Forbidden(f"You may not deactivate {user.name}.")
+            raise Forbidden(N_("You may not deactivate {name}.", name=user.name))
         if user.id == plan.principal.user_id:
-            raise Validation("You cannot deactivate yourself.", field="id")
+            raise Validation(N_("You cannot deactivate yourself."), field="id")
         if not user.active:
-            raise Validation(f"{user.name} is already deactivated.", field="id")
+            raise Validation(N_("{name} is already deactivated.", name=user.name), field="id")
         successor = await _successor(ctx, session, user, hand_over_to_user_id)
         await session.execute(
             update(User).where(col(User.id) == user.id).values(active=False, deactivated_at=now)

@@ -13,6 +13,7 @@ from authz.tokens import issue_token
 from db.models import ApiToken, Partner, User
 from db.outbox import queue_message
 from kernel.errors import Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers.access import audit
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -40,12 +41,14 @@ class Listed:
 def _clean_scopes(scopes: list[str]) -> list[str]:
     cleaned = list(dict.fromkeys(s.strip() for s in scopes))
     if not cleaned:
-        raise Validation("Give at least one scope, e.g. 'customer:read' or '*'.", field="scopes")
+        raise Validation(
+            N_("Give at least one scope, e.g. 'customer:read' or '*'."), field="scopes"
+        )
     if len(cleaned) > MAX_SCOPES:
-        raise Validation(f"At most {MAX_SCOPES} scopes.", field="scopes")
+        raise Validation(N_("At most {MAX_SCOPES} scopes.", MAX_SCOPES=MAX_SCOPES), field="scopes")
     if bad := [s for s in cleaned if not SCOPE.match(s)]:
         raise Validation(
-            f"'{bad[0]}' is not a scope; write 'object:action', 'object:*' or '*'.",
+            N_("'{value}' is not a scope; write 'object:action', 'object:*' or '*'.", value=bad[0]),
             field="scopes",
         )
     return cleaned
@@ -64,7 +67,9 @@ def _within(ctx: Context, scopes: list[str]) -> None:
         else:
             held = principal.scope_allows(obj, act)
         if not held:
-            raise Forbidden(f"Your token does not hold the scope '{scope}' to pass it on.")
+            raise Forbidden(
+                N_("Your token does not hold the scope '{scope}' to pass it on.", scope=scope)
+            )
 
 
 async def issue_api_token(
@@ -81,22 +86,22 @@ async def issue_api_token(
     plan = ctx.plan
     plan.require("token", "issue")
     if (partner_name is None) == (user_id is None):
-        raise Validation("Give exactly one of partnerName and userId.")
+        raise Validation(N_("Give exactly one of partnerName and userId."))
     scopes = _clean_scopes(scopes)
     _within(ctx, scopes)
     now = ctx.now()
     if expires_at is None:
         expires_at = now + timedelta(hours=ctx.settings.token_ttl_hours)
     if expires_at.tzinfo is None:
-        raise Validation("expiresAt needs a time zone, e.g. 2026-07-01T00:00:00Z.")
+        raise Validation(N_("expiresAt needs a time zone, e.g. 2026-07-01T00:00:00Z."))
     if expires_at <= now:
-        raise Validation("expiresAt must be in the future.", field="expiresAt")
+        raise Validation(N_("expiresAt must be in the future."), field="expiresAt")
     async with ctx.transaction() as session:
         user = partner = None
         if partner_name is not None:
             # Only a caller who may issue for anyone may issue for a partner.
             if not plan.allows("token", "issue", 0):
-                raise Forbidden("Only an administrator issues partner tokens.")
+                raise Forbidden(N_("Only an administrator issues partner tokens."))
             partner = (
                 await session.execute(
                     select(Partner).where(col(Partner.name) == partner_name.strip())
@@ -105,15 +110,15 @@ async def issue_api_token(
             if partner is None:
                 raise NotFound("partner", partner_name)
             if not partner.active:
-                raise Validation(f"Partner {partner.name} has been deactivated.")
+                raise Validation(N_("Partner {name} has been deactivated.", name=partner.name))
         else:
             user = await session.get(User, parse_id(user_id, "user"))
             if user is None:
                 raise NotFound("user", user_id)
             if not plan.allows_user("token", "issue", user):
-                raise Forbidden("You may issue tokens for yourself only.")
+                raise Forbidden(N_("You may issue tokens for yourself only."))
             if not user.active:
-                raise Validation(f"{user.name} has been deactivated.", field="userId")
+                raise Validation(N_("{name} has been deactivated.", name=user.name), field="userId")
         row, token = await issue_token(
             session=session,
             secret=ctx.settings.secret(),

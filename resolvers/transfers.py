@@ -29,6 +29,7 @@ from db.models import (
 )
 from db.ownership import OPEN_REMINDERS, cancel_transfers
 from kernel.errors import ClaimLimitReached, Conflict, Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit
 from resolvers.context import Context
@@ -75,7 +76,7 @@ def transfer_scope(plan: Plan) -> ColumnElement[bool]:
     and directors those touching their teams; everything for ADMIN and AUDITOR."""
     uid = plan.principal.user_id
     if uid is None:
-        raise Forbidden("Partner tokens cannot see transfer requests.")
+        raise Forbidden(N_("Partner tokens cannot see transfer requests."))
     teams = plan.team_ids_for("customer", "read")
     if teams is None:
         return true()
@@ -164,14 +165,17 @@ def _clean_ids(customer_ids: list[object], cap: int) -> list[int]:
     # The cap holds for the list as sent, repeats included.
     if len(customer_ids) > cap:
         raise Validation(
-            f"`customerIds` takes at most {cap} customers per request; for a whole "
-            "portfolio use handOverPortfolio.",
+            N_(
+                "`customerIds` takes at most {cap} customers per request; for a whole "
+                "portfolio use handOverPortfolio.",
+                cap=cap,
+            ),
             field="customerIds",
             limit=cap,
         )
     ids = list(dict.fromkeys(parse_id(i) for i in customer_ids))
     if not ids:
-        raise Validation("Name at least one customer to transfer.", field="customerIds")
+        raise Validation(N_("Name at least one customer to transfer."), field="customerIds")
     return ids
 
 
@@ -185,21 +189,21 @@ async def _giver_of(ctx: Context, session: AsyncSession, ids: list[int]) -> int:
         if ident not in found:
             raise NotFound("customer", ident)
         if not plan.allows("customer", "transfer", found[ident].relations):
-            raise Forbidden(f"You may not transfer customer {ident}.")
+            raise Forbidden(N_("You may not transfer customer {ident}.", ident=ident))
     customers = [found[i].customer for i in ids]
     owners = {c.owner_id for c in customers}
     if None in owners:
         raise Validation(
-            "A customer in the pool has no owner to transfer from; claim or assign it.",
+            N_("A customer in the pool has no owner to transfer from; claim or assign it."),
             field="customerIds",
         )
     if len(owners) > 1:
         raise Validation(
-            "All customers of one request must have the same owner.", field="customerIds"
+            N_("All customers of one request must have the same owner."), field="customerIds"
         )
     if busy := [c for c in customers if c.pending_transfer_id is not None]:
         raise Conflict(
-            f"{busy[0].name} is already in a pending transfer request.",
+            N_("{name} is already in a pending transfer request.", name=busy[0].name),
             customerId=str(busy[0].id),
             transferId=str(busy[0].pending_transfer_id),
         )
@@ -225,7 +229,7 @@ async def request_transfer(
     plan.require("customer", "transfer")
     requester = plan.principal.user_id
     if requester is None:
-        raise Forbidden("Transfers are requested by people, not partner tokens.")
+        raise Forbidden(N_("Transfers are requested by people, not partner tokens."))
     ids = _clean_ids(customer_ids, ctx.settings.max_transfer_customers)
     reason = validation.reason(reason)
     now = ctx.now()
@@ -236,8 +240,10 @@ async def request_transfer(
         if receiver is None:
             raise NotFound("user", to_user_id)
         if receiver.id == giver.id:
-            raise Validation(f"{giver.name} already owns these customers.", field="toUserId")
-        check_owner(receiver, "The receiving user")
+            raise Validation(
+                N_("{name} already owns these customers.", name=giver.name), field="toUserId"
+            )
+        check_owner(receiver, N_("The receiving user"))
         approvers, teams = await _approvers(session, giver, receiver)
         immediate = plan.principal.role == Role.ADMIN or (
             _manages(requester, giver.team_id, teams)
@@ -271,7 +277,7 @@ async def request_transfer(
             .execution_options(synchronize_session=False)
         )
         if marked.rowcount != len(ids):  # type: ignore[attr-defined]
-            raise Conflict("A customer of this request changed meanwhile; reload and retry.")
+            raise Conflict(N_("A customer of this request changed meanwhile; reload and retry."))
         await session.execute(
             insert(TransferItem), [{"transfer_id": request.id, "customer_id": i} for i in ids]
         )
@@ -313,6 +319,7 @@ def _remind(
             kind=ReminderKind.TRANSFER_APPROVAL,
             due_at=now,
             message=f"Approve or reject the transfer of {what} from {giver.name}.",
+            params={"customers": len(ids), "customer_id": ids[0], "giver": giver.name},
             ref_id=request.id,
             created_at=now,
         )
@@ -334,15 +341,21 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
         # for: two deciders would deadlock.
         stmt = stmt.with_for_update(key_share=True)
     receiver = (await session.execute(stmt)).scalar_one()
-    check_owner(receiver, "The receiving user")
+    check_owner(receiver, N_("The receiving user"))
     if receiver.capacity is not None:
         owned = await session.scalar(
             select(func.count()).select_from(Customer).where(col(Customer.owner_id) == receiver.id)
         )
         if int(owned or 0) + n > receiver.capacity:
             raise ClaimLimitReached(
-                f"{receiver.name} owns {owned} of at most {receiver.capacity} customers; "
-                f"{n} more would exceed that.",
+                N_(
+                    "{name} owns {owned} of at most {capacity} customers; {n} more would "
+                    "exceed that.",
+                    name=receiver.name,
+                    owned=owned,
+                    capacity=receiver.capacity,
+                    n=n,
+                ),
                 capacity=receiver.capacity,
                 owned=int(owned or 0),
             )
@@ -355,7 +368,7 @@ async def _execute(ctx: Context, session: AsyncSession, request: TransferRequest
         )
     )
     if still != n:
-        raise Conflict("A customer of this request changed owner meanwhile; reject it.")
+        raise Conflict(N_("A customer of this request changed owner meanwhile; reject it."))
     now = ctx.now()
     giver = await session.get(User, request.from_user_id)
     assert giver is not None
@@ -400,9 +413,9 @@ async def decide_transfer(
             )
         ).scalar_one_or_none()
         if slot is None or slot.approved is not None:
-            raise Forbidden("You have no undecided approval on this transfer request.")
+            raise Forbidden(N_("You have no undecided approval on this transfer request."))
         if request.status != TransferStatus.PENDING:
-            raise Conflict(f"This transfer request is already {request.status}.")
+            raise Conflict(N_("This transfer request is already {status}.", status=request.status))
         await session.execute(
             update(Approval)
             .where(col(Approval.id) == slot.id)
@@ -451,9 +464,9 @@ async def cancel_transfer(ctx: Context, transfer_id: object) -> Transfer:
     async with ctx.transaction() as session:
         request = await _locked_request(session, plan, ident, transfer_id)
         if request.requested_by_id != uid:
-            raise Forbidden("Only the requester may cancel a transfer request.")
+            raise Forbidden(N_("Only the requester may cancel a transfer request."))
         if request.status != TransferStatus.PENDING:
-            raise Conflict(f"This transfer request is already {request.status}.")
+            raise Conflict(N_("This transfer request is already {status}.", status=request.status))
         await cancel_transfers(session, col(TransferRequest.id) == ident, ctx.now())
         audit(ctx, session, "transfer.cancel", None, id=ident)
     return await _reload(ctx, ident)

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 from db.keys import company_key, email_domain_key, phone_key, tax_key
 from db.models import Contact, Customer, CustomerKey
 from kernel.errors import Validation
+from kernel.messages import N_
 
 TAG_LENGTH = 40
 T = TypeVar("T")
@@ -33,10 +34,11 @@ class ListCaps(Protocol):
 def text_problem(value: str, limit: int) -> str | None:
     """Why `value` cannot be taken as text from a caller, or None."""
     if len(value) > limit:
-        return f"A text value is at most {limit:,} characters."
+        return N_("A text value is at most {limit:,} characters.", limit=limit)
     if found := _UNSTORABLE.search(value):
-        what = "a NUL character" if found.group() == "\x00" else "an unpaired surrogate"
-        return f"A text value contains {what} at position {found.start()}."
+        if found.group() == "\x00":
+            return N_("A text value contains a NUL character at position {at}.", at=found.start())
+        return N_("A text value contains an unpaired surrogate at position {at}.", at=found.start())
     return None
 
 
@@ -44,7 +46,12 @@ def within(items: Sequence[T], cap: int, field: str) -> Sequence[T]:
     """A list a caller writes, refused whole when it is longer than its cap."""
     if len(items) > cap:
         raise Validation(
-            f"`{field}` takes at most {cap:,} items; {len(items):,} were given.",
+            N_(
+                "`{field}` takes at most {cap:,} items; {items:,} were given.",
+                field=field,
+                cap=cap,
+                items=len(items),
+            ),
             field=field,
             limit=cap,
         )
@@ -65,9 +72,12 @@ def check_widths(model: type[SQLModel], values: dict[str, Any], prefix: str = ""
             continue
         field = prefix + camel(key)
         if limit and len(value) > limit:
-            raise Validation(f"`{field}` is at most {limit} characters.", field=field)
+            raise Validation(
+                N_("`{field}` is at most {limit} characters.", field=field, limit=limit),
+                field=field,
+            )
         if problem := text_problem(value, limit or len(value)):
-            raise Validation(f"`{field}`: {problem}", field=field)
+            raise Validation(N_("`{field}`: {problem}", field=field, problem=problem), field=field)
 
 
 # Folding (NFKC) can make a key far longer than what it came from ("ﷺ" gives 18
@@ -78,8 +88,13 @@ KEY_LENGTH: int = CustomerKey.__table__.c.value.type.length  # type: ignore[attr
 def _fits_key(key: str | None, field: str) -> None:
     if key and len(key) > KEY_LENGTH:
         raise Validation(
-            f"`{field}` is too long once folded for duplicate checks ({len(key)} characters; "
-            f"at most {KEY_LENGTH}).",
+            N_(
+                "`{field}` is too long once folded for duplicate checks ({key} characters; at "
+                "most {KEY_LENGTH}).",
+                field=field,
+                key=len(key),
+                KEY_LENGTH=KEY_LENGTH,
+            ),
             field=field,
         )
 
@@ -87,7 +102,7 @@ def _fits_key(key: str | None, field: str) -> None:
 def company_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or not company_key(name):
-        raise Validation("A customer needs a company name.", field="name")
+        raise Validation(N_("A customer needs a company name."), field="name")
     _fits_key(company_key(name), "name")
     return name
 
@@ -96,7 +111,9 @@ def room_for(count: int, cap: int, field: str) -> None:
     """One more item for a stored list that holds `count` of at most `cap`."""
     if count >= cap:
         raise Validation(
-            f"`{field}` holds at most {cap:,} items; remove one first.", field=field, limit=cap
+            N_("`{field}` holds at most {cap:,} items; remove one first.", field=field, cap=cap),
+            field=field,
+            limit=cap,
         )
 
 
@@ -110,13 +127,15 @@ def customer_fields(fields: dict[str, Any], caps: ListCaps | None = None) -> dic
         _fits_key(tax_key(fields["tax_id"]), "taxId")
     value = fields.get("deal_value")
     if value is not None and (not math.isfinite(value) or value < 0):
-        raise Validation("The deal value must be a number of zero or more.", field="dealValue")
+        raise Validation(N_("The deal value must be a number of zero or more."), field="dealValue")
     tags = fields.get("tags") or []
     if caps is not None:
         within(tags, caps.max_tags, "tags")
     for tag in tags:
         if not tag.strip() or len(tag) > TAG_LENGTH or text_problem(tag, TAG_LENGTH):
-            raise Validation(f"Tags are 1 to {TAG_LENGTH} characters.", field="tags")
+            raise Validation(
+                N_("Tags are 1 to {TAG_LENGTH} characters.", TAG_LENGTH=TAG_LENGTH), field="tags"
+            )
     return fields
 
 
@@ -125,10 +144,12 @@ def contacts(items: list[dict[str, Any]], caps: ListCaps | None = None) -> list[
         within(items, caps.max_contacts, "contacts")
     for contact in items:
         if not (contact.get("name") or "").strip():
-            raise Validation("Every contact needs a name.", field="contacts")
+            raise Validation(N_("Every contact needs a name."), field="contacts")
         email = contact.get("email")
         if email and "@" not in email:
-            raise Validation(f"{email!r} is not an email address.", field="contacts.email")
+            raise Validation(
+                N_("{email!r} is not an email address.", email=email), field="contacts.email"
+            )
         if email:
             _fits_key(email_domain_key(email), "contacts.email")
         if phone := contact.get("phone"):
@@ -147,12 +168,15 @@ def text(
     value = (value or "").strip() or None
     if value is None:
         if required:
-            raise Validation(f"Give a {field}.", field=field)
+            raise Validation(N_("Give a {field}.", field=field), field=field)
         return None
     if len(value) > limit:
-        raise Validation(f"The {field} is longer than {limit} characters.", field=field)
+        raise Validation(
+            N_("The {field} is longer than {limit} characters.", field=field, limit=limit),
+            field=field,
+        )
     if problem := text_problem(value, limit):
-        raise Validation(f"The {field}: {problem}", field=field)
+        raise Validation(N_("The {field}: {problem}", field=field, problem=problem), field=field)
     return value
 
 
@@ -163,7 +187,14 @@ SEARCH_LENGTH = 200
 
 def search_term(value: str | None, field: str) -> str | None:
     if value is not None and len(value) > SEARCH_LENGTH:
-        raise Validation(f"`{field}` is at most {SEARCH_LENGTH} characters.", field=field)
+        raise Validation(
+            N_(
+                "`{field}` is at most {SEARCH_LENGTH} characters.",
+                field=field,
+                SEARCH_LENGTH=SEARCH_LENGTH,
+            ),
+            field=field,
+        )
     return value
 
 

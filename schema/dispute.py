@@ -38,6 +38,11 @@ class Dispute(Node):
     rule: str | None = attr("The rule that decided it, when a rule did.")
     opened_at: datetime = attr()
     resolved_at: datetime | None = attr()
+    cursor: str | None = attr(
+        "On what disputeUpdated delivers: pass as its `since` to replay what came after."
+    )
+    # The dispute change log position it was delivered at (subscriptions only).
+    change: strawberry.Private[int | None] = None
 
     def __post_init__(self) -> None:
         row = self.row
@@ -49,6 +54,7 @@ class Dispute(Node):
         self.rule = row.rule
         self.opened_at = row.opened_at
         self.resolved_at = row.resolved_at
+        self.cursor = encode_cursor(self.change) if self.change is not None else None
 
     @strawberry.field(
         description="The disputed customer. To a party who may no longer see it (the "

@@ -1,8 +1,8 @@
 """The one place that turns exceptions into GraphQL errors.
 
-Domain errors keep their message and carry `extensions.code`; anything unexpected is
-logged server-side and reaches the client as INTERNAL with a plain sentence, never a
-trace or SQL.
+Domain errors keep their message, in the caller's language (kernel/messages.py), and
+carry `extensions.code`; anything unexpected is logged server-side and reaches the client
+as INTERNAL with a plain sentence, never a trace or SQL.
 """
 
 from __future__ import annotations
@@ -14,30 +14,44 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from kernel.errors import DomainError
+from kernel.messages import N_, render
 
 log = logging.getLogger("ownergraph")
 
-INTERNAL_MESSAGE = "Something went wrong on our side. It has been logged; please try again."
+INTERNAL_MESSAGE = N_("Something went wrong on our side. It has been logged; please try again.")
+
+
+class FormattedError(GraphQLError):
+    """An error format_error made: formatting it again changes nothing."""
 
 
 def format_error(error: GraphQLError) -> GraphQLError:
+    if isinstance(error, FormattedError):
+        return error
     original = error.original_error
     if isinstance(original, DomainError):
-        return _with(error, original.message, {"code": original.code, **original.extensions})
+        extensions = {"code": original.code, **original.extensions}
+        return _with(error, render(original.message, original.code), extensions)
     if original is None:
         # Syntax and validation errors from graphql-core: the client's query is wrong.
-        return _with(error, error.message, {**(error.extensions or {}), "code": _code_for(error)})
+        code = _code_for(error)
+        return _with(error, render(error.message, code), {**(error.extensions or {}), "code": code})
     if isinstance(original, GraphQLError) or (
         error.path is None and isinstance(original, ValueError | TypeError)
     ):
         # graphql-core refusing a value the client sent ("x" for Int!, null for a non-null
         # argument), wrapped once more on its way out; the message is about that value.
-        return _with(error, error.message, {"code": "VALIDATION"})
+        return _with(error, render(error.message, "VALIDATION"), {"code": "VALIDATION"})
     log.error("unexpected error at %s", error.path, exc_info=original)
-    return _with(error, INTERNAL_MESSAGE, {"code": "INTERNAL"})
+    return _with(error, render(INTERNAL_MESSAGE, "INTERNAL"), {"code": "INTERNAL"})
 
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """The body of an answer refused before GraphQL ran (a malformed request, a download)."""
+    return {"errors": [{"message": render(message, code), "extensions": {"code": code}}]}
 
 
 def without_suggestions(error: GraphQLError) -> GraphQLError:
@@ -55,7 +69,7 @@ def code_of(error: GraphQLError) -> str:
 
 
 def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
-    return GraphQLError(
+    return FormattedError(
         message,
         nodes=error.nodes,
         source=error.source,

@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from db import models
 from kernel.errors import Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers import audit, disputes, events, exports, reminders, tokens, transfers
 from resolvers.context import Context
 from resolvers.ids import decode_global_id
@@ -142,7 +143,7 @@ class NodeQuery:
     async def nodes(self, info: Ctx, ids: list[strawberry.ID]) -> list[Node | None]:
         limit = info.context.settings.max_page_size
         if len(ids) > limit:
-            raise Validation(f"At most {limit} ids at once.", argument="ids")
+            raise Validation(N_("At most {limit} ids at once.", limit=limit), argument="ids")
         base = path_of(info)
         # One after another: they share the request's session.
         return [await find_node(info, value, f"{base}.{i}") for i, value in enumerate(ids)]

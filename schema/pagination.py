@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 
 from kernel.errors import Validation
+from kernel.messages import N_
 from resolvers.ids import MAX_ID
 
 
@@ -48,16 +49,22 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError(raw)
         return ident
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Validation("The cursor is not one this server gave out.", argument="after") from exc
+        raise Validation(
+            N_("The cursor is not one this server gave out."), argument="after"
+        ) from exc
 
 
 def page_size(first: int, limit: int) -> int:
     """`first` as asked; out of range is refused, never silently capped (GitHub's rule)."""
     if first < 0:
-        raise Validation("`first` cannot be negative.", argument="first", limit=limit)
+        raise Validation(N_("`first` cannot be negative."), argument="first", limit=limit)
     if first > limit:
         raise Validation(
-            f"Requesting {first} records exceeds the `first` limit of {limit} records.",
+            N_(
+                "Requesting {first} records exceeds the `first` limit of {limit} records.",
+                first=first,
+                limit=limit,
+            ),
             argument="first",
             limit=limit,
         )

@@ -64,6 +64,21 @@ class AssignmentRule:
     def strategy(self) -> AssignmentStrategy:
         return Strategy(self.row.strategy)
 
+    @strawberry.field(description="Only people whose regions include the customer's region.")
+    def by_region(self) -> bool:
+        return self.row.by_region
+
+    @strawberry.field(description="Only people whose industries include the customer's industry.")
+    def by_industry(self) -> bool:
+        return self.row.by_industry
+
+    @strawberry.field(
+        description="May give a rep's own entry (assignByRules) to someone outside the "
+        "rep's team; otherwise such an entry skips this rule when it leads elsewhere."
+    )
+    def cross_team(self) -> bool:
+        return self.row.cross_team
+
     @strawberry.field
     async def user(self, info: Ctx) -> User | None:
         return await load_user(info, self.row.user_id)
@@ -83,6 +98,16 @@ class AssignmentRuleInput:
     source: str | None = None
     user_id: strawberry.ID | None = None
     team_id: strawberry.ID | None = None
+    by_region: bool = strawberry.field(
+        default=False, description="Pick only people whose regions include the customer's."
+    )
+    by_industry: bool = strawberry.field(
+        default=False, description="Pick only people whose industries include the customer's."
+    )
+    cross_team: bool = strawberry.field(
+        default=False,
+        description="A rep's own entry (assignByRules) may go outside the rep's team.",
+    )
 
 
 @strawberry.type

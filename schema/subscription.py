@@ -61,11 +61,15 @@ class Subscription:
             async for row in rows:
                 yield Reminder(row=row)
 
-    @strawberry.subscription(description="Disputes about customers you may see, as they change.")
+    @strawberry.subscription(
+        description="Disputes about customers you may see, as they change. `since` (the "
+        "`cursor` of a dispute this subscription delivered) replays the changes after it "
+        "first, with no gap and no duplicate."
+    )
     async def dispute_updated(
-        self, info: Ctx, customer_id: strawberry.ID | None = None
+        self, info: Ctx, customer_id: strawberry.ID | None = None, since: str | None = None
     ) -> AsyncGenerator[Dispute, None]:
-        rows = live.dispute_updated(info.context, customer_id=customer_id)
+        rows = live.dispute_updated(info.context, customer_id=customer_id, since=_since(since))
         async with aclosing(rows):
-            async for row in rows:
-                yield Dispute(row=row)
+            async for change, row in rows:
+                yield Dispute(row=row, change=change)

@@ -38,6 +38,7 @@ from db.engine import Database
 from db.models import Customer, OwnershipEvent, User
 from db.rows import CUSTOMER
 from kernel.errors import Unauthenticated
+from kernel.messages import N_
 from subscriptions.bus import OWNERSHIP, Bus
 from subscriptions.revocation import holds, token_is_live, token_states
 
@@ -188,7 +189,7 @@ class EventFeed:
     async def _events(self, follower: Follower) -> AsyncGenerator[OwnershipEvent, None]:
         while True:
             if follower.revoked:
-                raise Unauthenticated("The token has been revoked.")
+                raise Unauthenticated(N_("The token has been revoked."))
             if follower.behind:
                 overflows = follower.overflows
                 try:

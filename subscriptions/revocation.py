@@ -29,6 +29,7 @@ from db.engine import Database
 from db.models import ApiToken, Partner, User
 from kernel.clock import Clock
 from kernel.errors import Unauthenticated
+from kernel.messages import N_
 from subscriptions.bus import REVOCATIONS, Bus, Message
 
 log = logging.getLogger("ownergraph.subscriptions")
@@ -131,10 +132,10 @@ async def end_revoked(websocket: Any) -> None:
     handler cancel the subscription when the client acknowledges. Without a socket
     (called directly), raise."""
     if websocket is None:
-        raise Unauthenticated("The token has been revoked.")
+        raise Unauthenticated(N_("The token has been revoked."))
     await close_socket(websocket)
     await asyncio.sleep(CLOSE_GRACE_SECONDS)
-    raise Unauthenticated("The token has been revoked.")
+    raise Unauthenticated(N_("The token has been revoked."))
 
 
 class RevocationWatch:

@@ -30,6 +30,10 @@ from ownergraph.app import create_app
 from ownergraph.seed import seed_demo
 from resolvers.ids import decode_global_id
 
+# The suite reads messages in English; tests/ownergraph/test_messages.py sets zh-CN (the
+# shipped default) where it means to. Servers the tests start as processes inherit this.
+os.environ.setdefault("OWNERGRAPH_DEFAULT_LOCALE", "en")
+
 SEED_TIME = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 PG_ADMIN_URL = os.environ.get(
     "OWNERGRAPH_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
