@@ -41,7 +41,23 @@ $(GRAPHIQL): web/graphiql/package-lock.json
 	@if command -v npm >/dev/null; then cd web/graphiql && npm ci --no-audit --no-fund; \
 	else echo "npm not found: GraphiQL's page will say how to install its files"; fi
 
-.PHONY: venv graphiql dashboard run test lint bench clean messages
+dashboard: $(DASHBOARD)
+
+$(DASHBOARD): web/dashboard/package-lock.json
+	@if command -v npm >/dev/null; then cd web/dashboard && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the dashboard's page will say how to install its files"; fi
+
+# The message catalogues (kernel/messages.py): extract the N_(...) texts, merge them into
+# each locale's .po (translate the new entries there), compile the .mo files.
+LOCALES_DIR := kernel/locale
+messages: venv
+	$(BIN)/pybabel extract -F babel.cfg --no-default-keywords -k N_ --no-location \
+		--sort-output --project ownergraph -o $(LOCALES_DIR)/ownergraph.pot \
+		authz db kernel ownergraph resolvers schema subscriptions
+	$(BIN)/pybabel update -D ownergraph -i $(LOCALES_DIR)/ownergraph.pot -d $(LOCALES_DIR) \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -D ownergraph -d $(LOCALES_DIR) --statistics
+	$(BIN)/pybabel compile -D codes -d $(LOCALES_DIR)
 
 # Blocks while serving: use a second terminal for anything else.
 # Demo sign-in (a pick-list of the demo users) is on: it works only on a loopback HOST.

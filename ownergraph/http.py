@@ -204,14 +204,13 @@ class GraphQLOverHTTP(GraphQL[Context, None]):
             if name is not None and not isinstance(name, str):
                 raise RequestError(N_("`operationName` must be a string or null."))
             if isinstance(name, str) and has_lone_surrogate(name):
-                raise RequestError("`operationName` contains a lone UTF-16 surrogate.")
+                raise RequestError(N_("`operationName` contains a lone UTF-16 surrogate."))
         if self.persisted is not None:
             for item in data if isinstance(data, list) else [data]:
                 try:
                     item.query = await self.persisted.resolve(item.query, item.extensions)
                 except DomainError as exc:
                     raise persisted_query_error(exc) from exc
-                raise RequestError(N_("`operationName` contains a lone UTF-16 surrogate."))
         return data
 
     async def execute_single(

@@ -341,6 +341,8 @@ DESCRIPTIONS: dict[str, str] = {
     "OwnershipEventKind.STAGE_HANDOFF": "Handed to service once the deal was won.",
     "OwnershipEventKind.COLLABORATOR_ADDED": "A collaborator joined.",
     "OwnershipEventKind.COLLABORATOR_REMOVED": "A collaborator left or expired.",
+    "ReminderKind.OVERDUE_ESCALATION": "To a manager: a due follow-up of their team stayed undone.",
+    "Subscription.disputeUpdated(since)": "Replay from this event cursor first, then go live.",
     "OwnershipEventKind.POOL_MOVED": "Moved from one pool to another by an admin of both.",
     "OwnershipEventKind.LOCKED": "Locked by its owner: not recycled or released until unlocked.",
     "OwnershipEventKind.UNLOCKED": "Unlocked by its owner, their manager or an admin, or expired.",
