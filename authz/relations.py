@@ -201,6 +201,22 @@ def _duplicate_notice(f: Facts) -> ColumnElement[bool]:
     return and_(told, not_(_cooling_down(f)))
 
 
+def _pool(f: Facts) -> ColumnElement[bool]:
+    """In a pool the caller belongs to. A row written without a pool (straight to the
+    table, as by the first release) counts as in the default pool."""
+    members = member_pools(f.user_id, sorted(f.pool_team_ids))
+    default_is_mine = exists(
+        select(1).where(col(models.Pool.is_default).is_(True), col(models.Pool.id).in_(members))
+    )
+    return and_(
+        col(Customer.owner_id).is_(None),
+        or_(
+            col(Customer.pool_id).in_(members),
+            and_(col(Customer.pool_id).is_(None), default_is_mine),
+        ),
+    )
+
+
 def _approver(f: Facts) -> ColumnElement[bool]:
     if not f.user_id:
         return false()
@@ -225,10 +241,7 @@ SQL: dict[str, Callable[[Facts], ColumnElement[bool]]] = {
     "team": lambda f: _teams(f.team_ids),
     "subtree": lambda f: _teams(f.subtree_ids),
     # In a pool the caller belongs to (db/pools.member_pools); any other is invisible.
-    "pool": lambda f: and_(
-        col(Customer.owner_id).is_(None),
-        col(Customer.pool_id).in_(member_pools(f.user_id, sorted(f.pool_team_ids))),
-    ),
+    "pool": lambda f: _pool(f),
     "partner": _partner,
     # While the dispute is undecided only: an arbiter or claimant sees nothing once it ends
     # (the outcome stays readable on the dispute itself, to its parties).

@@ -9,8 +9,9 @@ counted one after the other; SQLite serialises writers anyway.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlmodel import col
 
 from db.enums import EventKind
@@ -26,16 +27,16 @@ from resolvers.pool import is_locked
 LOCK_RULE = "lock"
 
 
-def locked_now(now: datetime) -> object:
+def locked_now(now: datetime) -> ColumnElement[bool]:
     until = col(Customer.locked_until)
-    return (col(Customer.locked_at).is_not(None)) & or_(until.is_(None), until > now)
+    return and_(col(Customer.locked_at).is_not(None), or_(until.is_(None), until > now))
 
 
-async def locked_count(session: object, user_id: int, now: datetime) -> int:
-    found = await session.scalar(  # type: ignore[attr-defined]
+async def locked_count(session: Any, user_id: int, now: datetime) -> int:
+    found = await session.scalar(
         select(func.count())
         .select_from(Customer)
-        .where(col(Customer.owner_id) == user_id, locked_now(now))  # type: ignore[arg-type]
+        .where(col(Customer.owner_id) == user_id, locked_now(now))
     )
     return int(found or 0)
 
@@ -106,11 +107,8 @@ async def unlock_customer(ctx: Context, customer_id: object) -> int:
         principal = ctx.plan.principal
         if not is_locked(customer, now):
             raise Conflict("This customer is not locked.")
-        if customer.owner_id == principal.user_id or ctx.plan.allows(
-            "customer", "unlock_others", scoped.relations
-        ):
-            pass
-        else:
+        mine = customer.owner_id == principal.user_id
+        if not mine and not ctx.plan.allows("customer", "unlock_others", scoped.relations):
             raise Forbidden("Only the owner, their manager or an admin may unlock it.")
         await session.execute(
             update(Customer)

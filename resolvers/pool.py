@@ -21,6 +21,7 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Collaborator, Customer, OwnershipEvent
 from db.ownership import after_owner_change, owner_columns
+from db.pools import PoolInfo
 from kernel.errors import (
     Conflict,
     CooldownActive,
@@ -32,7 +33,7 @@ from kernel.errors import (
 )
 from kernel.messages import N_
 from resolvers import validation
-from resolvers.access import customer_for, get_customer
+from resolvers.access import customer_for, get_customer, minimal_view
 from resolvers.assignment import OWNER_ROLES, Candidate, candidate, require_room
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -140,13 +141,22 @@ async def assign_customer(
     now = ctx.now()
     async with ctx.transaction() as session:
         target = await candidate(session, target_id, lock=True)
-        scoped = await customer_for(ctx, session, customer_id, "assign")
+        scoped, pool = await _assignable(ctx, session, customer_id)
         customer = scoped.customer
         assert customer.id is not None
         teams = plan.team_ids_for("customer", "assign")
         if target is None:
             raise NotFound("user", to_user_id)
-        if teams is not None and target.user.team_id not in teams:
+        if pool is not None:
+            # A pool admin hands its customers to the pool's members.
+            pools = await ctx.pools(session)
+            path = pools.paths.get(target.user.team_id or 0, "")
+            above = frozenset(int(p) for p in path.strip("/").split("/") if p.isdigit())
+            if not pools.member_of(pool, target.user.id, above):
+                raise Forbidden(
+                    N_("{name} is not a member of {pool}.", name=target.user.name, pool=pool.name)
+                )
+        elif teams is not None and target.user.team_id not in teams:
             raise Forbidden(N_("You may assign customers only to people in your teams."))
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
@@ -177,7 +187,29 @@ async def assign_customer(
             details=details,
             pool_id=customer.pool_id if previous is None else None,
         )
+    if pool is not None:
+        try:
+            return await get_customer(ctx, customer.id)
+        except NotFound:  # a pool admin who handed it out no longer sees it: id and name
+            return minimal_view(customer)
     return await get_customer(ctx, customer.id)
+
+
+async def _assignable(
+    ctx: Context, session: AsyncSession, customer_id: object
+) -> tuple[ScopedRow, PoolInfo | None]:
+    """The customer, if the caller may assign it: by the policy, or as an admin of the pool
+    it sits in (then that pool, whose members it may go to)."""
+    try:
+        return await customer_for(ctx, session, customer_id, "assign"), None
+    except Forbidden:
+        scoped = await customer_for(ctx, session, customer_id, "read")
+        customer = scoped.customer
+        pools = await ctx.pools(session)
+        pool = pools.by_id.get(customer.pool_id) if customer.pool_id is not None else None
+        if customer.owner_id is not None or pool is None or not administers(ctx, pool):
+            raise
+        return scoped, pool
 
 
 async def release_to_pool(

@@ -17,7 +17,7 @@ from db.pools import PoolInfo
 from resolvers import locks, pools
 from resolvers.access import get_customer
 from resolvers.context import Context
-from resolvers.ids import global_id, parse_optional_id
+from resolvers.ids import global_id
 from schema.enums import Tier
 from schema.node import Node
 from schema.plain import attr
@@ -257,7 +257,3 @@ class PoolsMutation:
         self, info: Ctx, customer_id: strawberry.ID
     ) -> Annotated[Customer, strawberry.lazy("schema.customer")]:
         return await _customer(info, await locks.unlock_customer(info.context, customer_id))
-
-
-def pool_id_of(value: object | None) -> int | None:
-    return parse_optional_id(value, "pool")

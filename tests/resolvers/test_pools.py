@@ -288,3 +288,31 @@ async def test_a_pools_customers_and_the_new_filters(api: Api, clock: FrozenCloc
         datetime.fromisoformat(n["recycleDueAt"].replace("Z", "+00:00")) < limit for n in due
     )
     assert second not in {db_id(n["id"]) for n in due}  # locked: never due
+
+
+ASSIGN = """mutation A($id: ID!, $to: ID!) {
+  assignCustomer(customerId: $id, toUserId: $to, reason: "hot lead") { id owner { email } } }"""
+
+
+async def test_a_pool_admin_assigns_from_the_pool_to_its_members(api: Api) -> None:
+    pid = await east_pool(api)
+    bob = str(await api.user_id("bob@demo.test"))
+    await api.ok(
+        UPDATE, {"id": pid, "input": {"name": "East pool", "adminIds": [bob]}}, as_user=ADMIN
+    )
+    first, second = await api.owned("alice@demo.test", 2)
+    for cid in (first, second):
+        await api.ok(RELEASE, {"id": str(cid)}, as_user="alice@demo.test")
+    carol = str(await api.user_id("carol@demo.test"))
+    body = await api.gql(ASSIGN, {"id": str(first), "to": carol}, as_user="bob@demo.test")
+    assert errors_of(body) == ["FORBIDDEN"]  # Carol is no member of the East pool
+    alice = str(await api.user_id("alice@demo.test"))
+    body = await api.gql(ASSIGN, {"id": str(first), "to": alice}, as_user="bob@demo.test")
+    # Bob no longer sees it: he is answered its id and name only (the owner withheld).
+    assert body["data"]["assignCustomer"]["owner"] is None
+    assert body["extensions"]["maskedFields"] == ["assignCustomer.owner"]
+    assert (await customer_row(api, first)).owner_id == db_id(alice)
+    assert (await last_event(api, first)).pool_id == db_id(pid)
+    # Alice administers nothing: the policy still refuses her.
+    body = await api.gql(ASSIGN, {"id": str(second), "to": alice}, as_user="alice@demo.test")
+    assert errors_of(body) == ["FORBIDDEN"]
