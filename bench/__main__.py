@@ -318,7 +318,7 @@ def main() -> None:
             else:
                 lines += asyncio.run(run_backend(url, args))
         if args.subscribers:
-            seconds = ["--seconds", "10"] if args.quick else []
+            seconds = ["--seconds", "4"] if args.quick else []
             lines += subscribers.main(
                 ["--subscribers", str(args.subscribers), "--pg", args.pg, *seconds]
             )
