@@ -139,12 +139,19 @@ async def invoke(*args: str) -> Result:
     return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
-async def add_rule(db: Database, *, name: str, region: str, team: str) -> None:
+async def add_rule(
+    db: Database, *, name: str, region: str, team: str, cross_team: bool = False
+) -> None:
     async with db.write() as session, session.begin():
         team_id = await session.scalar(select(Team.id).where(Team.name == team))
         session.add(
             AssignmentRule(
-                position=0, name=name, region=region, strategy="round_robin", team_id=team_id
+                position=0,
+                name=name,
+                region=region,
+                strategy="round_robin",
+                team_id=team_id,
+                cross_team=cross_team,
             )
         )
 
@@ -250,7 +257,8 @@ async def test_import_assigns_by_the_rules_and_skips_bad_rows(
 async def test_a_rep_importing_counts_customers_assigned_out_of_sight(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
-    await add_rule(db, name="West team", region="West", team="West")
+    # A rep's own entries leave the rep's team only by a rule that says so (crossTeam).
+    await add_rule(db, name="West team", region="West", team="West", cross_team=True)
     path = write_csv(tmp_path / "in.csv", ["name,region", "Far West Co,West", "Own Pool Co,North"])
 
     result = await invoke("import-customers", str(path), "--as", "alice@demo.test",

@@ -210,8 +210,14 @@ async def test_a_customer_the_rules_give_away_comes_back_to_its_creator_masked(a
     carol = await api.user_id("carol@demo.test")
     async with api.services.db.write() as s, s.begin():
         s.add(
+            # A rep's own entry leaves the rep's team only by a rule that says so.
             AssignmentRule(
-                position=1, name="Zeta to Carol", region="Zeta", strategy="user", user_id=carol
+                position=1,
+                name="Zeta to Carol",
+                region="Zeta",
+                strategy="user",
+                user_id=carol,
+                cross_team=True,
             )
         )
     body = await create(
