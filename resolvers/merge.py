@@ -37,7 +37,13 @@ from db.models import (
     TransferItem,
     TransferRequest,
 )
-from db.ownership import OPEN_REMINDERS, OWNER_REMINDERS, _withdraw_disputes, cancel_transfers
+from db.ownership import (
+    OPEN_REMINDERS,
+    OWNER_REMINDERS,
+    _withdraw_disputes,
+    announce_disputes,
+    cancel_transfers,
+)
 from kernel.errors import Forbidden, NotFound, Validation
 from resolvers import validation
 from resolvers.access import audit, get_customer
@@ -148,6 +154,13 @@ async def _merge(
         now,
     )
     await _contacts(ctx, session, keep.id, ids)
+    moved_disputes = [
+        int(d)
+        for d in (
+            await session.execute(select(col(Dispute.id)).where(col(Dispute.customer_id).in_(ids)))
+        ).scalars()
+        if d is not None
+    ]
     for model in (FollowUp, Reminder, Dispute, CustomerKey):
         await session.execute(
             update(model)
@@ -170,6 +183,8 @@ async def _merge(
     )
     # Disputes against a merged customer's owner cannot be decided on the kept one.
     await _withdraw_disputes(session, [keep.id], now, None)
+    # The disputes that came along now concern the kept customer: `disputeUpdated` says so.
+    await announce_disputes(session, [(d, keep.id) for d in moved_disputes], now)
 
     collaborators: dict[int, list[Collaborator]] = {}
     of_everyone = col(Collaborator.customer_id).in_(everyone)

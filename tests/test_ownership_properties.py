@@ -145,8 +145,10 @@ def may(op: str, actor: User, customer: Customer | None, target: User | None, wo
         return owner or (role == "MANAGER" and in_team)
     if op == "move":
         return in_pool and actor.email == POOL_ADMIN
-    if op == "release_to" and not east_member:
-        return False
+    if op == "release_to_east":
+        if not east_member:
+            return False
+        op = "release_to"
     if op == "claim":
         return role == "REP" and in_pool
     if op == "decide":
@@ -277,7 +279,9 @@ async def run_op(world: World, op: tuple[Any, ...]) -> None:
     if body.get("errors"):
         return
     data = next(iter(body["data"].values()))
-    assert may(name, actor, before, target, world), (
+    # Releasing into the East pool needs its membership; into the default pool, only the right.
+    checked = "release_to_east" if name == "release_to" and flag else name
+    assert may(checked, actor, before, target, world), (
         f"{actor.role} {actor_email} succeeded at {name} on {before and (before.owner_id, before.team_id)}"
     )
     if name == "merge":

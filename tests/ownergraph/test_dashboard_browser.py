@@ -8,6 +8,7 @@ required when CI=true."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -159,16 +160,27 @@ def test_the_dashboard_as_a_manager(database: str, tmp_path: Path, page: Any) ->
         elif response.request.resource_type != "websocket":
             served[response.url] = served.get(response.url, 0) + len(response.body())
 
+    posted: list[dict[str, Any]] = []
+
+    def sent(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/graphql"):
+            posted.append(json.loads(request.post_data or "{}"))
+
     with running(database, tmp_path, port=port, demo_login="true") as server:
         tokens = {email: demo_token(server, email) for email in (MANAGER, ALICE, BOB)}
         alice = Rep(tokens[ALICE])
         # Sign in with the demo pick-list; the token stays in session storage.
+        page.on("request", sent)
         page.on("response", count)
         page.goto(f"{server.url}/dashboard")
         page.select_option("#demo-users", MANAGER)
         page.click("#demo-form button")
         expect(page.locator("#live-state")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         page.remove_listener("response", count)
+        page.remove_listener("request", sent)
+        # Queries go as persisted hashes: the text only once, when the server asks for it.
+        assert posted and all("persistedQuery" in p.get("extensions", {}) for p in posted)
+        assert any("query" not in p for p in posted)
         assert outside == [] or all(u.startswith("data:") for u in outside)
         assert 0 < sum(served.values()) < BUDGET, served
 

@@ -63,7 +63,7 @@ def downgrade() -> None:
     op.drop_index("ix_dispute_change_dispute_id", table_name="dispute_change")
     op.drop_table("dispute_change")
     op.drop_index("ix_customer_follow_up_unescalated", table_name="customer")
-    with op.batch_alter_table("customer", schema=None) as batch_op:
-        batch_op.drop_column("overdue_escalated_at")
-    with op.batch_alter_table("reminder", schema=None) as batch_op:
-        batch_op.drop_column("params")
+    # Plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35): rebuilding `customer` would trip the
+    # foreign keys that point at it.
+    op.drop_column("customer", "overdue_escalated_at")
+    op.drop_column("reminder", "params")

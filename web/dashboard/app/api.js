@@ -41,6 +41,33 @@ export function errorOf(errors, status, retryAfter) {
   });
 }
 
+// Persisted queries (Apollo's protocol, README "Persisted queries"): the hash alone first,
+// the text once when the server does not know it yet. Hashing needs a secure context
+// (https or localhost); elsewhere the text goes every time.
+const hashes = new Map();
+async function sha256(text) {
+  if (!hashes.has(text)) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"));
+    hashes.set(text, hex.join(""));
+  }
+  return hashes.get(text);
+}
+
+async function post(payload, headers) {
+  let response;
+  try {
+    response = await fetch(API_URL, { method: "POST", headers, body: JSON.stringify(payload) });
+  } catch (e) {
+    throw new ApiError("NETWORK", String(e));
+  }
+  try {
+    return { response, body: await response.json() };
+  } catch (e) {
+    throw new ApiError(response.status === 429 ? "RATE_LIMITED" : "INTERNAL", `HTTP ${response.status}`);
+  }
+}
+
 export async function gql(query, variables = {}) {
   const headers = {
     "Content-Type": "application/json",
@@ -49,21 +76,12 @@ export async function gql(query, variables = {}) {
   };
   const bearer = token.get();
   if (bearer) headers.Authorization = "Bearer " + bearer;
-  let response;
-  try {
-    response = await fetch(API_URL, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ query, variables }),
-    });
-  } catch (e) {
-    throw new ApiError("NETWORK", String(e));
-  }
-  let body;
-  try {
-    body = await response.json();
-  } catch (e) {
-    throw new ApiError(response.status === 429 ? "RATE_LIMITED" : "INTERNAL", `HTTP ${response.status}`);
+  const extensions = globalThis.crypto?.subtle
+    ? { persistedQuery: { version: 1, sha256Hash: await sha256(query) } }
+    : null;
+  let { response, body } = await post(extensions ? { variables, extensions } : { query, variables }, headers);
+  if (extensions && body.errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND") {
+    ({ response, body } = await post({ query, variables, extensions }, headers));
   }
   if (body.errors && body.errors.length) {
     throw errorOf(body.errors, response.status, response.headers.get("retry-after"));
