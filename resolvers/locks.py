@@ -71,26 +71,15 @@ async def lock_customer(
                 limit=quota,
                 locked=held,
             )
-        await session.execute(
-            update(Customer)
-            .where(col(Customer.id) == customer.id)
-            .values(
-                locked_at=now,
-                locked_until=until,
-                lock_reason=reason,
-                updated_at=now,
-                version=col(Customer.version) + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        await record_event(
+        await _set_lock(
             session,
-            customer_id=customer.id,
-            kind=EventKind.LOCKED,
-            at=now,
-            actor_id=me,
-            team_id=customer.team_id,
-            rule=LOCK_RULE,
+            customer,
+            now,
+            me,
+            EventKind.LOCKED,
+            locked_at=now,
+            locked_until=until,
+            lock_reason=reason,
             reason=reason,
             details={"until": until.isoformat() if until else None},
         )
@@ -110,25 +99,54 @@ async def unlock_customer(ctx: Context, customer_id: object) -> int:
         mine = customer.owner_id == principal.user_id
         if not mine and not ctx.plan.allows("customer", "unlock_others", scoped.relations):
             raise Forbidden("Only the owner, their manager or an admin may unlock it.")
-        await session.execute(
-            update(Customer)
-            .where(col(Customer.id) == customer.id)
-            .values(
-                locked_at=None,
-                locked_until=None,
-                lock_reason=None,
-                updated_at=now,
-                version=col(Customer.version) + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        await record_event(
+        await _set_lock(
             session,
-            customer_id=customer.id,
-            kind=EventKind.UNLOCKED,
-            at=now,
-            actor_id=principal.user_id,
-            team_id=customer.team_id,
-            rule=LOCK_RULE,
+            customer,
+            now,
+            principal.user_id,
+            EventKind.UNLOCKED,
+            locked_at=None,
+            locked_until=None,
+            lock_reason=None,
         )
     return customer.id
+
+
+async def _set_lock(
+    session: Any,
+    customer: Customer,
+    now: datetime,
+    actor_id: int | None,
+    kind: EventKind,
+    *,
+    locked_at: datetime | None,
+    locked_until: datetime | None,
+    lock_reason: str | None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Write the lock columns and the LOCKED / UNLOCKED event, in one transaction."""
+    assert customer.id is not None
+    await session.execute(
+        update(Customer)
+        .where(col(Customer.id) == customer.id)
+        .values(
+            locked_at=locked_at,
+            locked_until=locked_until,
+            lock_reason=lock_reason,
+            updated_at=now,
+            version=col(Customer.version) + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await record_event(
+        session,
+        customer_id=customer.id,
+        kind=kind,
+        at=now,
+        actor_id=actor_id,
+        team_id=customer.team_id,
+        rule=LOCK_RULE,
+        reason=reason,
+        details=details,
+    )
