@@ -91,8 +91,9 @@ class Settings(BaseSettings):
     failed_auth_cost: int = Field(20, ge=0)
     # Redis key prefix for shared buckets; by default one per database (one deployment).
     rate_limit_prefix: str | None = None
-    # How long a token's lookup is reused in one process (a revocation made elsewhere takes
-    # effect within this; one made through this process, at once). 0 turns it off.
+    # How long a token's lookup, and the pools with their rules, are reused in one process
+    # (a change made elsewhere takes effect within this; one made through this process, at
+    # once). 0 turns it off.
     token_cache_seconds: float = 1.0
     # Freeze start-up objects and widen the collector's young generation (ownergraph/runtime.py).
     tune_gc: bool = True

@@ -93,6 +93,18 @@ class Services:
     # by every write this process commits (a revocation takes effect at once here, and
     # within the TTL in other processes).
     tokens: dict[str, Authenticated] = field(default_factory=dict)
+    # Every pool with its rules, kept as long as a token's lookup and emptied by the same
+    # writes: each live delivery has its own context, and must not read them again.
+    pools: tuple[datetime, Pools] | None = None
+    pools_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Subscription events' results shared by subscribers who see them alike
+    # (schema/execution.py); typed loosely, it belongs to the schema layer.
+    shared_results: Any = None
+
+    def forget(self) -> None:
+        """This process committed a write: what it cached may be out of date."""
+        self.tokens.clear()
+        self.pools = None
 
 
 @dataclass(eq=False)
@@ -105,7 +117,6 @@ class Context:
     _loaders: Loaders | None = None
     _field_masks: FieldMasks | None = None
     _pools: Pools | None = None
-    _pools_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Paths of fields returned as null because the caller may not see them.
     masked: list[str] = field(default_factory=list)
     # Customers whose sensitive fields were read under an audited relation.
@@ -136,13 +147,22 @@ class Context:
         return self._field_masks
 
     async def pools(self, session: Any = None) -> Pools:
-        """Every pool with its rules, read once per request (a write passes its session,
-        and reads them afresh there)."""
+        """Every pool with its rules: the same for the whole request, and read at most
+        once per `token_cache_seconds` by the process (a write passes its session, and
+        reads them afresh there)."""
         if session is not None:
             return await load_pools(session, self.settings)
-        async with self._pools_lock:  # sibling fields ask at once: one read
-            if self._pools is None:
-                self._pools = await load_pools(await self.session(), self.settings)
+        if self._pools is None:
+            services = self.services
+            async with services.pools_lock:  # sibling fields and other requests: one read
+                kept, now = services.pools, self.now()
+                if kept is None or kept[0] <= now:
+                    pools = await load_pools(await self.session(), self.settings)
+                    ttl = timedelta(seconds=self.settings.token_cache_seconds)
+                    kept = (now + ttl, pools)
+                    if ttl > timedelta(0):
+                        services.pools = kept
+                self._pools = kept[1]
         return self._pools
 
     @property
@@ -195,7 +215,7 @@ class Context:
                     "Reload and try again."
                 )
             ) from exc
-        self.services.tokens.clear()
+        self.services.forget()
         for channel, message in messages:
             await self.bus.publish(channel, message)
         await self.refresh()

@@ -7,7 +7,7 @@ A pool the caller does not belong to is answered as missing, exactly like a cust
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,11 +140,13 @@ async def _ids_of(session: Any, model: Any, ids: Sequence[object], what: str) ->
 
 async def _save(
     ctx: Context,
-    pool: Pool,
+    build: Callable[[Any], Awaitable[Pool]],
     team_ids: Sequence[object] | None,
     admin_ids: Sequence[object] | None,
-) -> None:
+) -> int:
+    """`build` makes the row from what the transaction reads (the pool as stored now)."""
     async with ctx.transaction() as session:
+        pool = await build(session)
         if pool.id is None:
             session.add(pool)
         else:
@@ -167,6 +169,8 @@ async def _save(
                 await session.execute(
                     insert(PoolAdmin), [{"pool_id": pool.id, "user_id": u} for u in users]
                 )
+    assert pool.id is not None
+    return pool.id
 
 
 def _name(name: str) -> str:
@@ -185,11 +189,14 @@ async def create_pool(
     rules: Mapping[str, Any],
 ) -> PoolInfo:
     ctx.plan.require("pool", "manage")
-    stored = merge_rules({}, rules)
-    pool = Pool(name=_name(name), is_default=False, rules=stored, created_at=ctx.now())
-    await _save(ctx, pool, team_ids or [], admin_ids or [])
-    assert pool.id is not None
-    return (await ctx.pools()).by_id[pool.id]
+    pool = Pool(
+        name=_name(name), is_default=False, rules=merge_rules({}, rules), created_at=ctx.now()
+    )
+
+    async def build(session: Any) -> Pool:
+        return pool
+
+    return (await ctx.pools()).by_id[await _save(ctx, build, team_ids or [], admin_ids or [])]
 
 
 async def update_pool(
@@ -204,18 +211,24 @@ async def update_pool(
     """Sets the name, and the teams and admins when given; merges the rules."""
     ctx.plan.require("pool", "manage")
     ident = parse_id(pool_id, "pool")
-    current = (await ctx.pools()).by_id.get(ident)
-    if current is None:
-        raise NotFound("pool", pool_id)
-    pool = Pool(
-        id=ident,
-        name=_name(name),
-        is_default=current.is_default,
-        rules=merge_rules(current.stored, rules),
-        created_at=current.created_at,
-    )
-    await _save(ctx, pool, team_ids, admin_ids)
-    return (await ctx.pools()).by_id[ident]
+    name = _name(name)
+
+    async def build(session: Any) -> Pool:
+        # Read in the transaction: two admins' updates merge their rules, neither is lost.
+        current = await session.scalar(
+            select(Pool).where(col(Pool.id) == ident).with_for_update()
+        )
+        if current is None:
+            raise NotFound("pool", pool_id)
+        return Pool(
+            id=ident,
+            name=name,
+            is_default=current.is_default,
+            rules=merge_rules(dict(current.rules or {}), rules),
+            created_at=current.created_at,
+        )
+
+    return (await ctx.pools()).by_id[await _save(ctx, build, team_ids, admin_ids)]
 
 
 async def move_pool_customer(ctx: Context, customer_id: object, to_pool_id: object) -> int:
