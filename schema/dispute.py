@@ -56,6 +56,10 @@ class Dispute(Node):
         self.resolved_at = row.resolved_at
         self.cursor = encode_cursor(self.change) if self.change is not None else None
 
+    def share_key(self) -> tuple[str, int, int] | None:
+        """A delivered change: subscribers who see it alike share one execution."""
+        return None if self.change is None else ("Dispute", self.row.id, self.change)
+
     @strawberry.field(
         description="The disputed customer. To a party who may no longer see it (the "
         "dispute ended and the customer stayed with or went to the other side): its id and "

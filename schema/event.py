@@ -44,6 +44,10 @@ class OwnershipEvent(Node):
         self.reason = row.reason
         self.at = row.at
 
+    def share_key(self) -> tuple[str, int]:
+        """Subscribers who see this event alike share one execution (schema/execution.py)."""
+        return ("OwnershipEvent", self.row.id)
+
     @strawberry.field
     async def customer(
         self, info: Info[Context, None]

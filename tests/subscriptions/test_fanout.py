@@ -13,6 +13,7 @@ from typing import Any
 
 from kernel.clock import FrozenClock
 from resolvers.context import context_for_user
+from schema.pagination import encode_cursor
 from subscriptions.feed import EventFeed, Follower, feed_for
 from tests.conftest import Api, db_id
 from tests.subscriptions.test_live import WAIT, connect, create, last_event
@@ -164,3 +165,99 @@ async def test_a_delivery_reads_no_customer_of_its_own(api: Api) -> None:
         ]
     # The mutation's own reads and the feed's one read; 60 subscribers would add 60.
     assert len(reads) <= 6, reads
+
+
+WITH_RELATIONS = """
+subscription WithRelations($since: String) {
+  ownershipChanged(since: $since) {
+    id kind
+    customer { id name tier owner { id name } team { id name } pool { id name } recycleDueAt }
+  }
+}
+"""
+
+
+async def test_statements_per_event_do_not_grow_with_subscribers(api: Api) -> None:
+    """Each subscriber has its own context, so whatever a context reads once per request
+    (pools and their rules, teams, tokens) is read per delivery unless the process keeps
+    it: 60 subscribers must cost no more statements than one."""
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+
+    async def release(watchers: dict[str, int]) -> int:
+        made = await create(api, "alice@demo.test", f"per delivery {len(watchers)}")
+        _, cursor = await last_event(api, made)
+        async with AsyncExitStack() as stack:
+            sockets = {}
+            for email, n in watchers.items():
+                live = await stack.enter_async_context(connect(api.app, await api.token(email)))
+                sockets[email] = (
+                    live,
+                    [await live.subscribe(WITH_RELATIONS, {"since": cursor}) for _ in range(n)],
+                )
+            async with asyncio.timeout(WAIT):
+                while feed.follower_count < sum(watchers.values()):
+                    await asyncio.sleep(0.01)
+            before = len(api.statements)
+            await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
+            event, _ = await last_event(api, made)
+            for live, ops in sockets.values():
+                for _ in ops:
+                    message = await live.message_any()
+                    assert message["type"] == "next", message
+                    node = message["payload"]["data"]["ownershipChanged"]
+                    assert db_id(node["id"]) == event
+                    assert node["customer"]["pool"]["name"]
+            return len(api.statements) - before
+
+    with_1 = await release({"admin@demo.test": 1})
+    with_60 = await release(
+        {"alice@demo.test": 20, "manager.east@demo.test": 20, "admin@demo.test": 20}
+    )
+    # A few more for the plans the first run did not have; 60 per delivery would be 60.
+    assert with_60 <= with_1 + 10, (with_60, with_1)
+
+
+SHAPED = """
+subscription Shaped($since: String, $full: Boolean!) {
+  ownershipChanged(since: $since) { id customer @include(if: $full) { id } }
+}
+"""
+
+
+async def test_subscribers_share_a_result_only_when_it_would_be_the_same(api: Api) -> None:
+    """Same person, same document: one execution (schema/execution.py). A variable used
+    below the subscription field shapes the result, so it separates them; `since` does
+    not, and another person's plan always does."""
+    made = await create(api, "alice@demo.test", "shaped")
+    created, cursor = await last_event(api, made)
+    older = encode_cursor(created - 1)
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+    async with AsyncExitStack() as stack:
+        alice = await stack.enter_async_context(
+            connect(api.app, await api.token("alice@demo.test"))
+        )
+        bob = await stack.enter_async_context(connect(api.app, await api.token("bob@demo.test")))
+        ops = {
+            (alice, "full"): await alice.subscribe(SHAPED, {"since": cursor, "full": True}),
+            (alice, "bare"): await alice.subscribe(SHAPED, {"since": cursor, "full": False}),
+            (alice, "full again"): await alice.subscribe(SHAPED, {"since": older, "full": True}),
+            (bob, "full"): await bob.subscribe(SHAPED, {"since": cursor, "full": True}),
+        }
+        async with asyncio.timeout(WAIT):
+            while feed.follower_count < len(ops):
+                await asyncio.sleep(0.01)
+        await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
+        event, _ = await last_event(api, made)
+        got: dict[str, Any] = {}
+        for (live, name), op in ops.items():
+            who = "alice" if live is alice else "bob"
+            while True:
+                data = await live.next(op)
+                if db_id(data["ownershipChanged"]["id"]) == event:
+                    got[f"{who} {name}"] = data["ownershipChanged"]
+                    break
+    assert db_id(got["alice full"]["customer"]["id"]) == made
+    assert "customer" not in got["alice bare"]
+    assert got["alice full again"] == got["alice full"]
+    # Bob sees the released customer in the pool: his own execution, the same answer.
+    assert db_id(got["bob full"]["customer"]["id"]) == made
