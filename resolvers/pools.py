@@ -196,7 +196,8 @@ async def create_pool(
     async def build(session: Any) -> Pool:
         return pool
 
-    return (await ctx.pools()).by_id[await _save(ctx, build, team_ids or [], admin_ids or [])]
+    saved = await _save(ctx, build, team_ids or [], admin_ids or [])
+    return (await ctx.pools()).by_id[saved]
 
 
 async def update_pool(
@@ -228,7 +229,8 @@ async def update_pool(
             created_at=current.created_at,
         )
 
-    return (await ctx.pools()).by_id[await _save(ctx, build, team_ids, admin_ids)]
+    saved = await _save(ctx, build, team_ids, admin_ids)
+    return (await ctx.pools()).by_id[saved]
 
 
 async def move_pool_customer(ctx: Context, customer_id: object, to_pool_id: object) -> int:
