@@ -134,8 +134,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"memory per request: peak {peak / 1024:.0f} KiB traced, {blocks} blocks still held")
         await app.state.services.db.dispose()
         if profiler:
+            if args.dump:
+                profiler.dump_stats(args.dump)
             stats = pstats.Stats(profiler, stream=sys.stdout)
-            stats.sort_stats("tottime").print_stats(args.top)
+            stats.sort_stats(args.sort).print_stats(args.top)
 
 
 def main() -> None:
@@ -143,9 +145,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     parser.add_argument("--role", default="manager.east@demo.test", help="the caller's email")
     parser.add_argument("--default-gc", action="store_true")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--dump", help="also write the cProfile stats to this file")
     parser.add_argument("--thresholds", help="gc.set_threshold values to try, e.g. 700,10,10")
     asyncio.run(run(parser.parse_args()))
 

@@ -1,12 +1,16 @@
-"""Execution with plain leaves read inline.
+"""Execution with plain fields read inline.
 
-Most fields of a page are plain attributes of scalar or enum type (schema/plain.py). For
-those, graphql-core would still build a resolve info and a path, call strawberry's
-default resolver and complete the value through the general machinery: ~4 µs a field, 600
-fields a dashboard page. Here a leaf whose strawberry field is a basic field (no resolver,
-no extension, no permission) is read with `getattr` and serialized on the spot; anything
-else, and any value that would be an error (null for a non-null field, a value the scalar
-refuses), takes graphql-core's own path, so answers and errors are exactly its own.
+Most fields of a page are plain attributes (schema/plain.py): scalars and enums, and the
+objects and lists a page resolver built in bulk (schema/customer_page.py), such as edges,
+nodes, owners, teams and collaborators. For those, graphql-core would still build a
+resolve info and a path, call strawberry's default resolver and complete the value
+through the general machinery: ~4 µs a field, ~900 fields a dashboard page. Here a field
+whose strawberry field is a basic field (no resolver, no extension, no permission, no
+arguments) is read with `getattr`; a leaf is serialized on the spot, an object's or a
+list's items go straight to their own selections, with graphql-core's own error handling
+(`handle_field_error`) at the same paths. Anything else, and any value that would be an
+error (null for a non-null field, a value the scalar refuses, an object of the wrong
+type), takes graphql-core's own path, so answers and errors are exactly its own.
 
 graphql-core's executor keeps its own bound methods (`async_helpers`), so every executor
 is a reference cycle that only the collector frees; and a subscription's per-event
@@ -38,48 +42,116 @@ from graphql import (
     FieldNode,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     VariableNode,
 )
 from graphql.execution.executor import Path
-from graphql.pyutils import Undefined
+from graphql.pyutils import Undefined, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from kernel.messages import current_locale
 from resolvers.context import Context
 from subscriptions.feed import plan_key
 
-Leaf = tuple[str, Any, bool]  # python attribute, serialize, nullable
-_leaves: dict[GraphQLObjectType, dict[str, Leaf]] = {}
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A field read straight off its object: a strawberry basic field (no resolver, no
+    extension, no permission, no arguments) of a leaf, object or list type."""
+
+    attr: str  # the Python attribute
+    type: Any  # the field's GraphQL type, NonNull included
+    nullable: bool
+    serialize: Any = None  # a leaf (or a list of leaves): its serializer
+    object_type: GraphQLObjectType | None = None  # an object, or a list of objects
+    is_list: bool = False
+    item_type: Any = None  # a list's item type, NonNull included
+    item_nullable: bool = True
 
 
-def _leaf(field: GraphQLField) -> Leaf | None:
+def _unwrap(type_: Any) -> tuple[Any, bool]:
+    if isinstance(type_, GraphQLNonNull):
+        return type_.of_type, False
+    return type_, True
+
+
+def _plain(field: GraphQLField) -> Plain | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if definition is None or not getattr(definition, "is_basic_field", False):
         return None
-    if not getattr(field.resolve, "_is_default", False):
+    if not getattr(field.resolve, "_is_default", False) or field.args:
         return None
-    nullable = not isinstance(field.type, GraphQLNonNull)
-    inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    if not isinstance(inner, GraphQLScalarType | GraphQLEnumType):
-        return None
-    return definition.python_name, inner.serialize, nullable
+    inner, nullable = _unwrap(field.type)
+    attr = definition.python_name
+    if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+        return Plain(attr, field.type, nullable, serialize=inner.serialize)
+    if isinstance(inner, GraphQLObjectType):
+        return Plain(attr, field.type, nullable, object_type=inner)
+    if isinstance(inner, GraphQLList):
+        item, item_nullable = _unwrap(inner.of_type)
+        common = {"is_list": True, "item_type": inner.of_type, "item_nullable": item_nullable}
+        if isinstance(item, GraphQLScalarType | GraphQLEnumType):
+            return Plain(attr, field.type, nullable, serialize=item.serialize, **common)
+        if isinstance(item, GraphQLObjectType):
+            return Plain(attr, field.type, nullable, object_type=item, **common)
+    return None
 
 
-def leaves(parent_type: GraphQLObjectType) -> dict[str, Leaf]:
-    found = _leaves.get(parent_type)
+_plain_fields: dict[GraphQLObjectType, dict[str, Plain]] = {}
+
+
+def plain_fields(parent_type: GraphQLObjectType) -> dict[str, Plain]:
+    found = _plain_fields.get(parent_type)
     if found is None:
         found = {}
         for name, field in parent_type.fields.items():
-            leaf = _leaf(field)
-            if leaf is not None:
-                found[name] = leaf
-        _leaves[parent_type] = found
+            plain = _plain(field)
+            if plain is not None:
+                found[name] = plain
+        _plain_fields[parent_type] = found
     return found
+
+
+_type_of: dict[tuple[GraphQLObjectType, type], bool] = {}
+
+
+def _is_type_of(object_type: GraphQLObjectType, value: Any) -> bool:
+    """`is_type_of` (strawberry's is an isinstance check), asked once per Python class
+    unless the value was cast (`strawberry.cast`) to a type of its own."""
+    check = object_type.is_type_of
+    if check is None:
+        return True
+    if getattr(value, TYPE_CAST_ATTRIBUTE, None) is not None:
+        return check(value, None) is True  # type: ignore[arg-type]
+    key = (object_type, type(value))
+    known = _type_of.get(key)
+    if known is None:
+        known = _type_of[key] = check(value, None) is True  # type: ignore[arg-type]
+    return known
+
+
+async def _all(awaitables: list[Any]) -> list[Any]:
+    """As graphql-core does: one awaited directly, several concurrently."""
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+    return await gather_with_cancel(*awaitables)
+
+
+def _serialized(serialize: Any, value: Any) -> Any:
+    """The leaf's output, or Undefined when graphql-core should say what is wrong."""
+    if value is None or value is Undefined:
+        return Undefined
+    try:
+        out = serialize(value)
+    except Exception:
+        return Undefined
+    return Undefined if out is None else out
 
 
 def _weak_helpers(executor: Any) -> GraphQLResolveInfoHelpers:
@@ -242,37 +314,127 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if middleware is not None and middleware.middlewares:
             # An extension wraps every resolver: let it see every field.
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, *args)
-        plain = leaves(parent_type)
+        plain = plain_fields(parent_type)
         if not plain:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, *args)
         inline: dict[str, Any] = {}
+        pending: list[str] = []
         rest: dict[str, Any] = {}
         for response_name, details in grouped_field_set.items():
-            leaf = plain.get(details[0].node.name.value)
-            if leaf is not None:
-                value = getattr(source_value, leaf[0], Undefined)
-                if value is None and leaf[2]:
+            spec = plain.get(details[0].node.name.value)
+            if spec is not None:
+                value = getattr(source_value, spec.attr, Undefined)
+                if value is None and spec.nullable:
                     inline[response_name] = None
                     continue
-                if value is not None and value is not Undefined:
-                    try:
-                        serialized = leaf[1](value)
-                    except Exception:
-                        serialized = None
-                    if serialized is not None and serialized is not Undefined:
-                        inline[response_name] = serialized
+                if spec.object_type is None and not spec.is_list:
+                    done = _serialized(spec.serialize, value)
+                    if done is not Undefined:
+                        inline[response_name] = done
+                        continue
+                else:
+                    done = self._complete_plain(
+                        spec, value, details, Path(path, response_name, parent_type.name)
+                    )
+                    if done is not Undefined:
+                        inline[response_name] = done
+                        if self.is_awaitable(done):
+                            pending.append(response_name)
                         continue
             rest[response_name] = details
-        if not rest:
-            return self._in_order(grouped_field_set, inline, {})
-        others = super().execute_fields(parent_type, source_value, path, rest, *args)
-        if self.is_awaitable(others):
+        try:
+            others = (
+                super().execute_fields(parent_type, source_value, path, rest, *args) if rest else {}
+            )
+        except Exception:
+            self._settle([inline[name] for name in pending])
+            raise
+        if not pending and not self.is_awaitable(others):
+            return self._in_order(grouped_field_set, inline, others)  # type: ignore[arg-type]
 
-            async def merged() -> dict[str, Any]:
-                return self._in_order(grouped_field_set, inline, await others)
+        async def merged() -> dict[str, Any]:
+            # All at once, as graphql-core would: loaders batch across siblings.
+            waiting = [inline[name] for name in pending]
+            if self.is_awaitable(others):
+                *values, rest_done = await _all([*waiting, others])
+            else:
+                values, rest_done = await _all(waiting), others
+            inline.update(zip(pending, values, strict=True))
+            return self._in_order(grouped_field_set, inline, rest_done)
 
-            return merged()
-        return self._in_order(grouped_field_set, inline, others)  # type: ignore[arg-type]
+        return merged()
+
+    def _settle(self, values: list[Any]) -> None:
+        """Awaitables made before a sibling failed: settled, never left unawaited."""
+        waiting = [v for v in values if self.is_awaitable(v)]
+        if waiting:
+            self.settle_in_background(waiting)
+
+    def _complete_plain(self, spec: Plain, value: Any, details: Any, path: Path) -> Any:
+        """An object or list read off its parent, completed as graphql-core's
+        complete_value would (the same errors, the same nulls), without a resolve info,
+        a resolver call or a completion dispatch per value. Undefined: let graphql-core
+        do it (a null where one may not be, a value of the wrong type)."""
+        if value is Undefined or value is None or self.is_awaitable(value):
+            return Undefined
+        object_type = spec.object_type
+        if not spec.is_list:
+            assert object_type is not None
+            if not _is_type_of(object_type, value):
+                return Undefined
+            return self._object(object_type, spec.type, details, path, value)
+        if not isinstance(value, list | tuple):
+            return Undefined
+        if not spec.item_nullable and any(item is None for item in value):
+            return Undefined
+        if object_type is None:
+            out = [None if v is None else _serialized(spec.serialize, v) for v in value]
+            return Undefined if any(v is Undefined for v in out) else out
+        if not all(v is None or _is_type_of(object_type, v) for v in value):
+            return Undefined
+        items: list[Any] = []
+        try:
+            for i, item in enumerate(value):
+                items.append(
+                    None
+                    if item is None
+                    else self._object(
+                        object_type, spec.item_type, details, Path(path, i, None), item
+                    )
+                )
+        except Exception as raw:  # a non-null item failed: the list is null, or its parent
+            self._settle(items)
+            self.handle_field_error(raw, spec.type, details, path)
+            return None
+        waiting = [i for i, item in enumerate(items) if self.is_awaitable(item)]
+        if not waiting:
+            return items
+
+        async def gathered() -> list[Any]:
+            for i, done in zip(waiting, await _all([items[i] for i in waiting]), strict=True):
+                items[i] = done
+            return items
+
+        return self._guarded(gathered(), spec.type, details, path)
+
+    def _object(
+        self, object_type: GraphQLObjectType, type_: Any, details: Any, path: Path, value: Any
+    ) -> Any:
+        try:
+            done = self.collect_and_execute_subfields(object_type, details, path, value, None)
+        except Exception as raw:
+            self.handle_field_error(raw, type_, details, path)  # raises when non-null
+            return None
+        if self.is_awaitable(done):
+            return self._guarded(done, type_, details, path)
+        return done
+
+    async def _guarded(self, awaitable: Any, type_: Any, details: Any, path: Path) -> Any:
+        try:
+            return await awaitable
+        except Exception as raw:
+            self.handle_field_error(raw, type_, details, path)
+            return None
 
     @staticmethod
     def _in_order(

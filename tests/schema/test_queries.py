@@ -261,8 +261,10 @@ async def test_single_customers_nested_in_lists_still_batch(api: Api) -> None:
     } } } }"""
     token = await api.token("admin@demo.test")
     await api.ok("{ me { id } }", token=token)
-    # Both pages hold customers in a pool, whose rules are read once per request.
+    # Both pages hold customers in a pool, whose rules the process keeps once read.
+    warm = await _statements(api, token, query, 100)
     assert await _statements(api, token, query, 30) == await _statements(api, token, query, 100)
+    assert await _statements(api, token, query, 100) < warm
 
 
 DISPUTES_NESTED = """query D($first: Int!) { disputes(first: $first) { edges { node {
