@@ -216,9 +216,7 @@ async def update_pool(
 
     async def build(session: Any) -> Pool:
         # Read in the transaction: two admins' updates merge their rules, neither is lost.
-        current = await session.scalar(
-            select(Pool).where(col(Pool.id) == ident).with_for_update()
-        )
+        current = await session.scalar(select(Pool).where(col(Pool.id) == ident).with_for_update())
         if current is None:
             raise NotFound("pool", pool_id)
         return Pool(
