@@ -187,6 +187,8 @@ class SharedResults:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, Shared] = OrderedDict()
+        self.executed = 0  # events executed, and deliveries that reused one (for tests)
+        self.reused = 0
 
     def get(self, key: Hashable, now: float) -> Shared | None:
         entry = self._entries.get(key)
@@ -287,8 +289,10 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 result, masked, audited = outcome
                 ctx.masked.extend(masked)
                 ctx.audited |= audited
+                results.reused += 1
                 return result
         entry = results.start(key, now)
+        results.executed += 1
         outcome = None
         try:
             result = super().execute_operation(serially)

@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Sequence
 from contextlib import aclosing, asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -52,8 +52,34 @@ PLANS_PER_STATEMENT = 200
 
 
 def plan_key(plan: Plan) -> Hashable:
-    """Plans that see the same rows the same way share one mask column."""
-    return (plan.facts, tuple(sorted(plan.table.items())))
+    """Plans that see the same rows the same way share one mask column (and a delivery's
+    result, schema/execution.py): the same person with the same rights, whenever the plan
+    was built (a token's plan is rebuilt each `token_cache_seconds`, and sockets opened a
+    second apart would otherwise never share). Kept with the plan: hashing the facts again
+    for every delivery costs."""
+    key = plan._sql.get("plan_key")
+    if key is None:
+        facts = replace(plan.facts, now=None)
+        key = plan._sql["plan_key"] = _Key((facts, tuple(sorted(plan.table.items()))))
+    return key
+
+
+class _Key:
+    """Parts that are hashed once."""
+
+    __slots__ = ("_hash", "parts")
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, _Key) and self._hash == other._hash and self.parts == other.parts
+        )
 
 
 @dataclass(eq=False)

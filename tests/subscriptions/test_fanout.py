@@ -189,13 +189,21 @@ async def test_statements_per_event_do_not_grow_with_subscribers(api: Api) -> No
         async with AsyncExitStack() as stack:
             sockets = {}
             for email, n in watchers.items():
-                live = await stack.enter_async_context(connect(api.app, await api.token(email)))
-                sockets[email] = (
-                    live,
-                    [await live.subscribe(WITH_RELATIONS, {"since": cursor}) for _ in range(n)],
-                )
+                token = await api.token(email)
+                for half in range(2):
+                    # Two sockets each, a token lookup apart: each socket's plan is its own
+                    # (built at another time), which must not stop them sharing.
+                    api.services.clock.advance(seconds=api.services.settings.token_cache_seconds)
+                    live = await stack.enter_async_context(connect(api.app, token))
+                    sockets[(email, half)] = (
+                        live,
+                        [
+                            await live.subscribe(WITH_RELATIONS, {"since": cursor})
+                            for _ in range(max(1, n // 2))
+                        ],
+                    )
             async with asyncio.timeout(WAIT):
-                while feed.follower_count < sum(watchers.values()):
+                while feed.follower_count < sum(len(ops) for _, ops in sockets.values()):
                     await asyncio.sleep(0.01)
             before = len(api.statements)
             await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
@@ -210,11 +218,15 @@ async def test_statements_per_event_do_not_grow_with_subscribers(api: Api) -> No
             return len(api.statements) - before
 
     with_1 = await release({"admin@demo.test": 1})
+    shared = api.services.shared_results
+    executed, reused = shared.executed, shared.reused
     with_60 = await release(
         {"alice@demo.test": 20, "manager.east@demo.test": 20, "admin@demo.test": 20}
     )
     # A few more for the plans the first run did not have; 60 per delivery would be 60.
     assert with_60 <= with_1 + 10, (with_60, with_1)
+    # One execution per person, every other delivery reusing one.
+    assert (shared.executed - executed, shared.reused - reused) == (3, 57)
 
 
 SHAPED = """
