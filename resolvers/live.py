@@ -44,15 +44,20 @@ BATCH = 500
 _delivery_locks: weakref.WeakKeyDictionary[Context, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
+# A delivered event whose customer the feed did not read (caught up from the table).
+UNKNOWN: Any = object()
+
+
 async def ownership_changed(
     ctx: Context,
     *,
     customer_id: object | None = None,
     team_id: object | None = None,
     since: int | None = None,
-) -> AsyncGenerator[OwnershipEvent, None]:
+) -> AsyncGenerator[tuple[OwnershipEvent, Any], None]:
     """Ownership events after `since` (an event id; None = from now on), then live, from
-    the worker's feed (subscriptions/feed.py)."""
+    the worker's feed (subscriptions/feed.py), each with its customer as the feed read it
+    for this plan (a ScopedRow, None when not visible, or UNKNOWN)."""
     follower = Follower(
         ctx.plan,
         customer_id=parse_optional_id(customer_id, "customer"),
@@ -66,13 +71,10 @@ async def ownership_changed(
         try:
             async for event in rows:
                 # The feed's read of the customer, shared by every subscriber with this
-                # plan; events caught up from the table load it as usual.
-                known = (event.id or 0) in follower.customers
-                customer = follower.customers.pop(event.id or 0, None)
+                # plan (None: not visible); events caught up from the table load it.
+                known = follower.customers.pop(event.id or 0, UNKNOWN)
                 async with _delivering(ctx):
-                    if known:
-                        ctx.loaders.customer_by_id.prime(event.customer_id, customer)
-                    yield event
+                    yield event, known
         except Unauthenticated:
             await end_revoked(ctx.websocket)
 

@@ -462,9 +462,15 @@ async def customer_of(info: Ctx, scoped: ScopedRow, path: str | None = None) -> 
     return customer
 
 
-async def customer_by_id(info: Ctx, customer_id: object) -> Customer:
-    """A visible customer, or NOT_FOUND exactly as for an id that does not exist."""
-    scoped = await info.context.loaders.customer_by_id.load(parse_id(customer_id))
+async def customer_by_id(
+    info: Ctx, customer_id: object, *, known: tuple[Any] | None = None
+) -> Customer:
+    """A visible customer, or NOT_FOUND exactly as for an id that does not exist.
+    `known`: (the row as already read for the caller's plan, or None,)."""
+    if known is not None:
+        (scoped,) = known
+    else:
+        scoped = await info.context.loaders.customer_by_id.load(parse_id(customer_id))
     if scoped is None:
         raise NotFound("customer", customer_id)
     return await customer_of(info, scoped)

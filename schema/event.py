@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 @strawberry.type
 class OwnershipEvent(Node):
     row: strawberry.Private[Any]
+    # The customer as the live feed read it for this plan: (ScopedRow or None,), or None
+    # when it was not read (then it loads as usual).
+    known: strawberry.Private[tuple[Any] | None] = None
     database_id: int = attr()
     cursor: str = attr("Pass as `since` to replay what came after this event.")
     customer_id: strawberry.ID = attr("Readable even when the customer no longer is to you.")
@@ -58,7 +61,9 @@ class OwnershipEvent(Node):
             self.row.from_user_id,
             self.row.to_user_id,
         )
-        return await visible_or_minimal(info, self.row.customer_id, concerns_caller=concerned)
+        return await visible_or_minimal(
+            info, self.row.customer_id, concerns_caller=concerned, known=self.known
+        )
 
     # People: null for a caller who may not see staff (a partner), like Customer.owner.
     @strawberry.field

@@ -13,7 +13,7 @@ act on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from strawberry.types import Info
 
@@ -27,14 +27,19 @@ if TYPE_CHECKING:
 
 
 async def visible_or_minimal(
-    info: Info[Context, None], customer_id: int, *, concerns_caller: bool
+    info: Info[Context, None],
+    customer_id: int,
+    *,
+    concerns_caller: bool,
+    known: tuple[Any] | None = None,
 ) -> Customer:
     """The customer as the caller may see it; else, when it concerns them, its minimal
-    view; else NOT_FOUND, exactly as for an id that does not exist."""
+    view; else NOT_FOUND, exactly as for an id that does not exist. `known`: (the row as
+    already read for the caller's plan, or None,), instead of loading it."""
     from schema.customer_page import customer_by_id, customer_of
 
     try:
-        return await customer_by_id(info, customer_id)
+        return await customer_by_id(info, customer_id, known=known)
     except NotFound:
         if not concerns_caller:
             raise

@@ -47,8 +47,8 @@ class Subscription:
             info.context, customer_id=customer_id, team_id=team_id, since=_since(since)
         )
         async with aclosing(rows):
-            async for row in rows:
-                yield OwnershipEvent(row=row)
+            async for row, known in rows:
+                yield OwnershipEvent(row=row, known=None if known is live.UNKNOWN else (known,))
 
     @strawberry.subscription(
         description="Your reminders as they fire. `since`: the cursor of the last one you got."
