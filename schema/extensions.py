@@ -34,6 +34,13 @@ class FormatErrors(MaskErrors):
         super().__init__()
         self.hide_suggestions = hide_suggestions
 
+    def _process_result(self, result: object) -> None:
+        # Without strawberry's runtime Protocol check: a live result with no errors (the
+        # usual one) costs an attribute read, not a walk of the Protocol's members.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         formatted = format_error(error)
         return without_suggestions(formatted) if self.hide_suggestions else formatted
