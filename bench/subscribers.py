@@ -154,6 +154,11 @@ class Server:
             command = [sys.executable, "-m", "uvicorn", "--factory", "ownergraph.app:create_app"]
             command += ["--port", str(port), "--workers", str(workers)]
             command += ["--no-access-log", "--log-level", "warning"]
+        spy = os.environ.get("OWNERGRAPH_BENCH_PYSPY")  # collapsed stacks of the whole run
+        if spy and workers == 1 and not traced:
+            py_spy = Path(sys.executable).with_name("py-spy")
+            command = [str(py_spy), "record", "-f", "raw", "-r", "100", "-o", spy, "--", *command]
+        self.spied = bool(spy and workers == 1 and not traced)
         self.workers = workers
         self.process = subprocess.Popen(command, env=env, cwd=Path(__file__).parent.parent)
 
@@ -172,7 +177,7 @@ class Server:
 
     async def snapshot(self, collect: bool = False) -> dict[str, Any]:
         """The one-worker server's own figures (bench/traced.py)."""
-        if self.workers != 1:
+        if self.workers != 1 or self.spied:
             return {}
         before = len(self.report.read_text().splitlines())
         self.process.send_signal(signal.SIGUSR2 if collect else signal.SIGUSR1)
@@ -184,6 +189,9 @@ class Server:
         return {}
 
     def stop(self) -> None:
+        if self.spied:  # py-spy writes its file on SIGINT, then ends the server
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(60)
         self.process.terminate()
         self.process.wait(20)
         self.report.unlink(missing_ok=True)
@@ -328,6 +336,8 @@ async def run(
             figures.traced_per_subscriber_kib = (
                 (snap1["traced"] - snap0["traced"]) / 1024 / subscribers
             )
+            for where, kib, blocks in snap1.get("grew") or ():  # what an idle socket holds
+                print(f"  grew {kib / subscribers:7.2f} KiB/sub {blocks:8d} blocks  {where}")
 
         if events:
             admin = {"Authorization": f"Bearer {keys['admin@demo.test']}"}
@@ -434,7 +444,8 @@ async def bench(url: str, args: argparse.Namespace, secret: str) -> list[str]:
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     rows: list[Figures] = []
-    for workers, traced in ((1, True), (1, False), (4, False)):
+    runs = {"traced": (1, True), "1": (1, False), "4": (4, False)}
+    for workers, traced in (runs[r] for r in args.runs.split(",")):
         budget = (limit - used - MARGIN) // workers
         size, overflow = min(10, budget // 3), min(20, budget - min(10, budget // 3))
         env = dict(
@@ -468,6 +479,9 @@ def main(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(prog="python -m bench subscribers", description=__doc__)
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument(
+        "--runs", default="traced,1,4", help="which of: traced (1 worker, tracemalloc), 1, 4"
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pg", default=os.environ.get("OWNERGRAPH_BENCH_PG", PG_ADMIN))
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")

@@ -29,6 +29,27 @@ def main() -> None:
     if os.environ.get("OWNERGRAPH_BENCH_TRACEMALLOC") == "1":
         tracemalloc.start()
 
+    previous: list[tracemalloc.Snapshot] = []
+
+    def grown() -> list[tuple[str, float, int]] | None:
+        """Where traced memory grew since the last report (file:line, KiB, blocks)."""
+        if not tracemalloc.is_tracing():
+            return None
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        before, previous[:] = (previous[0] if previous else None), [snapshot]
+        if before is None:
+            return None
+        return [
+            (
+                f"{s.traceback[0].filename.split('site-packages/')[-1]}:{s.traceback[0].lineno}",
+                round(s.size_diff / 1024, 1),
+                s.count_diff,
+            )
+            for s in snapshot.compare_to(before, "lineno")[:25]
+        ]
+
     def dump(collect: bool) -> None:
         found, kinds = None, None
         if collect:
@@ -45,6 +66,7 @@ def main() -> None:
             "collected": found,
             "garbage": kinds,
             "counts": gc.get_count(),
+            "grew": grown(),
         }
         with open(report, "a") as f:
             f.write(json.dumps(line) + "\n")
