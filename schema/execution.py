@@ -247,8 +247,9 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
-        executor.async_helpers = _weak_helpers(executor)
-        executor._share = self._share_key(payload)  # type: ignore[attr-defined]
+        executor._share = share = self._share_key(payload)  # type: ignore[attr-defined]
+        if share is None:  # else made when it runs (most deliveries reuse a result)
+            executor.async_helpers = _weak_helpers(executor)
         return executor
 
     def _share_key(self, payload: Any) -> Hashable | None:
@@ -293,6 +294,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return result
         entry = results.start(key, now)
         results.executed += 1
+        self.async_helpers = _weak_helpers(self)
         outcome = None
         try:
             result = super().execute_operation(serially)

@@ -60,8 +60,15 @@ def plan_key(plan: Plan) -> Hashable:
     key = plan._sql.get("plan_key")
     if key is None:
         facts = replace(plan.facts, now=None)
-        key = plan._sql["plan_key"] = _Key((facts, tuple(sorted(plan.table.items()))))
+        made = _Key((facts, tuple(sorted(plan.table.items()))))
+        # One object per distinct key, so lookups compare by identity, not by value.
+        if len(_keys) > 10_000:
+            _keys.clear()
+        key = plan._sql["plan_key"] = _keys.setdefault(made, made)
     return key
+
+
+_keys: dict[_Key, _Key] = {}
 
 
 class _Key:
