@@ -180,6 +180,35 @@ async def measure(
     return runs
 
 
+ROLES = {"ADMIN": "admin@demo.test", "MANAGER": ROLE, "REP": "alice@demo.test"}
+
+
+async def by_role(server: Server, url: str, args: argparse.Namespace) -> list[str]:
+    """The dashboard as ADMIN, MANAGER and REP, interleaved: each sees other rows through
+    another scope, and none should cost much more than another (target: within 1.3x)."""
+    keys = await subscribers.tokens(url, SECRET, list(ROLES.values()))
+    body = orjson.dumps({"query": DASHBOARD})
+    runs: dict[str, list[Run]] = {}
+    for _ in range(args.rounds):
+        for role, email in ROLES.items():
+            run = await load(
+                server.port,
+                server.process.pid,
+                body,
+                keys[email],
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+            runs.setdefault(role, []).append(run)
+    rates = {role: statistics.median(r.rate for r in rs) for role, rs in runs.items()}
+    cpus = {role: statistics.median(r.cpu_ms_per_request for r in rs) for role, rs in runs.items()}
+    figures = ", ".join(
+        f"{role} {rates[role]:.0f} req/s ({cpus[role]:.2f} ms CPU)" for role in ROLES
+    )
+    spread = max(cpus.values()) / min(cpus.values())
+    return [f"Dashboard by role (ownergraph): {figures}; CPU spread **{spread:.2f}x**.", ""]
+
+
 def report(backend: str, runs: dict[tuple[str, str], list[Run]], names: list[str]) -> list[str]:
     lines = [
         f"### {backend}",
@@ -233,6 +262,7 @@ async def run_backend(url: str, args: argparse.Namespace) -> list[str]:
         await check_equal(servers, token)
         runs = await measure(servers, token, args.rounds, args.seconds, args.connections)
         ours = next(s for s in servers if s.name == "ownergraph")
+        notes += await by_role(ours, url, args)
         reps = await subscribers.tokens(url, SECRET, writes.REPS)
         notes += await writes.measure(
             ours.port, url, reps, seconds=args.seconds, connections=args.connections
