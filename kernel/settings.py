@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import ipaddress
 import secrets
 from functools import lru_cache
@@ -180,6 +181,16 @@ class Settings(BaseSettings):
     # (zh-CN or en; kernel/messages.py).
     default_locale: str = "zh-CN"
     log_level: str = "INFO"
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing_installed(cls, value: bool | None) -> bool | None:
+        if value is True and importlib.util.find_spec("opentelemetry") is None:
+            raise ValueError(
+                "tracing needs OpenTelemetry: install the `otel` extra "
+                "(pip install 'ownergraph[otel]'), or leave OWNERGRAPH_TRACING unset"
+            )
+        return value
 
     @field_validator("default_locale")
     @classmethod

@@ -62,3 +62,24 @@ async def test_tracing_off_makes_no_span(
     async with serve(database_url, clock, tmp_path, tracing=False) as api:
         await api.ok("{ me { name } }", as_user="alice@demo.test")
     assert spans.get_finished_spans() == ()
+
+
+def test_tracing_on_without_opentelemetry_stops_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a bare ImportError from deep inside the app factory: the setting says why."""
+    import importlib.util
+
+    from pydantic import ValidationError
+
+    from kernel.settings import Settings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("opentelemetry") else real(name, *a),
+    )
+    with pytest.raises(ValidationError, match="tracing needs OpenTelemetry"):
+        Settings(tracing=True)
+    assert Settings(tracing=None).tracing is None
