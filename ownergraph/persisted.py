@@ -27,6 +27,7 @@ from db.engine import Database
 from db.persisted import add_bodies, find_body
 from kernel.clock import Clock
 from kernel.errors import BadRequest, PersistedQueryNotFound, PersistedQueryNotInList
+from kernel.messages import N_
 from kernel.settings import Settings
 from schema.limits import expanded_size
 
@@ -40,8 +41,10 @@ def sha256_of(text: str) -> str:
 
 def _not_listed() -> PersistedQueryNotInList:
     return PersistedQueryNotInList(
-        "This server runs only operations registered in advance "
-        "(`ownergraph persisted-queries load`); this one is not."
+        N_(
+            "This server runs only operations registered in advance "
+            "(`ownergraph persisted-queries load`); this one is not."
+        )
     )
 
 
@@ -77,8 +80,10 @@ class PersistedQueries:
             return body
         if sha256_of(query) != sha:
             raise BadRequest(
-                "`extensions.persistedQuery.sha256Hash` is not the SHA-256 of the query's "
-                "UTF-8 text (lower-case hex)."
+                N_(
+                    "`extensions.persistedQuery.sha256Hash` is not the SHA-256 of the query's "
+                    "UTF-8 text (lower-case hex)."
+                )
             )
         if await self.body(sha) is None:
             if self.only:
@@ -90,11 +95,11 @@ class PersistedQueries:
     @staticmethod
     def _hash_of(persisted: object) -> str:
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
-            raise BadRequest("Unsupported persisted query version: send `version: 1`.")
+            raise BadRequest(N_("Unsupported persisted query version: send `version: 1`."))
         sha = persisted.get("sha256Hash")
         if not isinstance(sha, str) or not HASH.match(sha):
             raise BadRequest(
-                "`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits."
+                N_("`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits.")
             )
         return sha
 

@@ -17,6 +17,7 @@ from db.keys import company_key, customer_keys
 from db.models import Customer, Team, User
 from db.similar import similar_names
 from kernel.errors import Forbidden, Validation
+from kernel.messages import N_
 from kernel.settings import Settings
 from resolvers import validation
 from resolvers.context import Context
@@ -43,7 +44,7 @@ async def duplicate_check(
     from resolvers.customers import find_duplicates
 
     if ctx.plan.principal.is_partner:
-        raise Forbidden("Partners cannot run duplicate checks.")
+        raise Forbidden(N_("Partners cannot run duplicate checks."))
     settings = ctx.settings
     name = validation.search_term(name, "name")
     keys = customer_keys(
@@ -54,7 +55,7 @@ async def duplicate_check(
         region=settings.phone_region,
     )
     if not keys and not (name and name.strip()):
-        raise Validation("Give at least a name, tax id, phone or email to check.")
+        raise Validation(N_("Give at least a name, tax id, phone or email to check."))
     session = await ctx.session()
     matches = await find_duplicates(session, keys)
     scores = {i: 1.0 for i in matches}

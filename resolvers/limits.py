@@ -15,6 +15,7 @@ from db.enums import EventKind
 from db.models import OwnershipEvent
 from db.pools import PoolInfo
 from kernel.errors import ClaimLimitReached
+from kernel.messages import N_
 from resolvers.context import Context
 
 
@@ -56,8 +57,12 @@ async def require_daily_room(
     left = await claims_left(ctx, session, user_id, pool, now)
     if left is not None and left <= 0:
         raise ClaimLimitReached(
-            f"You have claimed {pool.rules.daily_claim_limit} customers from {pool.name} "
-            "today, its daily limit; claim more tomorrow.",
+            N_(
+                "You have claimed {limit} customers from {pool} today, its daily limit; "
+                "claim more tomorrow.",
+                limit=pool.rules.daily_claim_limit,
+                pool=pool.name,
+            ),
             period="day",
             limit=pool.rules.daily_claim_limit,
         )

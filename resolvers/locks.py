@@ -18,6 +18,7 @@ from db.enums import EventKind
 from db.events import record_event
 from db.models import Customer
 from kernel.errors import Conflict, Forbidden, LockLimitReached, Validation
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import customer_for, get_customer
 from resolvers.assignment import candidate
@@ -49,25 +50,29 @@ async def lock_customer(
     reason = validation.reason(reason)
     now = ctx.now()
     if until is not None and until <= now:
-        raise Validation("A lock must end in the future (or not at all).", field="until")
+        raise Validation(N_("A lock must end in the future (or not at all)."), field="until")
     if me is None:
-        raise Forbidden("You may not lock customers.")
+        raise Forbidden(N_("You may not lock customers."))
     async with ctx.transaction() as session:
         owner = await candidate(session, me, lock=True)
         scoped = await customer_for(ctx, session, customer_id, "lock")
         customer = scoped.customer
         assert customer.id is not None and owner is not None
         if customer.owner_id != me:
-            raise Forbidden("Only the owner may lock a customer.")
+            raise Forbidden(N_("Only the owner may lock a customer."))
         if is_locked(customer, now):
-            raise Conflict("This customer is locked already.")
+            raise Conflict(N_("This customer is locked already."))
         quota = owner.user.lock_quota
         held = await locked_count(session, me, now)
         if quota is None or held >= quota:
             raise LockLimitReached(
-                "You may not lock customers."
+                N_("You may not lock customers.")
                 if quota is None
-                else f"You hold {held} customers locked; your lock quota is {quota}.",
+                else N_(
+                    "You hold {held} customers locked; your lock quota is {quota}.",
+                    held=held,
+                    quota=quota,
+                ),
                 limit=quota,
                 locked=held,
             )
@@ -95,10 +100,10 @@ async def unlock_customer(ctx: Context, customer_id: object) -> int:
         assert customer.id is not None
         principal = ctx.plan.principal
         if not is_locked(customer, now):
-            raise Conflict("This customer is not locked.")
+            raise Conflict(N_("This customer is not locked."))
         mine = customer.owner_id == principal.user_id
         if not mine and not ctx.plan.allows("customer", "unlock_others", scoped.relations):
-            raise Forbidden("Only the owner, their manager or an admin may unlock it.")
+            raise Forbidden(N_("Only the owner, their manager or an admin may unlock it."))
         await _set_lock(
             session,
             customer,

@@ -45,6 +45,7 @@ from db.ownership import (
     cancel_transfers,
 )
 from kernel.errors import Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers import validation
 from resolvers.access import audit, get_customer
 from resolvers.context import Context
@@ -105,9 +106,9 @@ async def merge_customers(
         )
     )
     if not idents:
-        raise Validation("Name at least one customer to merge.", field="mergeIds")
+        raise Validation(N_("Name at least one customer to merge."), field="mergeIds")
     if keep_ident in idents:
-        raise Validation("The kept customer cannot be merged into itself.", field="mergeIds")
+        raise Validation(N_("The kept customer cannot be merged into itself."), field="mergeIds")
     now = ctx.now()
     async with ctx.transaction() as session:
         found = await customers_by_ids(
@@ -122,12 +123,12 @@ async def merge_customers(
             if ident not in found:
                 raise NotFound("customer", given.get(ident, ident))
             if not plan.allows("customer", "merge", found[ident].relations):
-                raise Forbidden("You may not merge this customer.")
+                raise Forbidden(N_("You may not merge this customer."))
         keep = found[keep_ident].customer
         merged = [found[i].customer for i in sorted(idents)]
         if keep.owner_id is None and any(m.owner_id is not None for m in merged):
             raise Validation(
-                "Keep an owned customer: a pooled one cannot absorb an owned one.",
+                N_("Keep an owned customer: a pooled one cannot absorb an owned one."),
                 field="keepId",
             )
         await _merge(ctx, session, keep, merged, reason, now)

@@ -234,7 +234,7 @@ async def release_to_pool(
         if customer.pending_transfer_id is not None:
             raise Conflict(PENDING_TRANSFER)
         if is_locked(customer, now):
-            raise CustomerLocked("The owner locked this customer; unlock it first.")
+            raise CustomerLocked(N_("The owner locked this customer; unlock it first."))
         pools = await ctx.pools(session)
         target = (
             pool_visible(ctx, pools, pool_id)
@@ -264,14 +264,18 @@ def release_reason(ctx: Context, code: str | None) -> str:
     if code is None:
         if ctx.settings.require_release_reason_code:
             raise Validation(
-                f"Say why with reasonCode, one of {', '.join(sorted(codes))}.",
+                N_("Say why with reasonCode, one of {known}.", known=", ".join(sorted(codes))),
                 field="reasonCode",
                 codes=sorted(codes),
             )
         return DEFAULT_REASON_CODE
     if code not in codes:
         raise Validation(
-            f"Unknown reasonCode {code!r}; use one of {', '.join(sorted(codes))}.",
+            N_(
+                "Unknown reasonCode {code!r}; use one of {known}.",
+                code=code,
+                known=", ".join(sorted(codes)),
+            ),
             field="reasonCode",
             codes=sorted(codes),
         )
@@ -320,8 +324,12 @@ async def claim_customer(ctx: Context, customer_id: object) -> ScopedRow:
         until = embargo_until(pool, customer.pool_entered_at)
         if until is not None and now < until and not administers(ctx, pool):
             raise PoolEmbargo(
-                f"{customer.name} is new to {pool.name}; it may be claimed from "
-                f"{until.isoformat()}.",
+                N_(
+                    "{name} is new to {pool}; it may be claimed from {until}.",
+                    name=customer.name,
+                    pool=pool.name,
+                    until=until.isoformat(),
+                ),
                 until=until.isoformat(),
             )
         require_room(claimant, you=True)

@@ -21,6 +21,7 @@ from db.events import record_event
 from db.models import Customer, Pool, PoolAdmin, PoolTeam, Team, User
 from db.pools import HIDEABLE, PoolInfo, Pools, is_postgres, recycle_due, to_ms
 from kernel.errors import Conflict, Forbidden, NotFound, Validation
+from kernel.messages import N_
 from resolvers.access import customer_for
 from resolvers.context import Context
 from resolvers.ids import parse_id
@@ -87,7 +88,7 @@ def check_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in rules.items():
         if key not in RULES:
-            raise Validation(f"Unknown pool rule {key}.", field=key)
+            raise Validation(N_("Unknown pool rule {key}.", key=key), field=key)
         if value is None:
             out[key] = None
             continue
@@ -95,14 +96,18 @@ def check_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
             days: dict[str, int] = {}
             for tier, n in value:
                 if n <= 0:
-                    raise Validation("Days per tier must be positive.", field="days")
+                    raise Validation(N_("Days per tier must be positive."), field="days")
                 days[str(Tier(tier))] = int(n)
             out[key] = days
         elif key == "hidden_fields":
             unknown = sorted(set(value) - set(HIDEABLE))
             if unknown:
                 raise Validation(
-                    f"Unknown hidden fields {unknown}; hideable: {sorted(HIDEABLE)}.",
+                    N_(
+                        "Unknown hidden fields {unknown}; hideable: {hideable}.",
+                        unknown=unknown,
+                        hideable=sorted(HIDEABLE),
+                    ),
                     field="hiddenFields",
                 )
             out[key] = sorted(set(value))
@@ -111,7 +116,9 @@ def check_rules(rules: Mapping[str, Any]) -> dict[str, Any]:
         else:
             least = 1 if key == "recycle_after_no_deal_days" else 0
             if int(value) < least:
-                raise Validation(f"{key} must be at least {least}.", field=key)
+                raise Validation(
+                    N_("{key} must be at least {least}.", key=key, least=least), field=key
+                )
             out[key] = int(value)
     return out
 
@@ -154,7 +161,7 @@ async def _save(
         try:
             await session.flush()
         except IntegrityError:
-            raise Conflict(f"A pool named {pool.name!r} exists already.") from None
+            raise Conflict(N_("A pool named {name!r} exists already.", name=pool.name)) from None
         if team_ids is not None:
             teams = await _ids_of(session, Team, team_ids, "team")
             await session.execute(delete(PoolTeam).where(col(PoolTeam.pool_id) == pool.id))
@@ -176,7 +183,9 @@ async def _save(
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > NAME_LENGTH:
-        raise Validation(f"A pool's name takes 1 to {NAME_LENGTH} characters.", field="name")
+        raise Validation(
+            N_("A pool's name takes 1 to {length} characters.", length=NAME_LENGTH), field="name"
+        )
     return name
 
 
@@ -243,11 +252,13 @@ async def move_pool_customer(ctx: Context, customer_id: object, to_pool_id: obje
         assert customer.id is not None
         source = pools.by_id.get(customer.pool_id) if customer.pool_id is not None else None
         if customer.owner_id is not None or source is None:
-            raise Conflict("Only a customer in a pool can be moved between pools.")
+            raise Conflict(N_("Only a customer in a pool can be moved between pools."))
         if not (administers(ctx, source) and administers(ctx, target)):
-            raise Forbidden("Only an admin of both pools may move customers between them.")
+            raise Forbidden(N_("Only an admin of both pools may move customers between them."))
         if source.id == target.id:
-            raise Validation(f"The customer is in {target.name} already.", field="toPoolId")
+            raise Validation(
+                N_("The customer is in {pool} already.", pool=target.name), field="toPoolId"
+            )
         moved = await session.execute(
             update(Customer)
             .where(col(Customer.id) == customer.id, col(Customer.pool_id) == source.id)
@@ -260,7 +271,7 @@ async def move_pool_customer(ctx: Context, customer_id: object, to_pool_id: obje
             .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("The customer left the pool meanwhile. Reload and try again.")
+            raise Conflict(N_("The customer left the pool meanwhile. Reload and try again."))
         await record_event(
             session,
             customer_id=customer.id,

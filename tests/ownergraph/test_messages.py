@@ -4,6 +4,7 @@ it reads, the `default_locale` setting otherwise."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import re
 from pathlib import Path
@@ -79,6 +80,67 @@ def test_every_marked_text_is_translated_with_its_placeholders() -> None:
     for text in marked:
         assert zh[text] and HAN.search(zh[text]), text
         assert _fields(zh[text]) == _fields(text), text
+
+
+def _error_classes() -> set[str]:
+    found, todo = set(), [errors.DomainError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
+
+
+def _plain_text(node: ast.expr | None) -> bool:
+    """Whether `node` builds a text the catalogue cannot know: a str literal, an f-string,
+    `"..." % x`, `"...".format(x)`, or a join of such; a conditional if any branch is one.
+    An `N_(...)` call, a name or an attribute (a Message made elsewhere) passes."""
+    if node is None:
+        return False
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
+        return _plain_text(node.left) or _plain_text(node.right) or isinstance(node.op, ast.Mod)
+    if isinstance(node, ast.IfExp):
+        return _plain_text(node.body) or _plain_text(node.orelse)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format" or (
+            node.func.attr == "join" and _plain_text(node.func.value)
+        )
+    return False
+
+
+def test_every_domain_error_is_raised_with_a_marked_text() -> None:
+    """A DomainError's message goes through the catalogue: `N_(...)`, never a bare str or
+    an f-string, which a zh-CN client would read as the code's text plus English.
+    NotFound takes a key of errors.THINGS, which it marks itself."""
+    classes = _error_classes()
+    unmarked: list[tuple[str, int, str]] = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if name not in classes:
+                    continue
+                first = node.args[0] if node.args else None
+                keyword = {k.arg: k.value for k in node.keywords}
+                first = first or keyword.get("message") or keyword.get("what")
+                where = (str(path.relative_to(ROOT)), node.lineno, "")
+                if name == "NotFound":
+                    if isinstance(first, ast.Constant) and first.value not in errors.THINGS:
+                        unmarked.append((*where[:2], " (not a key of errors.THINGS)"))
+                    elif first is not None and not isinstance(first, ast.Constant):
+                        if _plain_text(first):
+                            unmarked.append(where)
+                elif _plain_text(first):
+                    unmarked.append(where)
+    listed = [f"{file}:{line}{note}" for file, line, note in sorted(unmarked)]
+    assert not listed, "raised with an unmarked text:\n" + "\n".join(listed)
 
 
 @pytest.mark.parametrize(
