@@ -103,9 +103,16 @@ def speaking(locale: str) -> Iterator[None]:
         current_locale.reset(token)
 
 
+# Codes whose message is a protocol's own word that clients match exactly (Apollo's and
+# urql's persisted queries look for "PersistedQueryNotFound"): never translated.
+VERBATIM_CODES = frozenset({"PERSISTED_QUERY_NOT_FOUND"})
+
+
 def render(text: str, code: str | None = None, locale: str | None = None) -> str:
     """`text` in `locale` (the current request's by default). An untranslated text is
     the translation of `code` with the English detail after it."""
+    if code in VERBATIM_CODES:
+        return str(text)
     locale = locale or current_locale.get()
     translated = _translate(text, locale)
     if translated is not None:

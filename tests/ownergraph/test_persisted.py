@@ -257,3 +257,15 @@ async def test_a_bad_manifest_loads_nothing(
     status, output = await load(database_url, tmp_path, content)
     assert status == 1 and reason in output, output
     assert await load(database_url, tmp_path, {}) == (0, "0 operations loaded, 0 already there.")
+
+
+async def test_the_miss_says_persisted_query_not_found_in_every_language(api: Api) -> None:
+    """Clients look for the exact message (Apollo, urql): it is a protocol's word, not a
+    sentence to translate, whatever Accept-Language asks for."""
+    token = await api.token("alice@demo.test")
+    response = await api.client.post(
+        "/graphql",
+        json={"extensions": hashed()},
+        headers={"authorization": f"Bearer {token}", "accept-language": "zh-CN"},
+    )
+    assert response.json()["errors"][0]["message"] == "PersistedQueryNotFound"
