@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from db import models
+from db.customers import broad
 from db.enums import CollaboratorAccess, CollaboratorRole, DisputeStatus, EventKind, TransferStatus
 from db.models import Customer
 from db.pools import member_pools
@@ -156,18 +157,25 @@ def _dispute(f: Facts, column: Any, *status: str) -> ColumnElement[bool]:
 
 
 def _last_loss(f: Facts, kinds: tuple[str, ...], since: datetime) -> ColumnElement[bool]:
-    """The caller's latest loss of the customer is one of `kinds`, at `since` or later."""
+    """The caller's latest loss of the customer is one of `kinds`, at `since` or later.
+    Read from the caller's own losses (index ix_event_from_user), not per customer row:
+    a latest loss at `since` or later is one of the losses since then."""
     latest = (
         select(func.max(col(Loss.id)))
         .where(
-            col(Loss.customer_id) == col(Customer.id),
             col(Loss.from_user_id) == f.user_id,
+            col(Loss.customer_id) == col(Event.customer_id),
             col(Loss.kind).in_(LOSSES),
         )
         .scalar_subquery()
     )
-    return exists(
-        select(1).where(col(Event.id) == latest, col(Event.kind).in_(kinds), col(Event.at) >= since)
+    return _among(
+        select(col(Event.customer_id)).where(
+            col(Event.from_user_id) == f.user_id,
+            col(Event.kind).in_(kinds),
+            col(Event.at) >= since,
+            col(Event.id) == latest,
+        )
     )
 
 
@@ -190,9 +198,8 @@ def _duplicate_notice(f: Facts) -> ColumnElement[bool]:
     own reclaim cooldown: see `_cooling_down`)."""
     if not f.user_id or f.now is None:
         return false()
-    told = exists(
-        select(1).where(
-            col(AuditEntry.customer_id) == col(Customer.id),
+    told = _among(
+        select(col(AuditEntry.customer_id)).where(
             col(AuditEntry.actor_id) == f.user_id,
             col(AuditEntry.action) == DUPLICATE_NOTICE,
             col(AuditEntry.at) >= f.now - timedelta(hours=f.windows.duplicate_notice_hours),
@@ -209,7 +216,8 @@ def _pool(f: Facts) -> ColumnElement[bool]:
         select(1).where(col(models.Pool.is_default).is_(True), col(models.Pool.id).in_(members))
     )
     return and_(
-        col(Customer.owner_id).is_(None),
+        # A term, not the whole AND: the scope's AND with LIVE flattens the clauses.
+        broad(col(Customer.owner_id).is_(None)),
         or_(
             col(Customer.pool_id).in_(members),
             and_(col(Customer.pool_id).is_(None), default_is_mine),

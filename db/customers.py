@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList
@@ -85,21 +86,54 @@ def _select(scope: ColumnElement[bool], mask: ColumnElement[int]) -> Select[Cust
     return select(Customer, mask.label("relations")).where(scope)
 
 
+# Marks a relation that may hold most of the table (authz.relations: a pool).
+BROAD = "ownergraph_broad"
+
+
+def broad(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Mark a term of a relation that may hold most of the table (a pool's `owner_id IS
+    NULL`), so a count answers that relation from its own index and adds the narrow ones
+    only where they add to it (`count_customers`)."""
+    return condition._annotate({BROAD: True})
+
+
+def is_broad(condition: ColumnElement[bool]) -> bool:
+    """The condition, or a term of its AND, was marked `broad` (a term: an AND of ANDs
+    flattens, and the inner AND's own marks go with it)."""
+    if condition._annotations.get(BROAD):
+        return True
+    clauses = getattr(condition, "clauses", ())
+    return isinstance(condition, BooleanClauseList) and any(
+        c._annotations.get(BROAD) for c in clauses
+    )
+
+
 async def count_customers(
     session: AsyncSession, *, scope: ColumnElement[bool], filter: CustomerFilter
 ) -> int:
     """How many customers match. A scope that is an OR of relations (a REP's: owned, or
-    collaborating, or in the pool, ...) is counted as the UNION of its branches, each
-    answered from its own index, instead of testing every branch on every row."""
+    collaborating, or in the pool, ...) is counted branch by branch, each answered from
+    its own index, instead of testing every branch on every row: the broad ones (a pool,
+    which may hold most of the table) counted from their index alone, plus the UNION of
+    the narrow ones where they add to them (|A ∪ R| = |A| + |R \\ A|), in one statement."""
     conditions = filter.conditions()
     branches = _branches(scope)
     if len(branches) < 2:
         stmt = select(func.count()).select_from(Customer).where(and_(scope, *conditions))
         return int((await session.execute(stmt)).scalar_one())
+    wide = [b for b in branches if is_broad(b)]
+    narrow = [b for b in branches if not is_broad(b)]
+    if not wide or not narrow:
+        wide, narrow = [], branches
+    outside = [not_(func.coalesce(or_(*wide), false()))] if wide else []
     matching = union(
-        *(select(col(Customer.id)).where(branch, *conditions) for branch in branches)
+        *(select(col(Customer.id)).where(b, *outside, *conditions) for b in narrow)
     ).subquery()
-    return int((await session.execute(select(func.count()).select_from(matching))).scalar_one())
+    total: Any = select(func.count()).select_from(matching).scalar_subquery()
+    if wide:
+        within = select(func.count()).select_from(Customer).where(or_(*wide), *conditions)
+        total = total + within.scalar_subquery()
+    return int((await session.execute(select(total))).scalar_one())
 
 
 def _branches(scope: ColumnElement[bool]) -> list[ColumnElement[bool]]:

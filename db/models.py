@@ -153,6 +153,14 @@ class Customer(SQLModel, table=True):
             sqlite_where=text("merged_into_id IS NOT NULL"),
             postgresql_where=text("merged_into_id IS NOT NULL"),
         ),
+        # The pools' customers by pool: counted from the index alone (a REP's pool branch,
+        # db/customers.count_customers), however many there are.
+        Index(
+            "ix_customer_pooled",
+            "pool_id",
+            sqlite_where=text("owner_id IS NULL AND merged_into_id IS NULL"),
+            postgresql_where=text("owner_id IS NULL AND merged_into_id IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -283,6 +291,8 @@ class OwnershipEvent(SQLModel, table=True):
         Index("ix_event_customer_id", "customer_id", "id"),
         # Daily claim limits: a user's claims from a pool since local midnight.
         Index("ix_event_actor_kind_at", "actor_id", "kind", "at"),
+        # A person's losses (authz.relations._last_loss): their latest per customer.
+        Index("ix_event_from_user", "from_user_id", "customer_id", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -228,7 +228,13 @@ async def _sync_sequences(db: Database) -> None:
 
 
 async def analyze(db: Database) -> None:
-    """Refresh the planner's statistics after a bulk load."""
+    """Refresh the planner's statistics after a bulk load; on PostgreSQL also the
+    visibility map (VACUUM), without which counts from an index still read the table."""
+    if db.dialect == "sqlite":
+        async with db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
+        return
     async with db.engine.connect() as conn:
-        await conn.execute(text("ANALYZE"))
-        await conn.commit()
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM ANALYZE"))
