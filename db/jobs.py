@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from db.engine import Database
 from db.enums import EventKind, ReminderKind, ReminderStatus
 from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
@@ -56,12 +57,17 @@ def _at(value: datetime) -> ColumnElement[Any]:
     return literal(value, UTCDateTime())
 
 
-async def refresh_statistics(session: AsyncSession) -> None:
+async def refresh_statistics(db: Database) -> None:
     """PostgreSQL: re-read the sizes the planner works from, after a run that changed many
     rows (a recycle backlog); stale ones turn the jobs' anti-joins into nested loops over
-    the whole reminder table. SQLite's planner does not need it for these statements."""
-    if _postgres(session):
-        await session.execute(text("ANALYZE customer, reminder, ownership_event"))
+    the whole reminder table. And VACUUM: the rows the run changed are no longer
+    all-visible, so counts answered from an index (a REP's pool, db/customers.py) would
+    read the table again until autovacuum came by. SQLite's planner needs neither."""
+    if db.dialect != "postgresql":
+        return
+    async with db.engine.connect() as conn:  # VACUUM runs outside a transaction
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM (ANALYZE) customer, reminder, ownership_event"))
 
 
 async def take_job_lock(session: AsyncSession) -> bool:

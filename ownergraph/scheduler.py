@@ -76,8 +76,8 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
                 break
     if sum(done.values()) >= settings.job_analyze_after_rows:
         async with _job(services) as session:
-            if session is not None:
-                await jobs.refresh_statistics(session)
+            if session is not None:  # one worker at a time, under the job lock
+                await jobs.refresh_statistics(services.db)
     return _report(done)
 
 

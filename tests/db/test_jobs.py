@@ -336,3 +336,21 @@ async def test_a_backlog_bigger_than_a_batch_takes_several_short_transactions(
         assert recycled == 100
         again = await run_jobs_once(api.services, clock.now())
         assert again.recycled == 0
+
+
+async def test_a_run_that_changed_many_rows_refreshes_statistics_and_visibility(
+    database_url: str, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """After a big run on PostgreSQL: ANALYZE for the planner, and VACUUM, or the changed
+    rows stop being all-visible and counts answered from an index read the table again."""
+    async with serve(database_url, clock, tmp_path, job_analyze_after_rows=5) as api:
+        await run_jobs_once(api.services, clock.now())
+        await stale_customers(api, 5)
+        api.statements.clear()
+        report = await run_jobs_once(api.services, clock.now())
+        assert report.recycled == 5
+        vacuums = [s for s in api.statements if s.lstrip().upper().startswith("VACUUM")]
+        if api.services.db.dialect == "postgresql":
+            assert vacuums == ["VACUUM (ANALYZE) customer, reminder, ownership_event"]
+        else:
+            assert vacuums == []
