@@ -37,6 +37,35 @@ WATCHERS = {
 EVENT_SELECTS = "FROM ownership_event"
 
 
+async def following(feed: EventFeed, n: int) -> None:
+    """Until `n` subscriptions follow the worker's feed."""
+    async with asyncio.timeout(WAIT):
+        while feed.follower_count < n:
+            await asyncio.sleep(0.01)
+
+
+async def release_and_receive(
+    api: Api, made: int, sockets: dict[Any, tuple[Any, list[str]]]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Once every subscription follows the feed: release `made` to the pool (visible to
+    everyone), then one delivery per subscription, each of that event. Returns how many
+    statements ran before the release, and the delivered `ownershipChanged` nodes."""
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+    await following(feed, sum(len(ops) for _, ops in sockets.values()))
+    before = len(api.statements)
+    await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
+    event, _ = await last_event(api, made)
+    nodes = []
+    for live, ops in sockets.values():
+        for _ in ops:
+            message = await live.message_any()
+            assert message["type"] == "next", message
+            node = message["payload"]["data"]["ownershipChanged"]
+            assert db_id(node["id"]) == event
+            nodes.append(node)
+    return before, nodes
+
+
 async def test_hundreds_of_subscribers_lose_nothing_and_get_nothing_twice(api: Api) -> None:
     start = await create(api, "alice@demo.test", "fan start")
     _, cursor = await last_event(api, start)
@@ -50,9 +79,7 @@ async def test_hundreds_of_subscribers_lose_nothing_and_get_nothing_twice(api: A
             )
             ops[email] = [await sockets[email].subscribe(IDS, {"since": cursor}) for _ in range(n)]
         total = sum(WATCHERS.values())
-        async with asyncio.timeout(WAIT):
-            while feed.follower_count < total:
-                await asyncio.sleep(0.01)
+        await following(feed, total)
 
         statements, batches = len(api.statements), feed.batches
         made = [
@@ -133,7 +160,6 @@ async def test_a_delivery_reads_no_customer_of_its_own(api: Api) -> None:
     from that read, not from a read per subscriber."""
     made = await create(api, "alice@demo.test", "shared payload")
     _, cursor = await last_event(api, made)
-    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
     watchers = {"alice@demo.test": 20, "manager.east@demo.test": 20, "admin@demo.test": 20}
     async with AsyncExitStack() as stack:
         sockets = {}
@@ -143,19 +169,8 @@ async def test_a_delivery_reads_no_customer_of_its_own(api: Api) -> None:
                 live,
                 [await live.subscribe(WITH_CUSTOMER, {"since": cursor}) for _ in range(n)],
             )
-        async with asyncio.timeout(WAIT):
-            while feed.follower_count < sum(watchers.values()):
-                await asyncio.sleep(0.01)
-        before = len(api.statements)
-        await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
-        event, _ = await last_event(api, made)
-        for live, ops in sockets.values():
-            for _ in ops:
-                message = await live.message_any()
-                assert message["type"] == "next", message
-                node = message["payload"]["data"]["ownershipChanged"]
-                assert db_id(node["id"]) == event
-                assert db_id(node["customer"]["id"]) == made
+        before, nodes = await release_and_receive(api, made, sockets)
+        assert all(db_id(node["customer"]["id"]) == made for node in nodes)
         reads = [
             s
             for s in api.statements[before:]
@@ -181,7 +196,6 @@ async def test_statements_per_event_do_not_grow_with_subscribers(api: Api) -> No
     """Each subscriber has its own context, so whatever a context reads once per request
     (pools and their rules, teams, tokens) is read per delivery unless the process keeps
     it: 60 subscribers must cost no more statements than one."""
-    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
 
     async def release(watchers: dict[str, int]) -> int:
         made = await create(api, "alice@demo.test", f"per delivery {len(watchers)}")
@@ -202,19 +216,8 @@ async def test_statements_per_event_do_not_grow_with_subscribers(api: Api) -> No
                             for _ in range(max(1, n // 2))
                         ],
                     )
-            async with asyncio.timeout(WAIT):
-                while feed.follower_count < sum(len(ops) for _, ops in sockets.values()):
-                    await asyncio.sleep(0.01)
-            before = len(api.statements)
-            await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
-            event, _ = await last_event(api, made)
-            for live, ops in sockets.values():
-                for _ in ops:
-                    message = await live.message_any()
-                    assert message["type"] == "next", message
-                    node = message["payload"]["data"]["ownershipChanged"]
-                    assert db_id(node["id"]) == event
-                    assert node["customer"]["pool"]["name"]
+            before, nodes = await release_and_receive(api, made, sockets)
+            assert all(node["customer"]["pool"]["name"] for node in nodes)
             return len(api.statements) - before
 
     with_1 = await release({"admin@demo.test": 1})
@@ -255,9 +258,7 @@ async def test_subscribers_share_a_result_only_when_it_would_be_the_same(api: Ap
             (alice, "full again"): await alice.subscribe(SHAPED, {"since": older, "full": True}),
             (bob, "full"): await bob.subscribe(SHAPED, {"since": cursor, "full": True}),
         }
-        async with asyncio.timeout(WAIT):
-            while feed.follower_count < len(ops):
-                await asyncio.sleep(0.01)
+        await following(feed, len(ops))
         await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
         event, _ = await last_event(api, made)
         got: dict[str, Any] = {}

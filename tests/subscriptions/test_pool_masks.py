@@ -3,15 +3,14 @@ hides contacts and tax ids reaches subscribers with those null and listed as mas
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import select
 
 from db.models import Contact, Customer
 from subscriptions.feed import feed_for
 from tests.conftest import Api, db_id
 from tests.resolvers.test_pools import ADMIN, RELEASE, UPDATE, default_pool
-from tests.subscriptions.test_live import LATEST_EVENT, WAIT, connect, started
+from tests.subscriptions.test_fanout import following
+from tests.subscriptions.test_live import LATEST_EVENT, connect, started
 
 CHANGES = (
     """subscription { ownershipChanged { kind customer { id name taxId contacts { name } } } }"""
@@ -42,9 +41,7 @@ async def test_live_payloads_hide_what_the_pool_hides(api: Api) -> None:
         await started(api, LATEST_EVENT, before)
         ops += [await live.subscribe(CHANGES) for _ in range(2)]
         feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
-        async with asyncio.timeout(WAIT):
-            while feed.follower_count < len(ops):
-                await asyncio.sleep(0.01)
+        await following(feed, len(ops))
         await api.ok(RELEASE, {"id": str(cid)}, as_user="bob@demo.test")
         messages = [await live.message(op) for op in ops]
     for message in messages:
