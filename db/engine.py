@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -87,6 +87,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    async def vacuum_analyze(self, *tables: str) -> None:
+        """After many rows changed: the planner's statistics, and on PostgreSQL also the
+        visibility map (index-only counts read the table for rows it does not mark);
+        `tables`, or all. VACUUM runs outside a transaction, on a connection of its own."""
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}".rstrip()))
+            else:
+                await conn.execute(text(f"ANALYZE {', '.join(tables)}".rstrip()))
+                await conn.commit()
 
 
 def open_database(url: str, **kwargs: Any) -> Database:

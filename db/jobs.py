@@ -63,11 +63,8 @@ async def refresh_statistics(db: Database) -> None:
     the whole reminder table. And VACUUM: the rows the run changed are no longer
     all-visible, so counts answered from an index (a REP's pool, db/customers.py) would
     read the table again until autovacuum came by. SQLite's planner needs neither."""
-    if db.dialect != "postgresql":
-        return
-    async with db.engine.connect() as conn:  # VACUUM runs outside a transaction
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM (ANALYZE) customer, reminder, ownership_event"))
+    if db.dialect == "postgresql":
+        await db.vacuum_analyze("customer", "reminder", "ownership_event")
 
 
 async def take_job_lock(session: AsyncSession) -> bool:

@@ -62,7 +62,7 @@ async def add_customers(
         if on_batch:
             on_batch(size)
     await _sync_sequences(db)
-    await analyze(db)
+    await db.vacuum_analyze()  # statistics, and the visibility map for index-only counts
     return done
 
 
@@ -225,16 +225,3 @@ async def _sync_sequences(db: Database) -> None:
                     f"(SELECT coalesce(max(id), 1) FROM {table}))"
                 )
             )
-
-
-async def analyze(db: Database) -> None:
-    """Refresh the planner's statistics after a bulk load; on PostgreSQL also the
-    visibility map (VACUUM), without which counts from an index still read the table."""
-    if db.dialect == "sqlite":
-        async with db.engine.connect() as conn:
-            await conn.execute(text("ANALYZE"))
-            await conn.commit()
-        return
-    async with db.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE"))
