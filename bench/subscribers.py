@@ -181,7 +181,7 @@ class Server:
             return {}
         before = len(self.report.read_text().splitlines())
         self.process.send_signal(signal.SIGUSR2 if collect else signal.SIGUSR1)
-        for _ in range(200):
+        for _ in range(1200):  # a traced snapshot of 1,000 sockets takes a while
             lines = self.report.read_text().splitlines()
             if len(lines) > before:
                 return dict(json.loads(lines[-1]))
@@ -332,7 +332,7 @@ async def run(
             pool=pool,
             rss_per_subscriber_kib=(rss1 - rss0) / subscribers,
         )
-        if traced and snap0.get("traced") is not None:
+        if traced and snap0.get("traced") is not None and snap1.get("traced") is not None:
             figures.traced_per_subscriber_kib = (
                 (snap1["traced"] - snap0["traced"]) / 1024 / subscribers
             )
