@@ -151,9 +151,9 @@ class Server:
         if workers == 1:
             command = [sys.executable, "-m", "bench.traced", str(port)]
         else:
-            command = [sys.executable, "-m", "uvicorn", "--factory", "ownergraph.app:create_app"]
-            command += ["--port", str(port), "--workers", str(workers)]
-            command += ["--no-access-log", "--log-level", "warning"]
+            # As an operator runs it (uvicorn's options from the settings).
+            command = [str(Path(sys.executable).with_name("ownergraph")), "serve"]
+            command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         spy = os.environ.get("OWNERGRAPH_BENCH_PYSPY")  # collapsed stacks of the whole run
         if spy and workers == 1 and not traced:
             py_spy = Path(sys.executable).with_name("py-spy")
@@ -441,6 +441,7 @@ async def bench(url: str, args: argparse.Namespace, secret: str) -> list[str]:
         OWNERGRAPH_IP_RATE_LIMIT_POINTS=str(10**12),
         OWNERGRAPH_IP_RATE_LIMIT_RESTORE_RATE=str(10**12),
         OWNERGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION="100",
+        OWNERGRAPH_LOG_LEVEL="WARNING",
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     rows: list[Figures] = []

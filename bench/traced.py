@@ -76,13 +76,15 @@ def main() -> None:
 
     signal.signal(signal.SIGUSR1, on_signal)
     signal.signal(signal.SIGUSR2, on_signal)
+    from kernel.settings import get_settings
+    from ownergraph.app import uvicorn_options  # imported while traced, as uvicorn would
+
     uvicorn.run(
         "ownergraph.app:create_app",
-        factory=True,
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        access_log=False,
+        **uvicorn_options(get_settings()),
     )
 
 

@@ -215,6 +215,10 @@ class Settings(BaseSettings):
     # While the broker is unreachable, live subscriptions re-read the database this often.
     bus_poll_seconds: float = 2.0
     max_subscriptions_per_connection: int = 100
+    # permessage-deflate on WebSockets. Off by default, as Hasura has it: live messages are
+    # a few hundred bytes, and each compressed socket keeps ~40 KiB of zlib state and
+    # spends CPU on every message (issue 7's thousand subscribers).
+    websocket_compression: bool = False
 
     @field_validator("dispute_priority")
     @classmethod

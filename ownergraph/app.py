@@ -220,6 +220,15 @@ def create_app(
     return app
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app, for `ownergraph serve` and the benchmarks alike."""
+    return {
+        "factory": True,
+        "access_log": False,
+        "ws_per_message_deflate": settings.websocket_compression,
+    }
+
+
 def served() -> Starlette:
     """The app as `ownergraph serve` runs it in each worker: logging configured first."""
     settings = get_settings()

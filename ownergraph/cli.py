@@ -95,14 +95,15 @@ def serve(
     os.environ["OWNERGRAPH_BIND_HOST"] = host
     get_settings.cache_clear()
     # Logging is the app's (ownergraph/logs.py): one format, a request id on every line.
+    from ownergraph.app import uvicorn_options
+
     uvicorn.run(
         "ownergraph.app:served",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
         log_config=None,
-        access_log=False,
+        **uvicorn_options(get_settings()),
     )
 
 
