@@ -24,6 +24,7 @@ from kernel.errors import DomainError, Validation
 from kernel.messages import N_
 from resolvers.context import Context
 from schema.errors import format_error
+from schema.live_frames import Sink, current_sink, current_stream
 
 if TYPE_CHECKING:
     from subscriptions.revocation import RevocationWatch
@@ -118,6 +119,17 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.send_message(error)  # type: ignore[arg-type]
                 return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Any) -> None:
+        # The operation's own task: the feed may write its `next` messages itself
+        # (schema/live_frames.py).
+        sink = current_sink.set(Sink(self, operation))
+        try:
+            await super().run_operation(operation)
+        finally:
+            # The task keeps its context: no cycle through the operation back to it.
+            current_sink.reset(sink)
+            current_stream.set(None)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):

@@ -30,7 +30,7 @@ from resolvers import disputes
 from resolvers.access import customer_for
 from resolvers.ids import parse_optional_id
 from subscriptions.bus import DISPUTES, REMINDERS, Message
-from subscriptions.feed import Follower, feed_for
+from subscriptions.feed import Direct, Follower, feed_for
 from subscriptions.replay import WAKE, follow, listening
 from subscriptions.revocation import end_revoked, token_is_live
 
@@ -54,14 +54,17 @@ async def ownership_changed(
     customer_id: object | None = None,
     team_id: object | None = None,
     since: int | None = None,
+    direct: Direct | None = None,
 ) -> AsyncGenerator[tuple[OwnershipEvent, Any], None]:
     """Ownership events after `since` (an event id; None = from now on), then live, from
     the worker's feed (subscriptions/feed.py), each with its customer as the feed read it
-    for this plan (a ScopedRow, None when not visible, or UNKNOWN)."""
+    for this plan (a ScopedRow, None when not visible, or UNKNOWN). `direct`: how the
+    feed may hand this subscription a finished message instead (schema/live_frames.py)."""
     follower = Follower(
         ctx.plan,
         customer_id=parse_optional_id(customer_id, "customer"),
         team_id=parse_optional_id(team_id, "team"),
+        direct=direct,
     )
     if follower.customer_id is not None:
         async with ctx.services.db.read() as session:
@@ -228,11 +231,15 @@ async def _reminder_start(
     return row.fired_at, row.id
 
 
+def delivery_lock(ctx: Context) -> asyncio.Lock:
+    """Held while one of the connection's subscriptions delivers."""
+    return _delivery_locks.setdefault(ctx, asyncio.Lock())
+
+
 @asynccontextmanager
 async def _delivering(ctx: Context) -> AsyncIterator[None]:
     """Resolve one delivered row with fresh reads, then let go of the connection."""
-    lock = _delivery_locks.setdefault(ctx, asyncio.Lock())
-    async with lock:
+    async with delivery_lock(ctx):
         await ctx.refresh()
         ctx.masked.clear()
         try:

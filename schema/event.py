@@ -49,7 +49,11 @@ class OwnershipEvent(Node):
 
     def share_key(self) -> tuple[str, int]:
         """Subscribers who see this event alike share one execution (schema/execution.py)."""
-        return ("OwnershipEvent", self.row.id)
+        return self.share_key_of(self.row.id)
+
+    @staticmethod
+    def share_key_of(event_id: int) -> tuple[str, int]:
+        return ("OwnershipEvent", event_id)
 
     @strawberry.field
     async def customer(

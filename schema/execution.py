@@ -180,6 +180,7 @@ class Shared:
 
     at: float
     done: asyncio.Future[Outcome]
+    data_json: str | None = None  # the result's data, serialized once (schema/live_frames)
 
 
 class SharedResults:
@@ -187,8 +188,10 @@ class SharedResults:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, Shared] = OrderedDict()
+        self._awaited: dict[Hashable, asyncio.Future[None]] = {}
         self.executed = 0  # events executed, and deliveries that reused one (for tests)
         self.reused = 0
+        self.sent = 0  # deliveries written straight from a result (schema/live_frames)
 
     def get(self, key: Hashable, now: float) -> Shared | None:
         entry = self._entries.get(key)
@@ -199,9 +202,30 @@ class SharedResults:
 
     def start(self, key: Hashable, now: float) -> Shared:
         entry = self._entries[key] = Shared(now, asyncio.get_running_loop().create_future())
+        awaited = self._awaited.pop(key, None)
+        if awaited is not None:
+
+            def settle(_: Any) -> None:
+                if not awaited.done():
+                    awaited.set_result(None)
+
+            entry.done.add_done_callback(settle)
         while len(self._entries) > SHARE_ENTRIES:
             self._entries.popitem(last=False)
         return entry
+
+    def executed_future(self, key: Hashable) -> asyncio.Future[Any]:
+        """Done once a result for `key` is known: at once when one is, else when the
+        execution that starts next for it ends."""
+        entry = self.get(key, time.monotonic())
+        if entry is not None:
+            return entry.done
+        awaited = self._awaited.get(key)
+        if awaited is None or awaited.done():
+            if len(self._awaited) > SHARE_ENTRIES:  # keys no execution ever came for
+                self._awaited.clear()
+            awaited = self._awaited[key] = asyncio.get_running_loop().create_future()
+        return awaited
 
     def forget(self, key: Hashable, entry: Shared) -> None:
         if self._entries.get(key) is entry:
@@ -222,18 +246,43 @@ def _variables_in(node: Any, found: set[str]) -> None:
             _variables_in(getattr(node, key, None), found)
 
 
-def _event_variables(executor: Any) -> tuple[str, ...]:
+def _event_variables(operation: Any, fragments: dict[str, Any]) -> tuple[str, ...]:
     """The variables a document uses below its subscription field (its own arguments,
     such as `since`, pick the stream, not what an event looks like)."""
     found: set[str] = set()
-    for selection in executor.operation.selection_set.selections:
+    for selection in operation.selection_set.selections:
         if isinstance(selection, FieldNode):
             _variables_in((selection.directives, selection.selection_set), found)
         else:
             _variables_in(selection, found)
-    for fragment in executor.fragments.values():
+    for fragment in fragments.values():
         _variables_in(fragment.selection_set, found)
     return tuple(sorted(found))
+
+
+Document = tuple[str, str | None, tuple[str, ...]] | None
+
+
+def document_key(operation: Any, fragments: dict[str, Any]) -> Document:
+    """A subscription document as far as its events' shape goes: its text, operation
+    name and the variables below the subscription field (None: no text to compare)."""
+    loc = operation.loc
+    body = loc.source.body if loc is not None else None
+    if body is None:
+        return None
+    name = operation.name.value if operation.name is not None else None
+    return (body, name, _event_variables(operation, fragments))
+
+
+def event_shape(ctx: Any, document: Document, coerced: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What, besides the event, decides a delivery's result: the plan (who, with which
+    rights), the language, the document and the values of its event variables. The same
+    for the per-event executor here and for the feed's direct sends (schema/live_frames)."""
+    if document is None or not isinstance(ctx, Context) or ctx._plan is None:
+        return None
+    body, name, variables = document
+    values = tuple(repr(coerced.get(v)) for v in variables)
+    return (plan_key(ctx.plan), current_locale.get(), body, name, values)
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -254,23 +303,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _share_key(self, payload: Any) -> Hashable | None:
         share = getattr(payload, "share_key", None)
-        ctx = self.context_value
-        if share is None or not isinstance(ctx, Context) or ctx._plan is None:
-            return None
-        shared = share()
-        if shared is None:
+        if share is None:
             return None
         document = self.__dict__.get("_document")
         if document is None:
-            loc = self.operation.loc
-            body = loc.source.body if loc is not None else None
-            if body is None:
-                return None
-            document = self._document = (body, self.operation.name, _event_variables(self))
-        body, name, variables = document
-        coerced = self.variable_values.coerced
-        values = tuple(repr(coerced.get(v)) for v in variables)
-        return (shared, plan_key(ctx.plan), current_locale.get(), body, name, values)
+            document = self._document = document_key(self.operation, self.fragments)
+        shape = event_shape(self.context_value, document, self.variable_values.coerced)
+        shared = share()
+        if shape is None or shared is None:
+            return None
+        return (shared, *shape)
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         if self._share is None:

@@ -18,6 +18,7 @@ from schema.dispute_mutations import DisputeMutation
 from schema.execution import ExecutionContext
 from schema.export import ExportMutation, ExportQuery
 from schema.extensions import extensions_for
+from schema.live_frames import current_sink, current_stream
 from schema.mutation import CustomerMutation
 from schema.node_query import NodeQuery
 from schema.organisation import OrganisationMutation
@@ -50,6 +51,13 @@ Mutation = merge_types(
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         """Expected errors are not news; schema/errors.py logs the unexpected ones."""
+
+    async def _prepare_operation_async(self, context: Any, extensions_runner: Any) -> Any:
+        # A streamed operation's context and extensions, for its direct live messages
+        # (schema/live_frames.py). Each operation runs in its own task, so its own.
+        if current_sink.get() is not None:
+            current_stream.set((context, extensions_runner))
+        return await super()._prepare_operation_async(context, extensions_runner)
 
 
 def build_schema(

@@ -17,6 +17,7 @@ from resolvers import live
 from resolvers.context import Context
 from schema.dispute import Dispute
 from schema.event import OwnershipEvent
+from schema.live_frames import Frames
 from schema.pagination import decode_cursor
 from schema.reminder import Reminder
 
@@ -44,7 +45,11 @@ class Subscription:
         since: str | None = None,
     ) -> AsyncGenerator[OwnershipEvent, None]:
         rows = live.ownership_changed(
-            info.context, customer_id=customer_id, team_id=team_id, since=_since(since)
+            info.context,
+            customer_id=customer_id,
+            team_id=team_id,
+            since=_since(since),
+            direct=Frames.of(info),
         )
         async with aclosing(rows):
             async for row, known in rows:

@@ -11,6 +11,13 @@ batch's customers are read in the same session, once, and each (event, plan) pai
 one `ScopedRow` shared by every subscriber with that plan (`Follower.customers`), so a
 delivery resolves `customer` without a read of its own.
 
+A subscriber whose transport can take a ready-made message (`Direct`: the
+graphql-transport-ws frames of schema/live_frames.py) and that is idle is served by the
+feed itself: one subscriber per group of alike subscribers (the same plan, document and
+language) goes the usual way and executes the event; the feed waits for that result and
+writes it to the rest of the group, with no task woken per subscriber. A subscriber that
+is busy, behind, revoked, or whose group's result is not shareable goes the usual way.
+
 A subscriber reads the table itself only to catch up: from its `since`, and again
 whenever it fell so far behind that its queue overflowed (it is never dropped). Nobody
 holds a session while idle. Events commit in id order (db/events.lock_event_order) and a
@@ -27,7 +34,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, S
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlmodel import col
@@ -89,6 +96,24 @@ class _Key:
         )
 
 
+# How long the feed waits for a group's first execution before it hands the rest of the
+# group their events the usual way.
+GROUP_WAIT_SECONDS = 1.0
+
+
+class Direct(Protocol):
+    """A subscription that can be handed an event's finished message (schema/live_frames)."""
+
+    def group(self, event: OwnershipEvent) -> Hashable | None:
+        """Subscribers with the same group get the same message; None: not now."""
+
+    def executed(self, group: Hashable) -> asyncio.Future[Any]:
+        """Done once the group's result is known (shareable or not)."""
+
+    async def send(self, event: OwnershipEvent, group: Hashable) -> bool:
+        """Sends the group's finished result; False when there is none to send."""
+
+
 @dataclass(eq=False)
 class Follower:
     """One subscription's place in the feed."""
@@ -106,6 +131,12 @@ class Follower:
     # Queued events' customers as this plan sees them (None: not visible), read by the
     # feed once for every follower with the same plan; taken by the delivery.
     customers: dict[int, ScopedRow | None] = field(default_factory=dict)
+    direct: Direct | None = None
+    parked: bool = False  # waiting for its next event, every earlier one delivered
+
+    @property
+    def idle(self) -> bool:
+        return self.parked and not self.queue and not self.behind and not self.revoked
 
     def __post_init__(self) -> None:
         self.key = plan_key(self.plan)
@@ -246,7 +277,11 @@ class EventFeed:
                     yield event
             else:
                 follower.arrived.clear()
-                await follower.arrived.wait()
+                follower.parked = True
+                try:
+                    await follower.arrived.wait()
+                finally:
+                    follower.parked = False
 
     async def latest(self) -> int:
         """The newest event id now."""
@@ -355,6 +390,7 @@ class EventFeed:
         for event, from_team in rows:
             ident = event.id or 0
             shared: dict[Hashable, ScopedRow | None] = {}
+            wanting: list[tuple[Follower, ScopedRow | None]] = []
             for follower in followers:
                 mask, visible = masks[ident].get(follower.key, (0, False))
                 if ident > follower.cursor and follower.wants(event, from_team, mask):
@@ -362,10 +398,47 @@ class EventFeed:
                         row = customers.get(event.customer_id) if visible else None
                         scoped = None if row is None else ScopedRow(cast(Customer, row), mask)
                         shared[follower.key] = scoped
-                    follower.push(event, self._queue_limit, shared[follower.key])
+                    wanting.append((follower, shared[follower.key]))
+            await self._hand_out(event, wanting)
         if rows:
             self._head = rows[-1][0].id or self._head
         return len(rows)
+
+    async def _hand_out(
+        self, event: OwnershipEvent, wanting: list[tuple[Follower, ScopedRow | None]]
+    ) -> None:
+        """Each follower gets the event: queued (its own delivery executes it), or, when
+        it is idle and another of its group executes it, the finished message."""
+        ident = event.id or 0
+        later: list[tuple[Follower, ScopedRow | None, Hashable]] = []
+        first: dict[Hashable, asyncio.Future[Any]] = {}
+        for follower, customer in wanting:
+            direct = follower.direct
+            group = direct.group(event) if direct is not None and follower.idle else None
+            if group is not None and direct is not None:
+                if group in first:
+                    later.append((follower, customer, group))
+                    continue
+                executed = direct.executed(group)
+                if executed.done() and await direct.send(event, group):
+                    follower.cursor = ident
+                    continue
+                first[group] = executed
+            follower.push(event, self._queue_limit, customer)
+        if not later:
+            return
+        await asyncio.wait(first.values(), timeout=GROUP_WAIT_SECONDS)
+        for follower, customer, group in later:
+            direct = follower.direct
+            if (
+                direct is not None
+                and follower.idle
+                and ident > follower.cursor
+                and await direct.send(event, group)
+            ):
+                follower.cursor = ident
+            else:
+                follower.push(event, self._queue_limit, customer)
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
