@@ -88,9 +88,10 @@ async def touch(*, session: AsyncSession, token_id: int, now: datetime) -> None:
 
 async def authenticate(
     *, session: AsyncSession, secret: str, algorithm: str, token: str, now: datetime
-) -> tuple[Principal, datetime | None]:
-    """The principal behind a token and when the token was last used, or Unauthenticated
-    (malformed, forged, expired, revoked, or its user or partner deactivated)."""
+) -> tuple[Principal, datetime | None, User | None]:
+    """The principal behind a token, when the token was last used and its user's row (None
+    for a partner's), or Unauthenticated (malformed, forged, expired, revoked, or its user
+    or partner deactivated)."""
     try:
         jwt.decode(
             token,
@@ -132,7 +133,8 @@ async def authenticate(
 
     scopes = frozenset(api_token.scopes or ["*"])
     if user is not None:
-        return Principal.of_user(user, token_id=api_token.id, scopes=scopes), api_token.last_used_at
+        principal = Principal.of_user(user, token_id=api_token.id, scopes=scopes)
+        return principal, api_token.last_used_at, user
     assert partner is not None
     principal = Principal(
         role=Role.PARTNER,
@@ -141,4 +143,4 @@ async def authenticate(
         token_id=api_token.id,
         scopes=scopes,
     )
-    return principal, api_token.last_used_at
+    return principal, api_token.last_used_at, None

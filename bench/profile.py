@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bench.__main__ import DASHBOARD, SECRET, UNLIMITED, prepare
+from bench.__main__ import DASHBOARD, ME, SECRET, UNLIMITED, prepare
 from kernel.clock import SystemClock
 from kernel.settings import Settings
 from ownergraph.app import create_app
@@ -85,7 +85,8 @@ async def run(args: argparse.Namespace) -> None:
             rate_limit_restore_rate=UNLIMITED,
         )
         app = create_app(settings, clock=SystemClock())
-        body = orjson.dumps({"query": DASHBOARD})
+        query = {"dashboard": DASHBOARD, "me": ME}[args.query]
+        body = orjson.dumps({"query": query})
         for _ in range(20):
             answer = orjson.loads(await call(app, body, token))
             assert not answer.get("errors"), answer
@@ -123,7 +124,7 @@ async def run(args: argparse.Namespace) -> None:
         tracemalloc.stop()
         blocks = sum(s.count for s in snapshot.statistics("filename"))
         n = args.requests
-        print(f"{args.role}: CPU per dashboard request {1000 * cpu / n:.2f} ms (in process)")
+        print(f"{args.role}: CPU per {args.query} request {1000 * cpu / n:.2f} ms (in process)")
         print(f"GC: {100 * gc_time / cpu:.1f}% of CPU; collections per 1000 requests:", end=" ")
         print(
             ", ".join(
@@ -144,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--query", default="dashboard", choices=["dashboard", "me"])
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="cProfile order: tottime, cumulative")
     parser.add_argument("--role", default="manager.east@demo.test", help="the caller's email")

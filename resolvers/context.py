@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,6 +77,7 @@ class Authenticated:
     plan: Plan
     last_used: datetime | None
     until: datetime
+    user: Any = None  # the token's user as read with it, for `me` (resolvers/directory.py)
 
 
 @dataclass(eq=False)
@@ -112,6 +113,8 @@ class Context:
     services: Services
     principal: Principal | None = None
     auth_error: DomainError | None = None
+    # What the token check found (kept at most `token_cache_seconds`, emptied by writes).
+    authenticated: Authenticated | None = None
     _plan: Plan | None = None
     _session: SerialSession | None = None
     _loaders: Loaders | None = None
@@ -294,7 +297,7 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         if needs_touch(known.last_used, now) and known.principal.token_id is not None:
             async with services.db.write() as session, session.begin():
                 await touch(session=session, token_id=known.principal.token_id, now=now)
-            known = Authenticated(known.principal, known.plan, now, known.until)
+            known = replace(known, last_used=now)
         if settings.token_cache_seconds > 0:
             services.tokens[token] = known
     except DomainError as exc:
@@ -305,6 +308,7 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         return ctx
     ctx.principal = known.principal
     ctx._plan = known.plan
+    ctx.authenticated = known
     return ctx
 
 
@@ -312,7 +316,7 @@ async def _authenticate(ctx: Context, token: str, now: datetime) -> Authenticate
     services = ctx.services
     settings = services.settings
     session = await ctx.session()
-    principal, last_used = await authenticate(
+    principal, last_used, user = await authenticate(
         session=session,
         secret=settings.secret(),
         algorithm=settings.jwt_algorithm,
@@ -326,7 +330,7 @@ async def _authenticate(ctx: Context, token: str, now: datetime) -> Authenticate
     until = now + timedelta(seconds=settings.token_cache_seconds)
     if len(services.tokens) > 10_000:  # bounded: forget everything rather than grow
         services.tokens.clear()
-    return Authenticated(principal, plan, last_used, until)
+    return Authenticated(principal, plan, last_used, until, user)
 
 
 async def context_for_user(services: Services, email: str) -> Context:

@@ -16,6 +16,11 @@ async def me(ctx: Context) -> User:
     plan = ctx.plan
     if plan.principal.user_id is None:
         raise Forbidden(N_("A partner token has no user; `me` is for people."))
+    known = ctx.authenticated
+    if known is not None and known.user is not None and ctx.now() < known.until:
+        # Read with the token, as fresh as the principal itself (a socket's context
+        # outlives this: then it is read again).
+        return known.user
     user = await ctx.loaders.user_by_id.load(plan.principal.user_id)
     if user is None:
         raise NotFound("user", plan.principal.user_id)

@@ -83,3 +83,18 @@ async def _token_id(session, token: str) -> int:  # type: ignore[no-untyped-def]
     return (
         await session.execute(select(ApiToken.id).where(ApiToken.token_hash == token_hash(token)))
     ).scalar_one()
+
+
+async def test_me_comes_with_the_token_check(api: Api, clock: FrozenClock) -> None:
+    """While a token's check is reused (`token_cache_seconds`), `me` is the user read with
+    it: no statement; a change made elsewhere shows once the check is made again."""
+    query = "{ me { id name email role } }"
+    token = await api.token("carol@demo.test")
+    first = (await api.ok(query, token=token))["me"]
+    before = len(api.statements)
+    assert (await api.ok(query, token=token))["me"] == first
+    assert len(api.statements) == before
+    async with api.services.db.write() as s, s.begin():
+        await s.execute(update(User).where(User.email == "carol@demo.test").values(name="Caro"))
+    clock.advance(seconds=api.services.settings.token_cache_seconds)
+    assert (await api.ok(query, token=token))["me"] == {**first, "name": "Caro"}
