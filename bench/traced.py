@@ -22,6 +22,9 @@ from typing import Any
 
 import uvicorn
 
+# Where memory grew, by line or (OWNERGRAPH_BENCH_GROUP=filename) by file.
+GROUP = os.environ.get("OWNERGRAPH_BENCH_GROUP", "lineno")
+
 
 def main() -> None:
     port = int(sys.argv[1])
@@ -47,7 +50,7 @@ def main() -> None:
                 round(s.size_diff / 1024, 1),
                 s.count_diff,
             )
-            for s in snapshot.compare_to(before, "lineno")[:25]
+            for s in snapshot.compare_to(before, GROUP)[:40]
         ]
 
     def dump(collect: bool) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from kernel.messages import N_
 from kernel.settings import Settings
 from resolvers.loaders import Loaders
 from subscriptions.bus import Bus
+from subscriptions.feed import plan_key
 
 # PostgreSQL's deadlock_detected and serialization_failure.
 CONTENTION_STATES = frozenset({"40P01", "40001"})
@@ -101,6 +103,12 @@ class Services:
     # Subscription events' results shared by subscribers who see them alike
     # (schema/execution.py); typed loosely, it belongs to the schema layer.
     shared_results: Any = None
+    # The plans of open sockets, one per token and rights: a socket keeps its plan while
+    # it is open, and each plan holds its compiled scope (SQL), so a thousand sockets on a
+    # handful of tokens hold a handful of plans, not one per token lookup.
+    socket_plans: weakref.WeakValueDictionary[Hashable, Plan] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
 
     def forget(self) -> None:
         """This process committed a write: what it cached may be out of date."""
@@ -308,6 +316,10 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         return ctx
     ctx.principal = known.principal
     ctx._plan = known.plan
+    if ctx.websocket is not None:
+        key = (known.principal, plan_key(known.plan))
+        ctx._plan = services.socket_plans.setdefault(key, known.plan)
+        known = replace(known, plan=ctx._plan)
     ctx.authenticated = known
     return ctx
 

@@ -275,3 +275,24 @@ async def test_subscribers_share_a_result_only_when_it_would_be_the_same(api: Ap
     assert got["alice full again"] == got["alice full"]
     # Bob sees the released customer in the pool: his own execution, the same answer.
     assert db_id(got["bob full"]["customer"]["id"]) == made
+
+
+async def test_sockets_of_one_token_share_one_plan(api: Api) -> None:
+    """A socket keeps its plan while open, and each plan holds its compiled scope: sockets
+    of one token share one plan however far apart they signed in; another token of the
+    same person has its own (its revocation is its own)."""
+    made = await create(api, "alice@demo.test", "one plan")
+    _, cursor = await last_event(api, made)
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+    first, second = await api.token("alice@demo.test"), await api.token("alice@demo.test")
+    async with AsyncExitStack() as stack:
+        for n, token in enumerate([first, first, second, first], start=1):
+            api.services.clock.advance(seconds=api.services.settings.token_cache_seconds)
+            live = await stack.enter_async_context(connect(api.app, token))
+            await live.subscribe(IDS, {"since": cursor})
+            await following(feed, n)
+        plans: dict[int | None, set[int]] = {}
+        for follower in feed._followers:
+            plans.setdefault(follower.token_id, set()).add(id(follower.plan))
+    assert sorted(len(ids) for ids in plans.values()) == [1, 1]
+    assert len(set().union(*plans.values())) == 2
