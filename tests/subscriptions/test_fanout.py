@@ -296,3 +296,28 @@ async def test_sockets_of_one_token_share_one_plan(api: Api) -> None:
             plans.setdefault(follower.token_id, set()).add(id(follower.plan))
     assert sorted(len(ids) for ids in plans.values()) == [1, 1]
     assert len(set().union(*plans.values())) == 2
+
+
+async def test_a_completed_subscription_gets_nothing_more(api: Api) -> None:
+    """After `complete`, neither its own delivery nor the feed's direct messages send
+    anything for that id; the socket's next subscription gets its events."""
+    made = await create(api, "alice@demo.test", "completed")
+    _, cursor = await last_event(api, made)
+    feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
+    token = await api.token("alice@demo.test")
+    async with AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(connect(api.app, token)) for _ in range(3)]
+        for n, live in enumerate(sockets, start=1):
+            await live.subscribe(IDS, {"since": cursor})
+            await following(feed, n)
+        for live in sockets[1:]:
+            await live.ws.send_json({"id": "1", "type": "complete"})
+            await live.subscribe(IDS, {"since": cursor})  # id "2"
+        async with asyncio.timeout(WAIT):
+            while feed.follower_count != 3 or not all(f.parked for f in feed._followers):
+                await asyncio.sleep(0.01)
+        await api.ok(RELEASE, {"id": made}, as_user="alice@demo.test")
+        event, _ = await last_event(api, made)
+        messages = [await live.message_any() for live in sockets]
+    assert [m["id"] for m in messages] == ["1", "2", "2"]
+    assert {db_id(m["payload"]["data"]["ownershipChanged"]["id"]) for m in messages} == {event}
