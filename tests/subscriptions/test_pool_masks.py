@@ -22,7 +22,8 @@ CHANGES = (
 )
 
 
-async def test_live_payloads_hide_what_the_pool_hides(api: Api) -> None:
+async def hiding_pool_and_bobs_customer(api: Api) -> int:
+    """The default pool hides tax ids and contacts; a customer of Bob's with both."""
     pid = await default_pool(api)
     rules = {"hiddenFields": ["taxId", "contacts"]}
     await api.ok(
@@ -30,14 +31,20 @@ async def test_live_payloads_hide_what_the_pool_hides(api: Api) -> None:
     )
     bob = await api.user_id("bob@demo.test")
     async with api.services.db.read() as session:
-        cid = (
-            await session.execute(
-                select(Customer.id)
-                .where(Customer.owner_id == bob, Customer.tax_id.is_not(None))
-                .where(Customer.id.in_(select(Contact.customer_id)))
-                .limit(1)
-            )
-        ).scalar_one()
+        return int(
+            (
+                await session.execute(
+                    select(Customer.id)
+                    .where(Customer.owner_id == bob, Customer.tax_id.is_not(None))
+                    .where(Customer.id.in_(select(Contact.customer_id)))
+                    .limit(1)
+                )
+            ).scalar_one()
+        )
+
+
+async def test_live_payloads_hide_what_the_pool_hides(api: Api) -> None:
+    cid = await hiding_pool_and_bobs_customer(api)
     # Three subscriptions of one person share one execution (schema/execution.py): each
     # still gets the masks reported.
     async with connect(api.app, await api.token("alice@demo.test")) as live:
@@ -62,18 +69,7 @@ async def test_messages_the_feed_writes_are_the_ones_a_delivery_sends(api: Api) 
     """Subscribers alike to one that executed an event get its message from the feed
     (schema/live_frames.py): byte for byte what their own delivery would have sent, masked
     fields and each one's cost report included."""
-    pid = await default_pool(api)
-    rules = {"hiddenFields": ["taxId", "contacts"]}
-    await api.ok(
-        UPDATE, {"id": pid, "input": {"name": "Public pool", "rules": rules}}, as_user=ADMIN
-    )
-    bob = await api.user_id("bob@demo.test")
-    async with api.services.db.read() as session:
-        cid = (
-            await session.execute(
-                select(Customer.id).where(Customer.owner_id == bob).order_by(Customer.id).limit(1)
-            )
-        ).scalar_one()
+    cid = await hiding_pool_and_bobs_customer(api)
     watchers = {"alice@demo.test": 3, "manager.east@demo.test": 2}
     feed = feed_for(api.services.db, api.services.bus, api.services.clock.now)
     async with AsyncExitStack() as stack:
