@@ -11,9 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, select, text, update
 
 from db.enums import ReminderKind, ReminderStatus
+from db.jobs import take_job_lock
 from db.models import Customer, OwnershipEvent, Reminder, User
 from kernel.clock import FrozenClock
 from ownergraph.scheduler import Scheduler, run_jobs_once
@@ -354,3 +355,16 @@ async def test_a_run_that_changed_many_rows_refreshes_statistics_and_visibility(
             assert vacuums == ["VACUUM (ANALYZE) customer, reminder, ownership_event"]
         else:
             assert vacuums == []
+
+
+async def test_a_job_transaction_plans_without_parallel_workers(api: Api) -> None:
+    """The jobs read a handful of due rows through partial indexes; parallel workers
+    (which PostgreSQL's estimates would start) cost more than those reads."""
+    db = api.services.db
+    if db.dialect != "postgresql":
+        return
+    async with db.write() as session, session.begin():
+        assert await take_job_lock(session)
+        assert await session.scalar(text("SHOW max_parallel_workers_per_gather")) == "0"
+    async with db.read() as session:  # for that transaction only
+        assert await session.scalar(text("SHOW max_parallel_workers_per_gather")) != "0"
