@@ -130,12 +130,20 @@ def _pick_due(
     ahead: bool = False,
     limit: int,
 ) -> Any:
-    """Up to `limit` ids of the customers `_due` finds (and `extra`), as a UNION of one
-    SELECT per range of `could_be_due`: SQLite's planner, at a million rows, reads an OR
-    of ranges under a LIMIT as a scan of the table (0.5 s an idle tick), each range
-    alone from its partial index."""
+    """Up to `limit` ids of the customers `_due` finds (and `extra`). On SQLite a UNION
+    of one SELECT per range of `could_be_due`: its planner, at a million rows, reads an
+    OR of ranges under a LIMIT as a scan of the table (0.5 s an idle tick), each range
+    alone from its partial index. PostgreSQL reads the OR as a BitmapOr of the ranges,
+    and planning the UNION (the due time's expression once per range) costs 7 ms."""
     due = recycle_due(pools, _postgres(session), ahead=ahead).at <= to_ms(now)
-    branches = could_be_due_branches(pools, _horizon(pools, now, ahead))
+    horizon = _horizon(pools, now, ahead)
+    if _postgres(session):
+        return (
+            select(col(Customer.id))
+            .where(_owned(could_be_due(pools, horizon)), due, *extra)
+            .limit(limit)
+        )
+    branches = could_be_due_branches(pools, horizon)
     if not branches:
         return None
     ranges = [select(col(Customer.id)).where(_owned(b), due, *extra) for b in branches]
