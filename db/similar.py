@@ -46,6 +46,8 @@ from db.models import Customer
 GRAMS_TABLE = "customer_name_grams"
 COUNTS_TABLE = "customer_name_gram_counts"
 CANDIDATES = 50
+# Set (SET LOCAL) by a bulk load that counts its rows' trigrams itself (`count_bulk`).
+BULK_SETTING = "ownergraph.bulk_insert"
 # Rows the asked-for trigrams may hold together (each read from the table to be ranked).
 BUDGET = 2_000
 SOUND_ALIKE_WEIGHT = 0.9
@@ -87,6 +89,21 @@ async def gram_counts(session: AsyncSession, grams: Sequence[str]) -> dict[str, 
     )
     rows = await session.execute(stmt, {"grams": list(grams)})
     return {str(term): int(doc) for term, doc in rows.all()}
+
+
+async def count_bulk(session: AsyncSession, first_id: int, last_id: int) -> None:
+    """PostgreSQL, in a transaction that set BULK_SETTING before inserting customers
+    `first_id`..`last_id` by executemany (a statement per row, each firing the counting
+    trigger): count their trigrams in one statement instead."""
+    await session.execute(
+        text(
+            f"INSERT INTO {COUNTS_TABLE} AS c (term, doc) "
+            "SELECT g, count(*) FROM customer, name_grams(customer.name_key) AS g "
+            "WHERE customer.id BETWEEN :first AND :last GROUP BY g ORDER BY g "
+            "ON CONFLICT (term) DO UPDATE SET doc = c.doc + excluded.doc"
+        ),
+        {"first": first_id, "last": last_id},
+    )
 
 
 def rarest(grams: Sequence[str], counts: dict[str, int], budget: int = BUDGET) -> list[str]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
+BULK_SETTING = "ownergraph.bulk_insert"  # db/similar.py: BULK_SETTING
+
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
@@ -82,8 +84,11 @@ POSTGRES_UP = [
     TABLE,
     "INSERT INTO customer_name_gram_counts (term, doc) "
     "SELECT g, count(*) FROM customer, name_grams(customer.name_key) AS g GROUP BY g",
+    # A bulk load (ownergraph/bulk.py) inserts by executemany, a statement per row, and
+    # counts each batch itself in one statement instead (db/similar.py: count_bulk).
     "CREATE FUNCTION customer_name_grams_added() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    f"BEGIN {_postgres_grams('added', '')}; RETURN NULL; END $$",
+    f"BEGIN IF current_setting('{BULK_SETTING}', true) = 'on' THEN RETURN NULL; END IF; "
+    f"{_postgres_grams('added', '')}; RETURN NULL; END $$",
     "CREATE FUNCTION customer_name_grams_removed() RETURNS trigger LANGUAGE plpgsql AS $$ "
     f"BEGIN {_postgres_grams('removed', '-')}; RETURN NULL; END $$",
     "CREATE FUNCTION customer_name_grams_renamed() RETURNS trigger LANGUAGE plpgsql AS $$ "
