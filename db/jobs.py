@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +38,14 @@ from db.events import OWNERSHIP_CHANNEL, lock_event_order
 from db.models import Collaborator, Customer, FollowUp, OwnershipEvent, Reminder, User
 from db.outbox import queue_message
 from db.ownership import after_owner_change
-from db.pools import Pools, could_be_due, pool_of_team, recycle_due, to_ms
+from db.pools import (
+    Pools,
+    could_be_due,
+    could_be_due_branches,
+    pool_of_team,
+    recycle_due,
+    to_ms,
+)
 from db.setsql import json_object as _json_object
 from db.types import UTCDateTime
 
@@ -58,13 +66,14 @@ def _at(value: datetime) -> ColumnElement[Any]:
 
 
 async def refresh_statistics(db: Database) -> None:
-    """PostgreSQL: re-read the sizes the planner works from, after a run that changed many
-    rows (a recycle backlog); stale ones turn the jobs' anti-joins into nested loops over
-    the whole reminder table. And VACUUM: the rows the run changed are no longer
-    all-visible, so counts answered from an index (a REP's pool, db/customers.py) would
-    read the table again until autovacuum came by. SQLite's planner needs neither."""
-    if db.dialect == "postgresql":
-        await db.vacuum_analyze("customer", "reminder", "ownership_event")
+    """Re-read the sizes the planner works from, after a run that changed many rows (a
+    recycle backlog): stale ones turn the jobs' anti-joins into nested loops over the
+    whole reminder table on PostgreSQL, and on SQLite, which plans from sqlite_stat1,
+    statistics taken while the reminder table was small make every change of owner scan
+    it (two UPDATEs of 30 ms each at 225,000 reminders). On PostgreSQL also VACUUM: the
+    rows the run changed are no longer all-visible, so counts answered from an index (a
+    REP's pool, db/customers.py) would read the table again until autovacuum came by."""
+    await db.vacuum_analyze("customer", "reminder", "ownership_event")
 
 
 async def take_job_lock(session: AsyncSession) -> bool:
@@ -72,7 +81,17 @@ async def take_job_lock(session: AsyncSession) -> bool:
     write transactions are serial already."""
     if not _postgres(session):
         return True
-    return bool(await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({JOB_LOCK})")))
+    # And no parallel workers in the job's transaction: the jobs read what is due through
+    # partial indexes, a handful of rows, but the planner's statistics count the pool's
+    # old recycle clocks too, expect ~50,000 rows and start two workers, which cost more
+    # (~15 ms a statement at 1M, an idle tick's three reads) than the reads themselves.
+    locked = await session.execute(
+        text(
+            f"SELECT pg_try_advisory_xact_lock({JOB_LOCK}), "
+            "set_config('max_parallel_workers_per_gather', '0', true)"
+        )
+    )
+    return bool(locked.scalar_one())
 
 
 def _owned(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -96,10 +115,39 @@ def _due(pools: Pools, now: datetime, session: AsyncSession, *, ahead: bool = Fa
     whose warning is due), not waiting on a transfer decision; the index-friendly
     `could_be_due` first, so each run reads only the candidates."""
     due = recycle_due(pools, _postgres(session), ahead=ahead)
-    return due, and_(
-        _owned(could_be_due(pools, now + (_longest_warning(pools) if ahead else timedelta(0)))),
-        due.at <= to_ms(now),
-    )
+    return due, and_(_owned(could_be_due(pools, _horizon(pools, now, ahead))), due.at <= to_ms(now))
+
+
+def _horizon(pools: Pools, now: datetime, ahead: bool) -> datetime:
+    return now + (_longest_warning(pools) if ahead else timedelta(0))
+
+
+def _pick_due(
+    pools: Pools,
+    now: datetime,
+    session: AsyncSession,
+    *extra: ColumnElement[bool],
+    ahead: bool = False,
+    limit: int,
+) -> Any:
+    """Up to `limit` ids of the customers `_due` finds (and `extra`). On SQLite a UNION
+    of one SELECT per range of `could_be_due`: its planner, at a million rows, reads an
+    OR of ranges under a LIMIT as a scan of the table (0.5 s an idle tick), each range
+    alone from its partial index. PostgreSQL reads the OR as a BitmapOr of the ranges,
+    and planning the UNION (the due time's expression once per range) costs 7 ms."""
+    due = recycle_due(pools, _postgres(session), ahead=ahead).at <= to_ms(now)
+    horizon = _horizon(pools, now, ahead)
+    if _postgres(session):
+        return (
+            select(col(Customer.id))
+            .where(_owned(could_be_due(pools, horizon)), due, *extra)
+            .limit(limit)
+        )
+    branches = could_be_due_branches(pools, horizon)
+    if not branches:
+        return None
+    ranges = [select(col(Customer.id)).where(_owned(b), due, *extra) for b in branches]
+    return select(union(*ranges).subquery().c.id).limit(limit)
 
 
 def _longest_warning(pools: Pools) -> timedelta:
@@ -113,7 +161,9 @@ async def recycle(session: AsyncSession, *, now: datetime, pools: Pools, limit: 
     while a whole batch was due. Locked customers never go, nor protected ones before
     their protection ends: the rule says so."""
     due, cond = _due(pools, now, session)
-    pick = select(col(Customer.id)).where(cond).limit(limit)
+    pick = _pick_due(pools, now, session, limit=limit)
+    if pick is None:
+        return 0
     ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
     return await pool_customers(
         session, ids, now=now, rule=RECYCLE_RULE, reason=due.reason, still_due=cond
@@ -226,9 +276,8 @@ async def warn_before_recycle(
     warned = col(Customer.recycle_warned_at)
     # A warning at the very instant the clock restarted belongs to the cycle before.
     unwarned = or_(warned.is_(None), warned <= col(Customer.recycle_clock_at))
-    _, cond = _due(pools, now, session, ahead=True)
-    pick = select(col(Customer.id)).where(cond, unwarned).limit(limit)
-    ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
+    pick = _pick_due(pools, now, session, unwarned, ahead=True, limit=limit)
+    ids = [int(i) for i in (await session.execute(pick)).scalars()] if pick is not None else []
     if not ids:
         return 0
     when = recycle_due(pools, _postgres(session)).at
@@ -351,10 +400,16 @@ async def fire_due_reminders(session: AsyncSession, *, now: datetime, limit: int
         # No ORDER BY: with LIMIT it would walk the reminders in id order.
         .limit(limit)
     )
+    # The ids first, then the rows by id: as one UPDATE ... WHERE id IN (SELECT ...),
+    # SQLite plans the outer statement from the reminder table's statistics, and with
+    # those of a small table (before a backlog run wrote 225,000) scans it (40 ms).
+    ids = [int(i) for i in (await session.execute(due)).scalars() if i is not None]
+    if not ids:
+        return 0
     fired = (
         await session.execute(
             update(Reminder)
-            .where(col(Reminder.id).in_(due))
+            .where(col(Reminder.id).in_(ids), col(Reminder.status).in_(OPEN))
             .values(status=ReminderStatus.FIRED, fired_at=now)
             .returning(col(Reminder.id), col(Reminder.user_id))
             .execution_options(synchronize_session=False)

@@ -316,6 +316,12 @@ def could_be_due(pools: Pools, now: datetime) -> ColumnElement[bool]:
     """A necessary condition of `recycle_due(...) <= now` that indexes can answer: the
     recycle clock older than the shortest days of its tier in any pool, or owned longer
     than the shortest no-deal days (locks and protection only ever postpone)."""
+    branches = could_be_due_branches(pools, now)
+    return or_(*branches) if branches else false()
+
+
+def could_be_due_branches(pools: Pools, now: datetime) -> list[ColumnElement[bool]]:
+    """The terms of `could_be_due`'s OR, each one index range."""
     shortest: dict[str, int] = {}
     no_deal: list[int] = []
     for p in pools.by_id.values():
@@ -333,7 +339,7 @@ def could_be_due(pools: Pools, now: datetime) -> ColumnElement[bool]:
     if no_deal:
         since = now - timedelta(days=min(no_deal)) + timedelta(milliseconds=1)
         branches.append(col(Customer.owned_since) < since)
-    return or_(*branches) if branches else false()
+    return branches
 
 
 def member_pools(user_id: int | None, team_ids: Sequence[int]) -> Any:

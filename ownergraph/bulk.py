@@ -21,6 +21,7 @@ from sqlmodel import SQLModel, col
 from db.engine import Database
 from db.keys import company_key, customer_keys
 from db.models import Customer, Pool, Team, User
+from db.similar import BULK_SETTING, count_bulk
 
 BATCH = 5_000
 CUSTOMERS_PER_REP = 1_000
@@ -163,7 +164,12 @@ async def _insert_batch(
             row["id"] = ident
             row["pool_id"] = None if row["owner_id"] else pool
             row["pool_entered_at"] = None if row["owner_id"] else row["created_at"]
+        postgres = db.dialect == "postgresql"
+        if postgres:  # the trigrams of the batch are counted below, at once
+            await session.execute(text(f"SET LOCAL {BULK_SETTING} = 'on'"))
         await session.execute(insert(TABLES["customer"]), rows)
+        if postgres:
+            await count_bulk(session, ids[0], ids[-1])
         keys: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         collaborators: list[dict[str, Any]] = []
