@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,7 +39,7 @@ from ownergraph.metrics import Metrics, MetricsMiddleware
 from ownergraph.origins import OriginPolicy
 from ownergraph.persisted import PersistedQueries
 from ownergraph.probes import Readiness, health
-from ownergraph.runtime import tune_gc
+from ownergraph.runtime import Freezer, tune_gc
 from ownergraph.scheduler import Scheduler
 from ownergraph.tracing import configure_exporter, tracing_extensions
 from ownergraph.websocket import LegacyWSHandler, TransportWSHandler
@@ -181,11 +182,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         scheduler = Scheduler(services, on_report=metrics.job_report).start()
+        freezer = None
         if settings.tune_gc:
             tune_gc()
+            freezer = asyncio.create_task(Freezer().run(), name="ownergraph-gc-freezer")
         try:
             yield
         finally:
+            if freezer is not None:
+                freezer.cancel()
             await scheduler.stop()
             await readiness.close()
             await services.bus.close()

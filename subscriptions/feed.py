@@ -99,6 +99,9 @@ class _Key:
 # How long the feed waits for a group's first execution before it hands the rest of the
 # group their events the usual way.
 GROUP_WAIT_SECONDS = 1.0
+# Direct sends between two yields to the event loop: a thousand in a row would hold up
+# every request of the worker (mutations included) for the whole burst.
+SENDS_PER_TURN = 100
 
 
 class Direct(Protocol):
@@ -410,6 +413,7 @@ class EventFeed:
         """Each follower gets the event: queued (its own delivery executes it), or, when
         it is idle and another of its group executes it, the finished message."""
         ident = event.id or 0
+        sent = 0
         later: list[tuple[Follower, ScopedRow | None, Hashable]] = []
         first: dict[Hashable, asyncio.Future[Any]] = {}
         for follower, customer in wanting:
@@ -422,23 +426,41 @@ class EventFeed:
                 executed = direct.executed(group)
                 if executed.done() and await direct.send(event, group):
                     follower.cursor = ident
+                    sent = await _turn(sent)
                     continue
                 first[group] = executed
             follower.push(event, self._queue_limit, customer)
         if not later:
             return
-        await asyncio.wait(first.values(), timeout=GROUP_WAIT_SECONDS)
+        # Each group as soon as its result is in (executions run one after another).
+        waiting: dict[Hashable, list[tuple[Follower, ScopedRow | None]]] = {}
         for follower, customer, group in later:
-            direct = follower.direct
-            if (
-                direct is not None
-                and follower.idle
-                and ident > follower.cursor
-                and await direct.send(event, group)
-            ):
-                follower.cursor = ident
-            else:
-                follower.push(event, self._queue_limit, customer)
+            waiting.setdefault(group, []).append((follower, customer))
+        groups = {first[group]: group for group in waiting}
+        pending: set[asyncio.Future[Any]] = set(groups)
+        deadline = asyncio.get_running_loop().time() + GROUP_WAIT_SECONDS
+        while waiting:
+            left = deadline - asyncio.get_running_loop().time()
+            done, pending = (
+                await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if pending and left > 0
+                else (set(), pending)
+            )
+            # Past the deadline: the rest of each group its own way.
+            ready = [groups[f] for f in done] if done else list(waiting)
+            for group in ready:
+                for follower, customer in waiting.pop(group):
+                    direct = follower.direct
+                    if (
+                        direct is not None
+                        and follower.idle
+                        and ident > follower.cursor
+                        and await direct.send(event, group)
+                    ):
+                        follower.cursor = ident
+                        sent = await _turn(sent)
+                    else:
+                        follower.push(event, self._queue_limit, customer)
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
@@ -446,6 +468,14 @@ class EventFeed:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+
+
+async def _turn(sent: int) -> int:
+    """One more direct send; every SENDS_PER_TURN, let the worker's other tasks run."""
+    sent += 1
+    if sent % SENDS_PER_TURN == 0:
+        await asyncio.sleep(0)
+    return sent
 
 
 _feeds: weakref.WeakKeyDictionary[Bus, EventFeed] = weakref.WeakKeyDictionary()
