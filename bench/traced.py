@@ -3,10 +3,10 @@
     OWNERGRAPH_BENCH_REPORT=/tmp/x.jsonl python -m bench.traced PORT
 
 With OWNERGRAPH_BENCH_TRACEMALLOC=1 tracemalloc runs from the start. SIGUSR1 appends one
-JSON line to the report file: traced bytes, GC-tracked objects (those `gc.freeze()` set
-aside at start-up are not counted) and the collector's counts; SIGUSR2 first runs
-`gc.collect()` and records how many unreachable objects it found (cyclic garbage),
-and of which types.
+JSON line to the report file: traced bytes, GC-tracked objects (frozen ones included:
+the server freezes what survives, ownergraph/runtime.py) and the collector's counts;
+SIGUSR2 first thaws everything and runs `gc.collect()`, and records how many unreachable
+objects it found (cyclic garbage, frozen or not), and of which types.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def main() -> None:
         found, kinds = None, None
         if collect:
             # What the collector finds, by type, kept for the report (then let go).
+            gc.unfreeze()  # a cycle the server froze is garbage all the same
             gc.set_debug(gc.DEBUG_SAVEALL)
             found = gc.collect()
             kinds = Counter(type(o).__qualname__ for o in gc.garbage).most_common(12)
@@ -65,7 +66,7 @@ def main() -> None:
         traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
         line = {
             "traced": traced,
-            "objects": len(gc.get_objects()),
+            "objects": len(gc.get_objects()) + gc.get_freeze_count(),
             "collected": found,
             "garbage": kinds,
             "counts": gc.get_count(),
