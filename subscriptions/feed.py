@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable, Sequence
 from contextlib import aclosing, asynccontextmanager, suppress
@@ -99,8 +100,7 @@ class _Key:
 # How long the feed waits for a group's first execution before it hands the rest of the
 # group their events the usual way.
 GROUP_WAIT_SECONDS = 1.0
-# Direct sends between two yields to the event loop: a thousand in a row would hold up
-# every request of the worker (mutations included) for the whole burst.
+# Direct sends between two turns of the worker's other tasks.
 SENDS_PER_TURN = 100
 
 
@@ -412,55 +412,62 @@ class EventFeed:
     ) -> None:
         """Each follower gets the event: queued (its own delivery executes it), or, when
         it is idle and another of its group executes it, the finished message."""
-        ident = event.id or 0
-        sent = 0
-        later: list[tuple[Follower, ScopedRow | None, Hashable]] = []
-        first: dict[Hashable, asyncio.Future[Any]] = {}
+        groups: dict[Hashable, list[tuple[Follower, ScopedRow | None]]] = {}
         for follower, customer in wanting:
             direct = follower.direct
             group = direct.group(event) if direct is not None and follower.idle else None
-            if group is not None and direct is not None:
-                if group in first:
-                    later.append((follower, customer, group))
-                    continue
-                executed = direct.executed(group)
-                if executed.done() and await direct.send(event, group):
-                    follower.cursor = ident
-                    sent = await _turn(sent)
-                    continue
-                first[group] = executed
-            follower.push(event, self._queue_limit, customer)
-        if not later:
-            return
-        # Each group as soon as its result is in (executions run one after another).
-        waiting: dict[Hashable, list[tuple[Follower, ScopedRow | None]]] = {}
-        for follower, customer, group in later:
-            waiting.setdefault(group, []).append((follower, customer))
-        groups = {first[group]: group for group in waiting}
-        pending: set[asyncio.Future[Any]] = set(groups)
+            if group is None:
+                follower.push(event, self._queue_limit, customer)
+            else:
+                groups.setdefault(group, []).append((follower, customer))
+        pending: dict[asyncio.Future[Any], Hashable] = {}
+        for group, members in groups.items():
+            direct = members[0][0].direct
+            assert direct is not None
+            executed = direct.executed(group)
+            if not executed.done():  # one of them executes it, the usual way
+                follower, customer = members.pop(0)
+                follower.push(event, self._queue_limit, customer)
+            pending[executed] = group
+        # Each group as soon as its result is in (executions run one after another); past
+        # the deadline, the rest of each group its own way.
+        sent = 0
         deadline = asyncio.get_running_loop().time() + GROUP_WAIT_SECONDS
-        while waiting:
+        while pending:
             left = deadline - asyncio.get_running_loop().time()
-            done, pending = (
-                await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                if pending and left > 0
-                else (set(), pending)
-            )
-            # Past the deadline: the rest of each group its own way.
-            ready = [groups[f] for f in done] if done else list(waiting)
-            for group in ready:
-                for follower, customer in waiting.pop(group):
-                    direct = follower.direct
-                    if (
-                        direct is not None
-                        and follower.idle
-                        and ident > follower.cursor
-                        and await direct.send(event, group)
-                    ):
-                        follower.cursor = ident
-                        sent = await _turn(sent)
-                    else:
-                        follower.push(event, self._queue_limit, customer)
+            done: set[Any] = set()
+            if left > 0:
+                done, _ = await asyncio.wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            for executed in done or list(pending):  # none in time: all of them, now
+                group = pending.pop(executed)
+                for follower, customer in groups[group]:
+                    sent = await self._send_or_push(follower, customer, event, group, sent)
+
+    async def _send_or_push(
+        self,
+        follower: Follower,
+        customer: ScopedRow | None,
+        event: OwnershipEvent,
+        group: Hashable,
+        sent: int,
+    ) -> int:
+        """The group's finished message if the follower can still take it, else its own
+        delivery; every SENDS_PER_TURN messages the worker's other tasks get a turn (a
+        thousand in a row would hold up every request, mutations included)."""
+        ident, direct = event.id or 0, follower.direct
+        if (
+            direct is None
+            or not follower.idle
+            or ident <= follower.cursor
+            or not await direct.send(event, group)
+        ):
+            follower.push(event, self._queue_limit, customer)
+            return sent
+        follower.cursor = ident
+        sent += 1
+        if sent % SENDS_PER_TURN == 0:
+            await asyncio.sleep(0)
+        return sent
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
@@ -468,14 +475,6 @@ class EventFeed:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-
-
-async def _turn(sent: int) -> int:
-    """One more direct send; every SENDS_PER_TURN, let the worker's other tasks run."""
-    sent += 1
-    if sent % SENDS_PER_TURN == 0:
-        await asyncio.sleep(0)
-    return sent
 
 
 _feeds: weakref.WeakKeyDictionary[Bus, EventFeed] = weakref.WeakKeyDictionary()
