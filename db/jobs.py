@@ -129,25 +129,22 @@ def _pick_due(
     *extra: ColumnElement[bool],
     ahead: bool = False,
     limit: int,
-) -> Any:
-    """Up to `limit` ids of the customers `_due` finds (and `extra`). On SQLite a UNION
-    of one SELECT per range of `could_be_due`: its planner, at a million rows, reads an
-    OR of ranges under a LIMIT as a scan of the table (0.5 s an idle tick), each range
-    alone from its partial index. PostgreSQL reads the OR as a BitmapOr of the ranges,
-    and planning the UNION (the due time's expression once per range) costs 7 ms."""
-    due = recycle_due(pools, _postgres(session), ahead=ahead).at <= to_ms(now)
-    horizon = _horizon(pools, now, ahead)
+) -> tuple[Any, ColumnElement[bool], Any]:
+    """`_due` (the rule and its condition), and a pick of up to `limit` ids of the
+    customers it finds (and `extra`), None when nothing can be due. On SQLite the pick is
+    a UNION of one SELECT per range of `could_be_due`: its planner, at a million rows,
+    reads an OR of ranges under a LIMIT as a scan of the table (0.5 s an idle tick), each
+    range alone from its partial index. PostgreSQL reads the OR as a BitmapOr of the
+    ranges, and planning the UNION (the due time's expression once per range) costs 7 ms."""
+    due, cond = _due(pools, now, session, ahead=ahead)
     if _postgres(session):
-        return (
-            select(col(Customer.id))
-            .where(_owned(could_be_due(pools, horizon)), due, *extra)
-            .limit(limit)
-        )
-    branches = could_be_due_branches(pools, horizon)
+        return due, cond, select(col(Customer.id)).where(cond, *extra).limit(limit)
+    branches = could_be_due_branches(pools, _horizon(pools, now, ahead))
     if not branches:
-        return None
-    ranges = [select(col(Customer.id)).where(_owned(b), due, *extra) for b in branches]
-    return select(union(*ranges).subquery().c.id).limit(limit)
+        return due, cond, None
+    is_due = due.at <= to_ms(now)
+    ranges = [select(col(Customer.id)).where(_owned(b), is_due, *extra) for b in branches]
+    return due, cond, select(union(*ranges).subquery().c.id).limit(limit)
 
 
 def _longest_warning(pools: Pools) -> timedelta:
@@ -160,8 +157,7 @@ async def recycle(session: AsyncSession, *, now: datetime, pools: Pools, limit: 
     carries the highest new event id. The scheduler calls it again, in a new transaction,
     while a whole batch was due. Locked customers never go, nor protected ones before
     their protection ends: the rule says so."""
-    due, cond = _due(pools, now, session)
-    pick = _pick_due(pools, now, session, limit=limit)
+    due, cond, pick = _pick_due(pools, now, session, limit=limit)
     if pick is None:
         return 0
     ids = [int(i) for i in (await session.execute(pick)).scalars() if i is not None]
@@ -276,7 +272,7 @@ async def warn_before_recycle(
     warned = col(Customer.recycle_warned_at)
     # A warning at the very instant the clock restarted belongs to the cycle before.
     unwarned = or_(warned.is_(None), warned <= col(Customer.recycle_clock_at))
-    pick = _pick_due(pools, now, session, unwarned, ahead=True, limit=limit)
+    _, _, pick = _pick_due(pools, now, session, unwarned, ahead=True, limit=limit)
     ids = [int(i) for i in (await session.execute(pick)).scalars()] if pick is not None else []
     if not ids:
         return 0

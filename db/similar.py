@@ -126,8 +126,7 @@ def candidate_ids(
     """The statement selecting up to `limit` ids of live customers whose names hold one
     of `probes` (default: every trigram of `key`), most alike first. `key` is folded: it
     holds no LIKE wildcards nor quotes."""
-    grams = trigrams(key)
-    probes = list(probes) if probes is not None else grams
+    probes = list(probes) if probes is not None else trigrams(key)
     live = col(Customer.merged_into_id).is_(None)
     if dialect == "postgresql":
         return (

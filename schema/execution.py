@@ -186,6 +186,14 @@ class Shared:
 class SharedResults:
     """Per app (Services.shared_results): event ids are a database's, not global."""
 
+    @classmethod
+    def of(cls, services: Any) -> SharedResults:
+        """The app's, made on first use."""
+        if services.shared_results is None:
+            services.shared_results = cls()
+        results: SharedResults = services.shared_results
+        return results
+
     def __init__(self) -> None:
         self._entries: OrderedDict[Hashable, Shared] = OrderedDict()
         self._awaited: dict[Hashable, asyncio.Future[None]] = {}
@@ -321,19 +329,17 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     async def _shared(self, key: Hashable, serially: bool | None) -> Any:
         ctx: Context = self.context_value
-        results = ctx.services.shared_results
-        if results is None:
-            results = ctx.services.shared_results = SharedResults()
+        results = SharedResults.of(ctx.services)
         now = time.monotonic()
         entry = results.get(key, now)
         if entry is not None:
             outcome = await asyncio.shield(entry.done)
             if outcome is not None:
-                result, masked, audited = outcome
+                reused, masked, audited = outcome
                 ctx.masked.extend(masked)
                 ctx.audited |= audited
                 results.reused += 1
-                return result
+                return reused
         entry = results.start(key, now)
         results.executed += 1
         self.async_helpers = _weak_helpers(self)

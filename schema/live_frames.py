@@ -18,7 +18,7 @@ A message is only written this way when it would be exactly the one the usual wa
   its own extensions through strawberry's runner once per distinct set of masked fields,
   while no delivery of its connection runs;
 - while the connection's plan is the one the subscription started with.
-Anything else goes the usual way; `tests/subscriptions/test_fanout.py` compares the
+Anything else goes the usual way; `tests/subscriptions/test_pool_masks.py` compares the
 messages of both ways byte for byte.
 """
 
@@ -90,12 +90,9 @@ class Frames:
         shape = event_shape(ctx, document, getattr(variables, "coerced", variables))
         if shape is None:
             return None
-        services = ctx.services
-        if services.shared_results is None:
-            services.shared_results = SharedResults()
         ident = orjson.dumps(sink.operation.id).decode()
         prefix = '{"id":' + ident + ',"type":"next","payload":{"data":'
-        return cls(sink, ctx, stream, services.shared_results, shape, ctx.plan, prefix)
+        return cls(sink, ctx, stream, SharedResults.of(ctx.services), shape, ctx.plan, prefix)
 
     def group(self, event: Any) -> Hashable | None:
         if self.ctx._plan is not self.plan or not self.sink.is_open():
