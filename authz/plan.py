@@ -13,10 +13,11 @@ token's scopes). It answers three questions without calling Casbin again:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import reduce
-from typing import Any
+from typing import Any, TypeVar
 
 import casbin
 from sqlalchemy import ColumnElement, and_, case, false, literal, or_
@@ -29,7 +30,11 @@ from db.models import Customer, Team, User
 from kernel.errors import Forbidden
 from kernel.messages import N_, Message
 
+T = TypeVar("T")
 ANY = BIT["any"]
+# Statements kept per plan (a filter's values are part of the key): enough for a
+# dashboard's few queries, bounded for a socket that lives for hours.
+STATEMENTS_KEPT = 64
 OVERSEERS = frozenset({"MANAGER", "DIRECTOR"})
 LIVE = col(Customer.merged_into_id).is_(None)
 # How a refusal reads, "You may not <phrase>.", where "<act> <obj>s" would read wrong.
@@ -58,6 +63,7 @@ class Plan:
     # The SQL below, built once per plan (a plan outlives a request while its token's
     # lookup is cached; building these expressions costs more than running them).
     _sql: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    _statements: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -128,6 +134,18 @@ class Plan:
             return LIVE
         conds = [and_(LIVE, SQL[r](self.facts)) for r, bit in BIT.items() if mask & bit]
         return or_(*conds) if conds else false()
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A statement built from this plan's SQL, kept while the plan is. Executing the
+        same statement object again reuses its SQLAlchemy cache key; a new one is walked
+        whole, which for a REP's scope of a dozen subqueries costs more than the rest of
+        the statement's execution in Python."""
+        found = self._statements.get(key)
+        if found is None:
+            if len(self._statements) >= STATEMENTS_KEPT:
+                self._statements.clear()
+            found = self._statements[key] = build()
+        return found
 
     def relation_mask(self) -> ColumnElement[int]:
         """Bits of every relation this role's customer lines mention, as one SQL column;

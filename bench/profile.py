@@ -1,7 +1,7 @@
 """Where a dashboard request's time goes, in process: GC share, collections and memory
 blocks per request, and (with --cprofile) the top functions.
 
-    python -m bench.profile [--customers 10000] [--requests 300] [--cprofile]
+    python -m bench.profile [--customers 10000] [--requests 300] [--cprofile] [--database-url URL]
 
 The app is called as ASGI directly (no HTTP client in the profile), with the same GC
 tuning as `ownergraph serve` (ownergraph/runtime.py) unless --default-gc.
@@ -76,7 +76,7 @@ async def call(app: Any, body: bytes, token: str) -> bytes:
 
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'p.db'}"
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'p.db'}"
         token = await prepare(url, args.customers, args.role)
         settings = Settings(
             database_url=url,
@@ -144,6 +144,11 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to fill and profile on (PostgreSQL: the server's own CPU is "
+        "not in the figures); a temporary SQLite file by default",
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--query", default="dashboard", choices=["dashboard", "me"])
     parser.add_argument("--cprofile", action="store_true")

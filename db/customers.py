@@ -3,7 +3,7 @@ applied here, in the WHERE, so counts and pages are right for every caller."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,6 +74,21 @@ class CustomerFilter:
         return c
 
 
+# Keeps a statement by key and gives it back (authz.plan.Plan.memo): executing the same
+# statement object again skips SQLAlchemy's walk of it for its cache key.
+Memo = Callable[[Hashable, Callable[[], Any]], Any]
+
+
+def build_each_time(key: Hashable, build: Callable[[], Any]) -> Any:
+    return build()
+
+
+def memo_key(filter: CustomerFilter, *parts: Hashable) -> Hashable | None:
+    """A key for a statement over `filter`, or None where the filter brings expressions
+    built per request (which would make every key new)."""
+    return None if filter.extra else (filter, *parts)
+
+
 @dataclass(frozen=True)
 class ScopedRow:
     """A customer with the caller's relation bits to it (see authz.plan.relation_mask)."""
@@ -109,18 +124,29 @@ def is_broad(condition: ColumnElement[bool]) -> bool:
 
 
 async def count_customers(
-    session: AsyncSession, *, scope: ColumnElement[bool], filter: CustomerFilter
+    session: AsyncSession,
+    *,
+    scope: ColumnElement[bool],
+    filter: CustomerFilter,
+    memo: Memo = build_each_time,
 ) -> int:
     """How many customers match. A scope that is an OR of relations (a REP's: owned, or
     collaborating, or in the pool, ...) is counted branch by branch, each answered from
     its own index, instead of testing every branch on every row: the broad ones (a pool,
     which may hold most of the table) counted from their index alone, plus the UNION of
     the narrow ones where they add to them (|A ∪ R| = |A| + |R \\ A|), in one statement."""
+    key = memo_key(filter, "count", scope)
+    if key is None:
+        memo = build_each_time
+    stmt = memo(key, lambda: _count_statement(scope, filter))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def _count_statement(scope: ColumnElement[bool], filter: CustomerFilter) -> Select[Any]:
     conditions = filter.conditions()
     branches = _branches(scope)
     if len(branches) < 2:
-        stmt = select(func.count()).select_from(Customer).where(and_(scope, *conditions))
-        return int((await session.execute(stmt)).scalar_one())
+        return select(func.count()).select_from(Customer).where(and_(scope, *conditions))
     wide = [b for b in branches if is_broad(b)]
     narrow = [b for b in branches if not is_broad(b)]
     if not wide or not narrow:
@@ -133,7 +159,7 @@ async def count_customers(
     if wide:
         within = select(func.count()).select_from(Customer).where(or_(*wide), *conditions)
         total = total + within.scalar_subquery()
-    return int((await session.execute(select(total))).scalar_one())
+    return select(total)
 
 
 def _branches(scope: ColumnElement[bool]) -> list[ColumnElement[bool]]:

@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Table, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.customers import CustomerFilter, ScopedRow
+from db.customers import CustomerFilter, Memo, ScopedRow, build_each_time, memo_key
 from db.enums import DisputeStatus
 
 
@@ -31,6 +31,8 @@ EVENT = table(models.OwnershipEvent)
 OPEN_DISPUTES = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
 
 Rows = list[Any]
+# A page's cursor: a parameter, so one statement serves every page after the first.
+AFTER_ID: BindParameter[int] = bindparam("after_id")
 
 
 async def page_rows(
@@ -43,20 +45,30 @@ async def page_rows(
     first: int,
     after_id: int | None,
     extra: Sequence[ColumnElement[Any]] = (),
+    memo: Memo = build_each_time,
 ) -> tuple[Rows, bool]:
     """One page of customers in id order with the caller's relation bits, and whether
     more follow. `columns` are the customer columns to read (`id` always); `extra`,
-    labelled expressions over the customer row read with them."""
-    names = {"id", *columns}
-    stmt = (
-        select(*(CUSTOMER.c[n] for n in sorted(names)), *extra, mask.label("relations"))
-        .where(scope, *filter.conditions())
-        .order_by(CUSTOMER.c.id)
-        .limit(first + 1)
-    )
-    if after_id is not None:
-        stmt = stmt.where(CUSTOMER.c.id > after_id)
-    rows = list((await session.execute(stmt)).all())
+    labelled expressions over the customer row read with them; `memo` keeps the
+    statement for the next page like it (the cursor is a parameter)."""
+    names = tuple(sorted({"id", *columns}))
+    after = after_id is not None
+    key = memo_key(filter, "page", scope, mask, names, tuple(extra), first, after)
+    if key is None:
+        memo = build_each_time
+
+    def build() -> Select[Any]:
+        stmt = (
+            select(*(CUSTOMER.c[n] for n in names), *extra, mask.label("relations"))
+            .where(scope, *filter.conditions())
+            .order_by(CUSTOMER.c.id)
+            .limit(first + 1)
+        )
+        return stmt.where(CUSTOMER.c.id > AFTER_ID) if after else stmt
+
+    stmt = memo(key, build)
+    params = {"after_id": after_id} if after else {}
+    rows = list((await session.execute(stmt, params)).all())
     return rows[:first], len(rows) > first
 
 

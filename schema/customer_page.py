@@ -430,7 +430,8 @@ async def customer_page(
         filter=filter,
         first=first,
         after_id=after_id,
-        extra=pool_masks(plan.principal.user_id),
+        extra=plan.memo("pool_masks", lambda: pool_masks(plan.principal.user_id)),
+        memo=plan.memo,
     )
     pairs = [(r, int(r.relations or 0)) for r in rows]
     builder, customers = await _build(info, pairs, recipe, _direct(ctx))
@@ -448,7 +449,9 @@ async def customer_page(
         page_info=PageInfo.of(edges, more, after_id),
     )
     if "totalCount" in connection:
-        result.total_count = await count_customers(session, scope=scope, filter=filter)
+        result.total_count = await count_customers(
+            session, scope=scope, filter=filter, memo=plan.memo
+        )
     return result
 
 

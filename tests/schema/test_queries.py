@@ -61,6 +61,34 @@ async def test_pages_walk_every_row_once_in_order(api: Api) -> None:
     assert seen == sorted(set(seen)) and len(seen) == total >= 300
 
 
+async def _walk(api: Api, token: str, *, fresh_plan: bool) -> list[tuple[int, str]]:
+    seen: list[tuple[int, str]] = []
+    after = None
+    while True:
+        if fresh_plan:
+            api.services.tokens.clear()  # the next request builds its plan and statements anew
+        variables = {"first": 7, "after": after, "filter": {"tier": "A"}}
+        page = (await api.ok(PAGE, variables, token=token))["customers"]
+        seen += [(db_id(e["node"]["id"]), e["cursor"]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_a_plan_reuses_its_page_statements_with_each_cursor(api: Api) -> None:
+    """A REP's scope is a dozen subqueries: the page and count statements are kept with the
+    plan (SQLAlchemy then reuses their cache key), the cursor a parameter of the one
+    statement every later page shares, so pages come out as if each were built anew."""
+    token = await api.token("alice@demo.test")
+    kept = await _walk(api, token, fresh_plan=False)
+    [known] = api.services.tokens.values()
+    statements = known.plan._statements
+    # The first page, every later page, the count; and the pool masks read with them.
+    assert len(statements) == 4, list(statements)
+    assert len(kept) > 14 and kept == sorted(set(kept))
+    assert await _walk(api, token, fresh_plan=True) == kept
+
+
 async def test_first_out_of_range_is_refused_naming_the_limit(api: Api) -> None:
     page = (await api.ok(PAGE, {"first": 100}, as_user="admin@demo.test"))["customers"]
     assert len(page["edges"]) == 100 and page["pageInfo"]["hasNextPage"]
