@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from db.models import Customer
 from db.search import name_contains
+from db.tally import TALLY, tallied
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ async def count_customers(
     collaborating, or in the pool, ...) is counted branch by branch, each answered from
     its own index, instead of testing every branch on every row: the broad ones (a pool,
     which may hold most of the table) counted from their index alone, plus the UNION of
-    the narrow ones where they add to them (|A ∪ R| = |A| + |R \\ A|), in one statement."""
+    the narrow ones where they add to them (|A ∪ R| = |A| + |R \\ A|), in one statement.
+    Where the filter reads nothing but a customer's group (db/tally.py), the branches the
+    group decides (a team, a pool, everyone) are summed from the tally instead."""
     key = memo_key(filter, "count", scope)
     if key is None:
         memo = build_each_time
@@ -145,6 +148,11 @@ async def count_customers(
 def _count_statement(scope: ColumnElement[bool], filter: CustomerFilter) -> Select[Any]:
     conditions = filter.conditions()
     branches = _branches(scope)
+    grouped_filter = [tallied(c) for c in conditions]
+    if all(c is not None for c in grouped_filter):
+        grouped = [(b, t) for b in branches if (t := tallied(b)) is not None]
+        if grouped:
+            return _summed(branches, grouped, conditions, grouped_filter)  # type: ignore[arg-type]
     if len(branches) < 2:
         return select(func.count()).select_from(Customer).where(and_(scope, *conditions))
     wide = [b for b in branches if is_broad(b)]
@@ -160,6 +168,30 @@ def _count_statement(scope: ColumnElement[bool], filter: CustomerFilter) -> Sele
         within = select(func.count()).select_from(Customer).where(or_(*wide), *conditions)
         total = total + within.scalar_subquery()
     return select(total)
+
+
+def _summed(
+    branches: list[ColumnElement[bool]],
+    grouped: list[tuple[ColumnElement[bool], ColumnElement[bool]]],
+    conditions: list[ColumnElement[bool]],
+    grouped_filter: list[ColumnElement[bool]],
+) -> Select[Any]:
+    """The branches a customer's group decides (db/tally.py) summed from the tally, plus the
+    UNION of the others where they add to them; with no other, no customer row is read."""
+    summed: Any = (
+        select(func.coalesce(func.sum(TALLY.c.n), 0))
+        .where(or_(*(t for _, t in grouped)), *grouped_filter)
+        .scalar_subquery()
+    )
+    decided = [b for b, _ in grouped]
+    narrow = [b for b in branches if not any(b is d for d in decided)]
+    if not narrow:
+        return select(summed)
+    outside = not_(func.coalesce(or_(*decided), false()))
+    matching = union(
+        *(select(col(Customer.id)).where(b, outside, *conditions) for b in narrow)
+    ).subquery()
+    return select(select(func.count()).select_from(matching).scalar_subquery() + summed)
 
 
 def _branches(scope: ColumnElement[bool]) -> list[ColumnElement[bool]]:

@@ -22,6 +22,7 @@ from db.engine import Database
 from db.keys import company_key, customer_keys
 from db.models import Customer, Pool, Team, User
 from db.similar import BULK_SETTING, count_bulk
+from db.tally import compact, tally_bulk
 
 BATCH = 5_000
 CUSTOMERS_PER_REP = 1_000
@@ -165,11 +166,12 @@ async def _insert_batch(
             row["pool_id"] = None if row["owner_id"] else pool
             row["pool_entered_at"] = None if row["owner_id"] else row["created_at"]
         postgres = db.dialect == "postgresql"
-        if postgres:  # the trigrams of the batch are counted below, at once
+        if postgres:  # the batch's trigrams and groups are counted below, at once
             await session.execute(text(f"SET LOCAL {BULK_SETTING} = 'on'"))
         await session.execute(insert(TABLES["customer"]), rows)
         if postgres:
             await count_bulk(session, ids[0], ids[-1])
+            await tally_bulk(session, ids[0], ids[-1])
         keys: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         collaborators: list[dict[str, Any]] = []
@@ -217,6 +219,7 @@ async def _insert_batch(
             await session.execute(insert(TABLES["collaborator"]), collaborators)
         if follow_ups:
             await session.execute(insert(TABLES["follow_up"]), follow_ups)
+        await compact(session)  # SQLite tallied the batch row by row
 
 
 async def _sync_sequences(db: Database) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import escalation, jobs
+from db import escalation, jobs, tally
 from db.outbox import take_messages
 from db.pools import load_pools
 from resolvers.context import Services
@@ -78,6 +78,10 @@ async def run_jobs_once(services: Services, now: datetime | None = None) -> JobR
         async with _job(services) as session:
             if session is not None:  # one worker at a time, under the job lock
                 await jobs.refresh_statistics(services.db)
+    # After the jobs that move customers, the counts' deltas folded: one pass folds all.
+    async with _job(services) as session:
+        if session is not None:
+            await tally.compact(session)
     return _report(done)
 
 
