@@ -147,7 +147,7 @@ async def count_customers(
 
 def _count_statement(scope: ColumnElement[bool], filter: CustomerFilter) -> Select[Any]:
     conditions = filter.conditions()
-    branches = _branches(scope)
+    branches = or_branches(scope)
     grouped_filter = [tallied(c) for c in conditions]
     if all(c is not None for c in grouped_filter):
         grouped = [(b, t) for b in branches if (t := tallied(b)) is not None]
@@ -194,10 +194,10 @@ def _summed(
     return select(select(func.count()).select_from(matching).scalar_subquery() + summed)
 
 
-def _branches(scope: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+def or_branches(scope: ColumnElement[bool]) -> list[ColumnElement[bool]]:
     """The terms of a top-level OR (nested ORs flattened), or the scope itself."""
     if isinstance(scope, BooleanClauseList) and scope.operator is operators.or_:
-        return [term for clause in scope.clauses for term in _branches(clause)]
+        return [term for clause in scope.clauses for term in or_branches(clause)]
     return [scope]
 
 

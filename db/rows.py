@@ -8,11 +8,28 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, Table, bindparam, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
-from db.customers import CustomerFilter, Memo, ScopedRow, build_each_time, memo_key
+from db.customers import (
+    CustomerFilter,
+    Memo,
+    ScopedRow,
+    build_each_time,
+    memo_key,
+    or_branches,
+)
 from db.enums import DisputeStatus
 
 
@@ -58,18 +75,36 @@ async def page_rows(
         memo = build_each_time
 
     def build() -> Select[Any]:
-        stmt = (
-            select(*(CUSTOMER.c[n] for n in names), *extra, mask.label("relations"))
-            .where(scope, *filter.conditions())
-            .order_by(CUSTOMER.c.id)
-            .limit(first + 1)
-        )
-        return stmt.where(CUSTOMER.c.id > AFTER_ID) if after else stmt
+        found = select(*(CUSTOMER.c[n] for n in names), *extra, mask.label("relations"))
+        ids = _page_ids(scope, filter, first, after)
+        return found.where(CUSTOMER.c.id.in_(ids)).order_by(CUSTOMER.c.id)
 
     stmt = memo(key, build)
     params = {"after_id": after_id} if after else {}
     rows = list((await session.execute(stmt, params)).all())
     return rows[:first], len(rows) > first
+
+
+def _page_ids(
+    scope: ColumnElement[bool], filter: CustomerFilter, first: int, after: bool
+) -> Select[Any]:
+    """The page's ids: each relation of an OR scope (owned, in the pool, ...) asked for its
+    own first rows after the cursor, from its own index in id order, and the union cut to
+    the page. One ORDER BY over the whole OR instead makes the database collect every row
+    the scope holds before sorting (a pool of a million holds hundreds of thousands)."""
+
+    def first_of(condition: ColumnElement[bool]) -> Select[Any]:
+        stmt = select(CUSTOMER.c.id).where(condition, *filter.conditions())
+        if after:
+            stmt = stmt.where(CUSTOMER.c.id > AFTER_ID)
+        return stmt.order_by(CUSTOMER.c.id).limit(first + 1)
+
+    branches = or_branches(scope)
+    if len(branches) < 2:
+        return first_of(scope)
+    arms = [select(arm.c.id) for arm in (first_of(b).subquery() for b in branches)]
+    ids = union(*arms).subquery()
+    return select(ids.c.id).order_by(ids.c.id).limit(first + 1)
 
 
 # The relation statements are built once: per request only the ids change (an expanding

@@ -28,6 +28,9 @@ class name_contains(ColumnElement[bool]):  # noqa: N801 (reads as a SQL function
     __visit_name__ = "name_contains"
     inherit_cache = True
     type = Boolean()
+    # A condition as it stands (like `a = b`): else SQLite would get `(... IN (...)) = 1`,
+    # which no index answers, and a REP's search would scan the whole pool.
+    _is_implicitly_boolean = True
     _traverse_internals = [("pattern", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, key: str) -> None:
