@@ -76,8 +76,15 @@ async def page_rows(
 
     def build() -> Select[Any]:
         found = select(*(CUSTOMER.c[n] for n in names), *extra, mask.label("relations"))
-        ids = _page_ids(scope, filter, first, after)
-        return found.where(CUSTOMER.c.id.in_(ids)).order_by(CUSTOMER.c.id)
+        if session.get_bind().dialect.name == "sqlite":
+            ids = _page_ids(scope, filter, first, after)
+            return found.where(CUSTOMER.c.id.in_(ids)).order_by(CUSTOMER.c.id)
+        # PostgreSQL plans the OR with its LIMIT by cost: an index walk in id order for
+        # a dense scope, a bitmap of the search's trigram index and a sort for a search.
+        found = found.where(scope, *filter.conditions()).order_by(CUSTOMER.c.id)
+        if after:
+            found = found.where(CUSTOMER.c.id > AFTER_ID)
+        return found.limit(first + 1)
 
     stmt = memo(key, build)
     params = {"after_id": after_id} if after else {}
@@ -88,10 +95,10 @@ async def page_rows(
 def _page_ids(
     scope: ColumnElement[bool], filter: CustomerFilter, first: int, after: bool
 ) -> Select[Any]:
-    """The page's ids: each relation of an OR scope (owned, in the pool, ...) asked for its
-    own first rows after the cursor, from its own index in id order, and the union cut to
-    the page. One ORDER BY over the whole OR instead makes the database collect every row
-    the scope holds before sorting (a pool of a million holds hundreds of thousands)."""
+    """SQLite: the page's ids, each relation of an OR scope (owned, in the pool, ...) asked
+    for its own first rows after the cursor, from its own index in id order, and the union
+    cut to the page. For one ORDER BY over the whole OR SQLite collects every row the
+    scope holds by MULTI-INDEX OR and sorts them (a pool of a million holds 177k)."""
 
     def first_of(condition: ColumnElement[bool]) -> Select[Any]:
         stmt = select(CUSTOMER.c.id).where(condition, *filter.conditions())
