@@ -109,6 +109,12 @@ class Services:
     socket_plans: weakref.WeakValueDictionary[Hashable, Plan] = field(
         default_factory=weakref.WeakValueDictionary
     )
+    # One lookup of a token at a time: requests that find its entry missing or expired
+    # wait for the first one's instead of each checking the token and building a plan
+    # (sixteen at once, each second, for a dashboard's connections).
+    token_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
 
     def forget(self) -> None:
         """This process committed a write: what it cached may be out of date."""
@@ -301,7 +307,12 @@ async def authorize(ctx: Context, authorization: str | None) -> Context:
         token = parse_bearer(authorization)
         known = services.tokens.get(token)
         if known is None or known.until <= now:
-            known = await _authenticate(ctx, token, now)
+            async with services.token_locks.setdefault(token, asyncio.Lock()):
+                known = services.tokens.get(token)
+                if known is None or known.until <= now:
+                    known = await _authenticate(ctx, token, now)
+                    if settings.token_cache_seconds > 0:
+                        services.tokens[token] = known
         if needs_touch(known.last_used, now) and known.principal.token_id is not None:
             async with services.db.write() as session, session.begin():
                 await touch(session=session, token_id=known.principal.token_id, now=now)

@@ -98,3 +98,18 @@ async def test_me_comes_with_the_token_check(api: Api, clock: FrozenClock) -> No
         await s.execute(update(User).where(User.email == "carol@demo.test").values(name="Caro"))
     clock.advance(seconds=api.services.settings.token_cache_seconds)
     assert (await api.ok(query, token=token))["me"] == {**first, "name": "Caro"}
+
+
+async def test_requests_arriving_together_check_a_token_once(api: Api) -> None:
+    """A dashboard's connections arrive together: those that find the token's check
+    missing wait for the first one's, instead of each checking it and building a plan."""
+    import asyncio
+
+    token = await api.token("alice@demo.test")
+    await api.ok(ME, token=token)  # the first use also records last use
+    api.services.tokens.clear()
+    api.statements.clear()
+    answers = await asyncio.gather(*(api.ok(ME, token=token) for _ in range(8)))
+    assert all(a["me"]["email"] == "alice@demo.test" for a in answers)
+    checks = [s for s in api.statements if "FROM api_token" in s]
+    assert len(checks) == 1, checks
