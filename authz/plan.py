@@ -135,11 +135,13 @@ class Plan:
         conds = [and_(LIVE, SQL[r](self.facts)) for r, bit in BIT.items() if mask & bit]
         return or_(*conds) if conds else false()
 
-    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
-        """A statement built from this plan's SQL, kept while the plan is. Executing the
-        same statement object again reuses its SQLAlchemy cache key; a new one is walked
-        whole, which for a REP's scope of a dozen subqueries costs more than the rest of
-        the statement's execution in Python."""
+    def memo(self, key: Hashable | None, build: Callable[[], T]) -> T:
+        """A statement built from this plan's SQL, kept while the plan is (a None key:
+        built each time). Executing the same statement object again reuses its
+        SQLAlchemy cache key; a new one is walked whole, which for a REP's scope of a
+        dozen subqueries costs more than the rest of the statement's execution in Python."""
+        if key is None:
+            return build()
         found = self._statements.get(key)
         if found is None:
             if len(self._statements) >= STATEMENTS_KEPT:

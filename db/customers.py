@@ -75,18 +75,19 @@ class CustomerFilter:
         return c
 
 
-# Keeps a statement by key and gives it back (authz.plan.Plan.memo): executing the same
-# statement object again skips SQLAlchemy's walk of it for its cache key.
-Memo = Callable[[Hashable, Callable[[], Any]], Any]
+# Keeps a statement by key and gives it back (authz.plan.Plan.memo; a None key: built
+# each time): executing the same statement object again skips SQLAlchemy's walk of it
+# for its cache key.
+Memo = Callable[[Hashable | None, Callable[[], Any]], Any]
 
 
-def build_each_time(key: Hashable, build: Callable[[], Any]) -> Any:
+def build_each_time(key: Hashable | None, build: Callable[[], Any]) -> Any:
     return build()
 
 
 def memo_key(filter: CustomerFilter, *parts: Hashable) -> Hashable | None:
-    """A key for a statement over `filter`, or None where the filter brings expressions
-    built per request (which would make every key new)."""
+    """A key for a statement over `filter`, or None (not kept) where the filter brings
+    expressions built per request (which would make every key new)."""
     return None if filter.extra else (filter, *parts)
 
 
@@ -138,10 +139,7 @@ async def count_customers(
     the narrow ones where they add to them (|A ∪ R| = |A| + |R \\ A|), in one statement.
     Where the filter reads nothing but a customer's group (db/tally.py), the branches the
     group decides (a team, a pool, everyone) are summed from the tally instead."""
-    key = memo_key(filter, "count", scope)
-    if key is None:
-        memo = build_each_time
-    stmt = memo(key, lambda: _count_statement(scope, filter))
+    stmt = memo(memo_key(filter, "count", scope), lambda: _count_statement(scope, filter))
     return int((await session.execute(stmt)).scalar_one())
 
 

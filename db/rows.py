@@ -71,8 +71,6 @@ async def page_rows(
     names = tuple(sorted({"id", *columns}))
     after = after_id is not None
     key = memo_key(filter, "page", scope, mask, names, tuple(extra), first, after)
-    if key is None:
-        memo = build_each_time
 
     def build() -> Select[Any]:
         found = select(*(CUSTOMER.c[n] for n in names), *extra, mask.label("relations"))
